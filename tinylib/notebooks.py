@@ -1,0 +1,203 @@
+"""Execute, strip and check the workbook's notebooks (used by ``make run``, ``make strip``
+and the tests).
+
+``python -m tinylib.notebooks run [NOTEBOOK ...] --out build`` executes notebooks headless
+in order (quick mode unless ``--full``), writes executed copies to ``build/notebooks/``,
+and collects the scorecard into ``build/scorecard.{json,md}``. It exits non-zero if any
+notebook fails, naming the notebook and the failing cell.
+
+``python -m tinylib.notebooks strip`` removes outputs and execution counts in place
+(cell metadata such as ``tags`` and ``nbgrader`` is kept). ``check`` fails when a notebook
+carries outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from .config import REPO_DIR
+
+log = logging.getLogger(__name__)
+
+NOTEBOOK_DIR = REPO_DIR / "notebooks"
+DEFAULT_TIMEOUT = 900  # seconds per cell
+
+
+class NotebookError(RuntimeError):
+    """A notebook failed; the message names the notebook and the failing cell."""
+
+
+def list_notebooks(directory: Path = NOTEBOOK_DIR) -> list[Path]:
+    return sorted(p for p in Path(directory).glob("[0-9][0-9]_*.ipynb"))
+
+
+def _read(path: Path):
+    import nbformat
+
+    return nbformat.read(str(path), as_version=4)
+
+
+def dirty_cells(path: Path) -> list[int]:
+    """Indices of code cells that carry outputs or execution counts."""
+    nb = _read(path)
+    return [
+        i
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code" and (c.get("outputs") or c.get("execution_count") is not None)
+    ]
+
+
+def strip(path: Path) -> bool:
+    """Remove outputs and execution counts; returns True if the file changed."""
+    import nbformat
+
+    nb = _read(path)
+    changed = False
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if cell.get("outputs") or cell.get("execution_count") is not None:
+            changed = True
+        cell["outputs"] = []
+        cell["execution_count"] = None
+    if changed:
+        nbformat.write(nb, str(path))
+    return changed
+
+
+@contextmanager
+def _env(**values):
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: str(v) for k, v in values.items()})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def execute(
+    path: Path,
+    out_dir: Path | None = None,
+    quick: bool = True,
+    timeout: int = DEFAULT_TIMEOUT,
+    kernel_name: str = "python3",
+):
+    """Execute one notebook top to bottom in a fresh kernel (cwd = the notebook's folder).
+
+    ``TINYLIB_QUICK`` and ``TINYLIB_NOTEBOOK`` are passed to the kernel through its
+    environment. Raises :class:`NotebookError` naming the failing cell. Returns the executed
+    notebook (written to ``out_dir`` if given, also on failure, for inspection)."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    from . import scorecard
+
+    path = Path(path)
+    nb = _read(path)
+    name = path.stem
+    env = {"TINYLIB_QUICK": "1" if quick else "0", "TINYLIB_NOTEBOOK": name, "MPLBACKEND": "Agg"}
+    with _env(**env):
+        scorecard.reset(name)
+        client = NotebookClient(
+            nb,
+            timeout=timeout,
+            kernel_name=kernel_name,
+            resources={"metadata": {"path": str(path.parent)}},
+        )
+        start = time.perf_counter()
+        error = None
+        try:
+            client.execute()
+        except CellExecutionError as exc:
+            error = exc
+        finally:
+            if out_dir is not None:
+                out = Path(out_dir) / path.name
+                out.parent.mkdir(parents=True, exist_ok=True)
+                nbformat.write(nb, str(out))
+        elapsed = time.perf_counter() - start
+    if error is not None:
+        failing = next(
+            (
+                i
+                for i, c in enumerate(nb.cells)
+                if c.cell_type == "code"
+                and any(o.get("output_type") == "error" for o in c.get("outputs", []))
+            ),
+            None,
+        )
+        where = f"cell {failing}" if failing is not None else "a cell"
+        raise NotebookError(f"{path.name}: {where} failed after {elapsed:.0f}s:\n{error}") from None
+    log.info("%s executed in %.1fs", path.name, elapsed)
+    nb.metadata["tinylib_elapsed_s"] = round(elapsed, 1)
+    return nb
+
+
+def run_all(paths: list[Path], out_dir: Path, quick: bool = True, timeout: int = DEFAULT_TIMEOUT):
+    """Execute notebooks in order, collect the scorecard; returns ``(results, failures)``."""
+    from . import scorecard
+
+    out_dir = Path(out_dir)
+    results, failures = [], []
+    for path in paths:
+        start = time.perf_counter()
+        try:
+            execute(path, out_dir / "notebooks", quick=quick, timeout=timeout)
+            results.append((path.name, "ok", time.perf_counter() - start))
+        except NotebookError as exc:
+            failures.append(str(exc))
+            results.append((path.name, "FAILED", time.perf_counter() - start))
+    with _env(TINYLIB_BUILD=str(out_dir)):
+        scorecard.collect(out_dir)
+    return results, failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tinylib.notebooks", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run", help="execute notebooks headless and collect the scorecard")
+    run.add_argument("notebooks", nargs="*", type=Path)
+    run.add_argument("--out", type=Path, default=REPO_DIR / "build")
+    run.add_argument("--full", action="store_true", help="full mode (GPU, real data)")
+    run.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help="seconds per cell")
+    for name in ("strip", "check"):
+        p = sub.add_parser(name)
+        p.add_argument("notebooks", nargs="*", type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    paths = args.notebooks or list_notebooks()
+    if args.cmd == "strip":
+        for p in paths:
+            if strip(p):
+                print(f"stripped {p}")
+        return 0
+    if args.cmd == "check":
+        bad = {str(p): dirty_cells(p) for p in paths}
+        bad = {k: v for k, v in bad.items() if v}
+        for k, v in bad.items():
+            print(f"{k}: code cells {v} carry outputs or execution counts (run `make strip`)")
+        return 1 if bad else 0
+    out = args.out.resolve()
+    os.environ["TINYLIB_BUILD"] = str(out)
+    results, failures = run_all(paths, out, quick=not args.full, timeout=args.timeout)
+    for name, status, secs in results:
+        print(f"{status:>6}  {secs:7.1f}s  {name}")
+    print(f"scorecard: {out / 'scorecard.md'}")
+    for f in failures:
+        print(f, file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

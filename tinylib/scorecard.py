@@ -1,0 +1,242 @@
+"""The workbook's scorecard: every reproduced claim, "paper says / we get", in one table.
+
+A notebook records a claim with a stable key::
+
+    from tinylib import scorecard
+    scorecard.record("rf.resnet50_caffe.res3", claim="receptive field of res3 (px)",
+                     paper=99, ours=rf, unit="px", tolerance=0)
+
+Each call writes (atomically) into ``build/scorecard/<notebook>.json`` — the notebook name
+comes from ``TINYLIB_NOTEBOOK``, which ``make run`` and the notebook tests set, else
+``interactive`` — and returns a :class:`Claim` that renders as a one-row table in Jupyter.
+Re-running a cell replaces the claim with the same key. ``collect()`` (run by ``make run``)
+merges all parts into ``build/scorecard.json`` and ``build/scorecard.md``.
+
+Status rule: ``reproduced`` when both numbers are finite and ``|ours - paper| <= tolerance``
+(absolute) or ``<= rel_tolerance * |paper|``; ``differs`` otherwise; ``not comparable`` when
+either side is missing or not a number, or when no tolerance is given.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from numbers import Real
+from pathlib import Path
+
+from .config import build_dir
+
+STATUSES = ("reproduced", "differs", "not comparable")
+FIELDS = ("notebook", "key", "claim", "paper", "ours", "unit", "status", "note")
+
+
+@dataclass
+class Claim:
+    notebook: str
+    key: str
+    claim: str
+    paper: object
+    ours: object
+    unit: str
+    status: str
+    note: str
+    tolerance: float | None = None
+    rel_tolerance: float | None = None
+
+    def as_row(self) -> dict:
+        return {k: getattr(self, k) for k in FIELDS}
+
+    def _repr_markdown_(self) -> str:
+        return _markdown_table([self.as_row()], with_notebook=False)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.key}: paper {_fmt(self.paper)} / ours {_fmt(self.ours)} {self.unit} "
+            f"-> {self.status}"
+        )
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, Real):
+        return float(value)
+    try:  # numpy / torch scalars
+        return float(value.item())
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def _plain(value):
+    """JSON-friendly version of a value (numpy/torch scalars become Python numbers)."""
+    num = _number(value)
+    if num is not None:
+        if isinstance(value, Real) and not isinstance(value, float) and float(num).is_integer():
+            return int(num)
+        return num if math.isfinite(num) else None
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    return str(value)
+
+
+def decide_status(paper, ours, tolerance=None, rel_tolerance=None) -> str:
+    p, o = _number(paper), _number(ours)
+    if p is None or o is None or not math.isfinite(p) or not math.isfinite(o):
+        return "not comparable"
+    if tolerance is None and rel_tolerance is None:
+        return "not comparable"
+    allowed = 0.0
+    if tolerance is not None:
+        allowed = max(allowed, float(tolerance))
+    if rel_tolerance is not None:
+        allowed = max(allowed, float(rel_tolerance) * abs(p))
+    return "reproduced" if abs(o - p) <= allowed + 1e-12 else "differs"
+
+
+def current_notebook() -> str:
+    return os.environ.get("TINYLIB_NOTEBOOK", "interactive")
+
+
+def parts_dir() -> Path:
+    return build_dir("scorecard")
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load_part(path: Path) -> list[dict]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not a valid scorecard part ({exc})") from exc
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a JSON list of claims")
+    return data
+
+
+def record(
+    key: str,
+    *,
+    paper=None,
+    ours=None,
+    unit: str = "",
+    note: str = "",
+    claim: str = "",
+    tolerance: float | None = None,
+    rel_tolerance: float | None = None,
+    notebook: str | None = None,
+) -> Claim:
+    """Record one claim (see the module docstring); returns it for display."""
+    if not key or any(ch.isspace() for ch in key):
+        raise ValueError(f"scorecard key must be a non-empty string without spaces, got {key!r}")
+    nb = notebook or current_notebook()
+    item = Claim(
+        notebook=nb,
+        key=key,
+        claim=claim or key,
+        paper=_plain(paper),
+        ours=_plain(ours),
+        unit=unit,
+        status=decide_status(paper, ours, tolerance, rel_tolerance),
+        note=note,
+        tolerance=tolerance,
+        rel_tolerance=rel_tolerance,
+    )
+    path = parts_dir() / f"{nb}.json"
+    rows = _load_part(path) if path.exists() else []
+    rows = [r for r in rows if r.get("key") != key] + [asdict(item)]
+    _atomic_write_text(path, json.dumps(rows, indent=1) + "\n")
+    return item
+
+
+def reset(notebook: str | None = None) -> None:
+    """Forget the claims of one notebook (``make run`` does this before executing it)."""
+    path = parts_dir() / f"{notebook or current_notebook()}.json"
+    path.unlink(missing_ok=True)
+
+
+def load_parts(directory: Path | None = None) -> list[dict]:
+    directory = directory or parts_dir()
+    rows: list[dict] = []
+    for path in sorted(Path(directory).glob("*.json")):
+        rows.extend(_load_part(path))
+    return rows
+
+
+def collect(out_dir: Path | None = None, parts: Path | None = None) -> list[dict]:
+    """Merge all recorded claims into ``scorecard.json`` and ``scorecard.md`` in ``out_dir``."""
+    out_dir = Path(out_dir) if out_dir else build_dir()
+    rows = [{k: r.get(k) for k in FIELDS} for r in load_parts(parts)]
+    keys = [r["key"] for r in rows]
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    if dupes:
+        raise ValueError(f"scorecard keys recorded by more than one notebook: {dupes}")
+    rows.sort(key=lambda r: (r["notebook"], r["key"]))
+    _atomic_write_text(out_dir / "scorecard.json", json.dumps(rows, indent=1) + "\n")
+    _atomic_write_text(out_dir / "scorecard.md", to_markdown(rows))
+    return rows
+
+
+def _fmt(value) -> str:
+    num = _number(value)
+    if num is None:
+        return "—" if value is None else str(value)
+    if float(num).is_integer() and abs(num) < 1e12:
+        return str(int(num))
+    return f"{num:.4g}"
+
+
+def _markdown_table(rows: list[dict], with_notebook: bool = True) -> str:
+    cols = ["key", "claim", "paper says", "we get", "unit", "status", "note"]
+    if with_notebook:
+        cols.insert(0, "notebook")
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        cells = {
+            "notebook": r.get("notebook", ""),
+            "key": f"`{r['key']}`",
+            "claim": r.get("claim", ""),
+            "paper says": _fmt(r.get("paper")),
+            "we get": _fmt(r.get("ours")),
+            "unit": r.get("unit", ""),
+            "status": r.get("status", ""),
+            "note": r.get("note", ""),
+        }
+        lines.append(
+            "| " + " | ".join(str(cells[c]).replace("|", "\\|").replace("\n", " ") for c in cols) + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def to_markdown(rows: list[dict]) -> str:
+    counts = {s: sum(r.get("status") == s for r in rows) for s in STATUSES}
+    head = (
+        "# tinylib scorecard — paper says / we get\n\n"
+        + ", ".join(f"{n} {s}" for s, n in counts.items())
+        + f" ({len(rows)} claims)\n\n"
+    )
+    return head + _markdown_table(rows)
+
+
+def table(notebook: str | None = None):
+    """The recorded claims as a pandas DataFrame (all notebooks, or one)."""
+    import pandas as pd
+
+    rows = [{k: r.get(k) for k in FIELDS} for r in load_parts()]
+    if notebook:
+        rows = [r for r in rows if r["notebook"] == notebook]
+    return pd.DataFrame(rows, columns=list(FIELDS))
