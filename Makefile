@@ -13,7 +13,6 @@ PYTEST_ARGS ?= -n 2
 # Set-up is idempotent: it reinstalls only when pyproject.toml changed.
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,peers]'
 	# facenet-pytorch (MTCNN peer) pins an old torch: install it without its dependencies.
 	$(PY) -m pip install --quiet --no-deps 'facenet-pytorch==2.6.0'
