@@ -1,0 +1,541 @@
+"""The data registry: the checksum table, locate/verify against the real bundle, and
+downloads against a local HTTP server (success, checksum mismatch, HTML page,
+interrupted transfer, offline) plus archive unpacking."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import json
+import socket
+import tarfile
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tinylib import config
+from tinylib.data import registry
+from tinylib.data.registry import (
+    ChecksumError,
+    DataMissingError,
+    Dataset,
+    DownloadError,
+    ExtractError,
+    FileSpec,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+TABLE = json.loads((REPO / "tinylib" / "data" / "registry_files.json").read_text())
+
+
+def _sha(b: bytes) -> str:
+    return hashlib.sha256(b).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    """Each test gets its own verification cache (the on-disk JSON and the memory copy)."""
+    monkeypatch.setenv("TINYLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(registry, "_mem_cache", {})
+
+
+# --------------------------------------------------------------------------- the table
+def test_every_bundle_file_registered_once_with_its_checksum():
+    seen: dict[str, str] = {}
+    for ds in registry.DATASETS.values():
+        for spec in ds.files + ds.archives:
+            assert spec.relpath not in seen, f"{spec.relpath} in {ds.name} and {seen[spec.relpath]}"
+            seen[spec.relpath] = ds.name
+            if spec.relpath in TABLE:
+                assert spec.sha256 == TABLE[spec.relpath]["sha256"]
+                assert spec.size == TABLE[spec.relpath]["size"]
+    assert set(TABLE) <= set(seen), sorted(set(TABLE) - set(seen))
+    assert len(TABLE) == 108
+    assert sum(k.startswith("widerface/pr_curves/Val/setting_int/") for k in TABLE) == 27
+    assert sum(k.startswith("widerface/pr_curves/") for k in TABLE) == 63
+
+
+def test_required_entries_and_consistency():
+    names = set(registry.DATASETS)
+    for must in (
+        "widerface_annotations",
+        "widerface_eval",
+        "widerface_train_images",
+        "widerface_val_images",
+        "fddb",
+        "fddb_images",
+        "imagenet_val_boxes",
+        "tinyfaces_hr",
+        "demo",
+        "tinyperson",
+        "cifar100",
+        "imagenet32",
+    ):
+        assert must in names
+    for ds in registry.DATASETS.values():
+        assert ds.homepage.startswith("http") and ds.terms and ds.how_to_obtain
+        archives = {a.relpath: a for a in ds.archives}
+        obtainable = []
+        for spec in ds.files:
+            if spec.source is not None:
+                assert spec.source in archives, (ds.name, spec.relpath)
+                obtainable.append(bool(archives[spec.source].urls))
+            else:
+                obtainable.append(bool(spec.urls))
+        assert ds.downloadable == all(obtainable), ds.name
+        for a in ds.archives:
+            assert a.is_archive
+    cifar = registry.get("cifar100").archives[0]
+    assert cifar.checksum == ("md5", "03b5dce01913d631647c71ecec9e9cb8")
+    assert cifar.url == "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz"
+    split = registry.get("widerface_annotations").archives[0]
+    assert split.sha256 == "c7561e4f5e7a118c249e0a5c5c902b0de90bbf120d7da9fa28d99041f68a8a5c"
+    assert not registry.get("imagenet32").downloadable
+    assert not registry.get("tinyperson").downloadable
+
+
+def test_unknown_dataset_lists_known_names():
+    with pytest.raises(ValueError, match="widerface_annotations"):
+        registry.get("nope")
+
+
+def test_filespec_rejects_bad_input():
+    with pytest.raises(ValueError, match="relative"):
+        FileSpec("../etc/passwd")
+    with pytest.raises(ValueError, match="sha256"):
+        FileSpec("a.txt", sha256="XYZ")
+    with pytest.raises(ValueError, match="kind"):
+        FileSpec("a", kind="link")
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location(
+        "make_registry_table", REPO / "tools" / "make_registry_table.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_table_tool_parses_appendix_and_reports_bad_rows():
+    tool = _tool()
+    text = (
+        "intro\n| `x.txt` | 3 | "
+        + "a" * 64
+        + " |\n## Appendix\n| file | bytes | sha256 |\n| --- | --- | --- |\n"
+    )
+    text += "| `b/y.txt` | 12 | " + "b" * 64 + " |\n| `a/x.txt` | 5 | " + "c" * 64 + " |\n"
+    table = tool.parse_appendix(text, "S.md")
+    assert list(table) == ["a/x.txt", "b/y.txt"]  # sorted, rows before the appendix ignored
+    assert table["b/y.txt"] == {"size": 12, "sha256": "b" * 64}
+    with pytest.raises(ValueError, match=r"S.md:4: expected"):
+        tool.parse_appendix("## Appendix\n| a |\n|---|\n| `z` | 1 | short |\n", "S.md")
+    with pytest.raises(ValueError, match="no '## Appendix'"):
+        tool.parse_appendix("nothing", "S.md")
+
+
+def test_table_matches_shared_sources():
+    src = REPO.parent / "shared" / "data" / "SOURCES.md"
+    if not src.exists():
+        pytest.skip(f"{src} not present")
+    assert _tool().parse_appendix(src.read_text(encoding="utf-8")) == TABLE
+
+
+# --------------------------------------------------------------------------- locate / status
+@pytest.mark.realdata
+def test_locate_verifies_the_real_bundle(real_data):
+    full = [s for s in registry.status() if s.state == registry.VERIFIED]
+    assert {s.name for s in full} >= {
+        "widerface_annotations",
+        "widerface_eval",
+        "widerface_pr_curves",
+        "fddb",
+        "imagenet_val_boxes",
+        "tinyfaces_hr",
+        "demo",
+    }
+    paths = registry.locate("widerface_eval")
+    assert (
+        paths["widerface/eval_gt/wider_hard_val.mat"]
+        == real_data.resolve() / "widerface/eval_gt/wider_hard_val.mat"
+    )
+    assert len(registry.locate("widerface_pr_curves")) == 63
+    assert registry.find("demo/selfie.jpg").name == "selfie.jpg"
+    # the verdicts are cached: a second pass does not hash anything
+    cache = config.cache_dir("verified") / "digests.json"
+    assert len(json.loads(cache.read_text())) >= 100
+    registry._mem_cache.clear()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(registry.hashlib, "new", lambda *a, **k: pytest.fail("re-hashed a cached file"))
+        assert len(registry.locate("fddb")) == 20
+
+
+def test_data_root_pointing_nowhere(tmp_path, monkeypatch):
+    nowhere = tmp_path / "does-not-exist"
+    monkeypatch.setenv("TINYLIB_DATA", str(nowhere))
+    with pytest.raises(config.DataRootError, match="does-not-exist"):
+        registry.locate("fddb")
+    with pytest.raises(config.DataRootError, match="does-not-exist"):
+        registry.find("fddb/FDDB-fold-01.txt")
+    with pytest.raises(config.DataRootError, match="does-not-exist"):
+        registry.fetch("fddb")
+    rows = registry.status()  # a report never raises
+    assert all(r.state == registry.MISSING and r.present == 0 for r in rows)
+
+
+def test_missing_files_error_says_where_and_how(tmp_path):
+    (tmp_path / "fddb").mkdir()
+    good = tmp_path / "fddb" / "FDDB-fold-01.txt"
+    good.write_bytes(b"2002/07/19/big/img_18\n")
+    with pytest.raises(DataMissingError) as ei:
+        registry.locate("fddb", root=tmp_path, verify=False)
+    msg = str(ei.value)
+    assert "19 of 20" in msg and str(tmp_path / "fddb" / "FDDB-fold-02.txt") in msg
+    assert "and 7 more" in msg
+    assert "tinylib-data fetch fddb" in msg and "Terms:" in msg
+    assert len(ei.value.missing) == 19
+    assert isinstance(ei.value, config.DataRootError)  # callers may catch the broad error
+
+
+def test_checksum_mismatch_names_file_expected_and_actual(tmp_path):
+    bad = tmp_path / "demo" / "selfie.jpg"
+    bad.parent.mkdir()
+    bad.write_bytes(b"not the selfie")
+    expected = TABLE["demo/selfie.jpg"]["sha256"]
+    with pytest.raises(ChecksumError) as ei:
+        registry.find("demo/selfie.jpg", root=tmp_path)
+    msg = str(ei.value)
+    assert str(bad) in msg and expected in msg and _sha(b"not the selfie") in msg
+    assert ei.value.expected == expected and ei.value.actual == _sha(b"not the selfie")
+    assert bad.read_bytes() == b"not the selfie"  # nothing deleted
+    st = registry.dataset_status("demo", root=tmp_path)
+    assert st.state == registry.MISMATCH and st.present == 1  # a bad file outranks a missing one
+    assert "demo/selfie.jpg" in st.hint
+    assert st.files[0].state == registry.MISMATCH
+
+
+def test_find_inside_image_folder_names_the_dataset(tmp_path):
+    with pytest.raises(DataMissingError, match="widerface_val_images"):
+        registry.find("widerface/WIDER_val/images/0--Parade/x.jpg", root=tmp_path)
+    img = tmp_path / "widerface/WIDER_val/images/0--Parade/x.jpg"
+    img.parent.mkdir(parents=True)
+    img.write_bytes(b"jpg")
+    assert registry.find("widerface/WIDER_val/images/0--Parade/x.jpg", root=tmp_path) == img
+    st = registry.dataset_status("widerface_val_images", root=tmp_path)
+    assert st.state == registry.UNVERIFIED and st.present == st.total == 1
+
+
+def test_cache_invalidated_when_file_changes(tmp_path):
+    f = tmp_path / "a.bin"
+    f.write_bytes(b"one")
+    spec = FileSpec("a.bin", sha256=_sha(b"one"))
+    assert registry.verify_file(f, spec) == registry.VERIFIED
+    f.write_bytes(b"two!")  # new size and mtime: the cached digest no longer applies
+    with pytest.raises(ChecksumError, match=_sha(b"two!")):
+        registry.verify_file(f, spec)
+    assert registry.verify_file(f, FileSpec("a.bin")) == registry.UNVERIFIED
+    md5 = FileSpec("a.bin", md5=hashlib.md5(b"two!").hexdigest())
+    assert registry.verify_file(f, md5) == registry.VERIFIED
+
+
+# --------------------------------------------------------------------------- local server
+class _Handler(BaseHTTPRequestHandler):
+    routes: dict = {}
+
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+    def do_GET(self):
+        route = self.routes.get(self.path)
+        if route is None:
+            self.send_error(404, "no such file")
+            return
+        body = route["body"]
+        self.send_response(route.get("status", 200))
+        self.send_header("Content-Type", route.get("ctype", "application/octet-stream"))
+        self.send_header("Content-Length", str(route.get("length", len(body))))
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+        if route.get("length", len(body)) != len(body):
+            self.close_connection = True  # hang up before the promised length
+
+
+@pytest.fixture
+def server():
+    routes: dict = {}
+    handler = type("H", (_Handler,), {"routes": routes})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", routes
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+def _fake(monkeypatch, files=(), archives=(), name="fake") -> Dataset:
+    ds = Dataset(
+        name=name,
+        title="a fake dataset",
+        files=tuple(files),
+        archives=tuple(archives),
+        homepage="http://example.invalid/",
+        terms="none",
+        downloadable=True,
+        how_to_obtain="made by the test",
+    )
+    monkeypatch.setitem(registry.DATASETS, name, ds)
+    return ds
+
+
+def _leftovers(d: Path) -> list[str]:
+    return sorted(p.name for p in d.rglob("*") if p.name.endswith((".part", ".extract")))
+
+
+PAYLOAD = bytes(range(256)) * 40
+
+
+def test_fetch_success(server, tmp_path, monkeypatch):
+    base, routes = server
+    routes["/d/data.bin"] = {"body": PAYLOAD}
+    _fake(
+        monkeypatch,
+        [
+            FileSpec(
+                "fake/data.bin", size=len(PAYLOAD), sha256=_sha(PAYLOAD), url=base + "/d/data.bin"
+            )
+        ],
+    )
+    paths = registry.fetch("fake", root=tmp_path, progress=False, timeout=5)
+    assert paths["fake/data.bin"].read_bytes() == PAYLOAD
+    assert registry.dataset_status("fake", root=tmp_path).state == registry.VERIFIED
+    assert _leftovers(tmp_path) == []
+    routes.clear()  # already verified: a second fetch does not touch the network
+    assert registry.fetch("fake", root=tmp_path, progress=False, timeout=5) == paths
+
+
+def test_fetch_checksum_mismatch_keeps_previous_file(server, tmp_path, monkeypatch):
+    base, routes = server
+    routes["/d/data.bin"] = {"body": b"tampered" + PAYLOAD}
+    expected = _sha(PAYLOAD)
+    _fake(monkeypatch, [FileSpec("fake/data.bin", sha256=expected, url=base + "/d/data.bin")])
+    with pytest.raises(ChecksumError) as ei:
+        registry.fetch("fake", root=tmp_path, progress=False, timeout=5)
+    msg = str(ei.value)
+    assert "fake/data.bin" in msg and expected in msg and _sha(b"tampered" + PAYLOAD) in msg
+    assert not (tmp_path / "fake" / "data.bin").exists()
+    assert _leftovers(tmp_path) == []
+    # a good file already there survives a forced fetch that fails
+    (tmp_path / "fake" / "data.bin").write_bytes(PAYLOAD)
+    with pytest.raises(ChecksumError):
+        registry.fetch("fake", root=tmp_path, progress=False, timeout=5, force=True)
+    assert (tmp_path / "fake" / "data.bin").read_bytes() == PAYLOAD
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        {"body": b"<html><body>Sign in</body></html>", "ctype": "text/html; charset=utf-8"},
+        {
+            "body": b"\n  <!DOCTYPE html>\n<html>quota exceeded</html>",
+            "ctype": "application/octet-stream",
+        },
+    ],
+    ids=["content-type", "body"],
+)
+def test_fetch_detects_html_page(server, tmp_path, monkeypatch, route):
+    base, routes = server
+    routes["/d/data.bin"] = route
+    _fake(monkeypatch, [FileSpec("fake/data.bin", url=base + "/d/data.bin")])  # no checksum
+    with pytest.raises(DownloadError, match="HTML page") as ei:
+        registry.fetch("fake", root=tmp_path, progress=False, timeout=5)
+    assert str(tmp_path / "fake" / "data.bin") in str(ei.value)  # where to put it by hand
+    assert not (tmp_path / "fake" / "data.bin").exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_fetch_interrupted_leaves_no_partial_file(server, tmp_path, monkeypatch):
+    base, routes = server
+    routes["/d/data.bin"] = {"body": PAYLOAD[:3000], "length": len(PAYLOAD)}
+    _fake(monkeypatch, [FileSpec("fake/data.bin", sha256=_sha(PAYLOAD), url=base + "/d/data.bin")])
+    with pytest.raises(DownloadError, match="interrupted") as ei:
+        registry.fetch("fake", root=tmp_path, progress=False, timeout=5)
+    assert f"of {len(PAYLOAD)}" in str(ei.value)
+    assert not (tmp_path / "fake" / "data.bin").exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_fetch_offline_names_url_and_destination(tmp_path, monkeypatch):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    url = f"http://127.0.0.1:{port}/data.bin"
+    _fake(monkeypatch, [FileSpec("fake/data.bin", url=url)])
+    with pytest.raises(DownloadError) as ei:
+        registry.fetch("fake", root=tmp_path, progress=False, timeout=5)
+    msg = str(ei.value)
+    assert url in msg and str(tmp_path / "fake" / "data.bin") in msg and "by hand" in msg
+    assert ei.value.url == url
+
+
+def test_fetch_http_error_then_mirror(server, tmp_path, monkeypatch):
+    base, routes = server
+    routes["/mirror/data.bin"] = {"body": PAYLOAD}
+    spec = FileSpec("fake/data.bin", sha256=_sha(PAYLOAD), url=base + "/gone/data.bin")
+    _fake(monkeypatch, [spec])
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        registry.fetch("fake", root=tmp_path, progress=False, timeout=5)
+    spec2 = FileSpec(
+        spec.relpath, sha256=spec.sha256, url=spec.url, mirrors=(base + "/mirror/data.bin",)
+    )
+    _fake(monkeypatch, [spec2])
+    assert (
+        registry.fetch("fake", root=tmp_path, progress=False, timeout=5)[
+            "fake/data.bin"
+        ].read_bytes()
+        == PAYLOAD
+    )
+
+
+# --------------------------------------------------------------------------- archives
+def _zip(entries: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in entries.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def _targz(entries: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        for name, data in entries.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_fetch_downloads_verifies_and_unpacks_tar(server, tmp_path, monkeypatch):
+    base, routes = server
+    blob = _targz({"pack/train.bin": b"T" * 100, "pack/names.txt": b"a\nb\n"})
+    routes["/pack.tar.gz"] = {"body": blob}
+    arc = FileSpec(
+        "fake/pack.tar.gz",
+        md5=hashlib.md5(blob).hexdigest(),
+        url=base + "/pack.tar.gz",
+        extract_to="fake/pack",
+        strip="pack",
+    )
+    _fake(
+        monkeypatch,
+        [
+            FileSpec("fake/pack/train.bin", sha256=_sha(b"T" * 100), source=arc.relpath),
+            FileSpec("fake/pack/names.txt", source=arc.relpath),
+        ],
+        [arc],
+    )
+    paths = registry.fetch("fake", root=tmp_path, progress=False, timeout=5)
+    assert paths["fake/pack/names.txt"].read_bytes() == b"a\nb\n"
+    assert (tmp_path / "fake/pack.tar.gz").is_file()  # the archive is kept
+    st = registry.dataset_status("fake", root=tmp_path)
+    assert st.state == registry.UNVERIFIED and st.present == 2  # names.txt has no checksum
+    assert _leftovers(tmp_path) == []
+
+
+def test_fetch_unpacks_hand_placed_archive_and_members(tmp_path, monkeypatch):
+    inner = {
+        "wider_face_split/a.txt": b"AAA",
+        "wider_face_split/b.mat": b"BBB",
+        "wider_face_split/c": b"x",
+    }
+    blob = _zip(inner)
+    arc = FileSpec(
+        "fake/split.zip",
+        sha256=_sha(blob),
+        members=(("wider_face_split/a.txt", "fake/a.txt"), ("other_top/b.mat", "fake/mat/b.mat")),
+    )
+    _fake(
+        monkeypatch,
+        [
+            FileSpec("fake/a.txt", sha256=_sha(b"AAA"), source=arc.relpath),
+            FileSpec("fake/mat/b.mat", sha256=_sha(b"BBB"), source=arc.relpath),
+        ],
+        [arc],
+    )
+    with pytest.raises(DataMissingError) as ei:  # no URL and nothing placed
+        registry.fetch("fake", root=tmp_path, progress=False)
+    assert str(tmp_path / "fake" / "split.zip") in str(ei.value)
+    st = registry.dataset_status("fake", root=tmp_path)
+    assert st.state == registry.MISSING and st.hint == ""
+    (tmp_path / "fake").mkdir(exist_ok=True)
+    (tmp_path / "fake/split.zip").write_bytes(blob)
+    assert "fetch fake" in registry.dataset_status("fake", root=tmp_path).hint
+    with pytest.raises(DataMissingError, match="not unpacked"):
+        registry.locate("fake", root=tmp_path)
+    paths = registry.fetch("fake", root=tmp_path, progress=False)
+    assert paths["fake/mat/b.mat"].read_bytes() == b"BBB"  # found by base name
+    assert registry.dataset_status("fake", root=tmp_path).state == registry.VERIFIED
+    assert not (tmp_path / "fake/c").exists()
+
+
+def test_unsafe_archive_is_refused_and_nothing_lands(tmp_path, monkeypatch):
+    blob = _zip({"pack/ok.txt": b"ok", "../evil.txt": b"evil"})
+    arc = FileSpec("fake/pack.zip", sha256=_sha(blob), extract_to="fake/pack", strip="pack")
+    _fake(monkeypatch, [FileSpec("fake/pack/ok.txt", source=arc.relpath)], [arc])
+    (tmp_path / "fake").mkdir()
+    (tmp_path / "fake/pack.zip").write_bytes(blob)
+    with pytest.raises(ExtractError, match="unsafe"):
+        registry.fetch("fake", root=tmp_path, progress=False)
+    assert not (tmp_path / "fake/pack").exists()
+    assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "fake/evil.txt").exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_extract_merges_into_existing_directory(tmp_path):
+    blob = _zip({"WIDER_x/images/e1/a.jpg": b"a", "WIDER_x/images/e2/b.jpg": b"b"})
+    (tmp_path / "w").mkdir()
+    arc_path = tmp_path / "w/WIDER_x.zip"
+    arc_path.write_bytes(blob)
+    keep = tmp_path / "w/WIDER_x/notes.txt"
+    keep.parent.mkdir()
+    keep.write_text("mine")
+    spec = FileSpec("w/WIDER_x.zip", extract_to="w/WIDER_x", strip="WIDER_x")
+    assert registry.extract(arc_path, spec, root=tmp_path, progress=False) == [
+        tmp_path / "w/WIDER_x"
+    ]
+    assert (tmp_path / "w/WIDER_x/images/e2/b.jpg").read_bytes() == b"b"
+    assert keep.read_text() == "mine"
+    assert _leftovers(tmp_path) == []
+    with pytest.raises(ExtractError, match="zip or tar"):
+        registry.extract(keep, spec, root=tmp_path, progress=False)
+
+
+def test_fetch_downloads_what_it_can_then_names_hand_placed_files(server, tmp_path, monkeypatch):
+    base, routes = server
+    routes["/d/data.bin"] = {"body": PAYLOAD}
+    files = [
+        FileSpec("fake/data.bin", sha256=_sha(PAYLOAD), url=base + "/d/data.bin"),
+        FileSpec("fake/derived.csv", sha256=_sha(b"a,b\n"), note="DERIVED"),
+    ]
+    _fake(monkeypatch, files)
+    with pytest.raises(DataMissingError) as ei:
+        registry.fetch("fake", root=tmp_path, progress=False, timeout=5)
+    assert f"{tmp_path / 'fake' / 'derived.csv'}  (DERIVED)" in str(ei.value)
+    assert (tmp_path / "fake/data.bin").read_bytes() == PAYLOAD  # the downloadable part is done
+    (tmp_path / "fake/derived.csv").write_bytes(b"a,b\n")
+    paths = registry.fetch("fake", root=tmp_path, progress=False, timeout=5, force=True)
+    assert sorted(paths) == ["fake/data.bin", "fake/derived.csv"]
+    assert registry.dataset_status("fake", root=tmp_path).state == registry.VERIFIED
