@@ -3,7 +3,6 @@ an empty root, a data root that does not exist, fetch errors, and stats."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 
@@ -99,8 +98,20 @@ def test_stats_reports_missing_module(monkeypatch, capsys):
 
 @pytest.mark.realdata
 def test_stats_prints_json_lines(real_data, capsys):
-    if importlib.util.find_spec("tinylib.data.stats") is None:
-        pytest.skip("tinylib.data.stats (another module) is not written yet")
     assert cli.main(["stats", "fddb"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines and all(isinstance(json.loads(line), dict) for line in lines)
+    assert cli.main(["stats", "widerface"]) == 0
+    rows = {r["dataset"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert rows["widerface-train"]["images"] == 12880
+    assert rows["widerface-train"]["objects"] == 159420
+    assert rows["widerface-val"]["objects"] == 39708
+    assert rows["widerface-val"]["degenerate"] > 0
+
+
+def test_stats_absent_or_unknown_dataset_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["stats", "tinyperson", "--root", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "TinyPerson" in err and "Traceback" not in err
+    assert cli.main(["stats", "nonsense", "--root", str(tmp_path)]) == 1
+    assert "unknown dataset 'nonsense'" in capsys.readouterr().err

@@ -106,7 +106,7 @@ def execute(
     path = Path(path)
     nb = _read(path)
     name = path.stem
-    env = {"TINYLIB_QUICK": "1" if quick else "0", "TINYLIB_NOTEBOOK": name, "MPLBACKEND": "Agg"}
+    env = {"TINYLIB_QUICK": "1" if quick else "0", "TINYLIB_NOTEBOOK": name}
     with _env(**env):
         scorecard.reset(name)
         client = NotebookClient(

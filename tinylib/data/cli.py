@@ -82,7 +82,6 @@ def _fetch(args) -> int:
 
 
 def _stats(args) -> int:
-    registry.get(args.name)  # unknown names fail with the list of known ones
     try:
         stats = importlib.import_module("tinylib.data.stats")
     except ModuleNotFoundError as e:
@@ -93,7 +92,12 @@ def _stats(args) -> int:
             file=sys.stderr,
         )
         return 1
-    for row in stats.collect(args.name, root=args.root):
+    try:
+        rows = stats.collect(args.name, root=args.root)
+    except (FileNotFoundError, ValueError) as exc:  # absent dataset, unknown name, bad file
+        print(f"tinylib-data: error: {exc}", file=sys.stderr)
+        return 1
+    for row in rows:
         print(json.dumps(row, sort_keys=False, default=str))
     return 0
 
@@ -126,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=_fetch)
 
     t = sub.add_parser("stats", help="one JSON object per line of dataset statistics")
-    t.add_argument("name", choices=sorted(registry.DATASETS), metavar="NAME")
+    t.add_argument("name", metavar="NAME", help="widerface, fddb, imagenet, tinyperson, synthetic, all, or a registry name")
     t.add_argument("--root", default=None, help="data root (default: TINYLIB_DATA)")
     t.add_argument(
         "-v", "--verbose", action="store_true", help="more detail (per-file states, logs)"
