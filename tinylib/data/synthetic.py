@@ -1,0 +1,1262 @@
+"""The synthetic tiny-face world: scenes with real faces, written in the real layouts.
+
+Every loader and evaluator of tinylib runs unchanged on a *data root* made here
+(:func:`make_world`), because the root is laid out exactly like the real one::
+
+    <root>/world.json                                   manifest (parameters, seed, counts)
+    <root>/widerface/WIDER_{train,val}/images/<event>/<name>.jpg
+    <root>/widerface/wider_face_{train,val}_bbx_gt.txt  official text format
+    <root>/widerface/split_mat/wider_face_{train,val}.mat     official split MAT files
+    <root>/widerface/image_sizes_train_val.csv          like the real (derived) one
+    <root>/widerface/eval_gt/wider_{face,easy,medium,hard}_val.mat
+    <root>/tinyperson/annotations/tiny_set_{train,test}.json   COCO json (TinyBenchmark)
+    <root>/tinyperson/{train,test}  -> ../widerface/WIDER_{train,val}/images  (symlinks)
+
+What is in a scene (:func:`render_scene`)
+-----------------------------------------
+* **Faces**: the 100 real faces of ``skimage.data.lfw_subset()`` (25x25 grayscale crops,
+  eyebrows to chin), colourised by mapping their luminance through a random skin-tone ramp,
+  stretched to the face box (``w/h`` from WIDER's aspect distribution) and blended with a
+  feathered elliptical alpha over a skin-coloured head of the same tone. The face box is
+  the pasted crop, in integer pixels, so ``x y w h`` are exact.
+* **Context**: every face sits on a person: hair (or a hat / bald head), neck, shoulders
+  and a torso (sometimes legs) in clothes colours with soft texture. About 10 % of persons
+  are seen from the back (hair where the face would be): persons without a face.
+* **Hard negatives**: the 100 non-faces of ``lfw_subset`` colourised (half of them with
+  skin ramps) and feathered like faces, plus skin-coloured blobs and textured clutter.
+* **Backgrounds**: crops / flips / colour jitter of images shipped with scikit-image
+  (coffee, chelsea, rocket, brick, grass, gravel, stereo_motorcycle, hubble_deep_field,
+  immunohistochemistry, coins, clock, moon, text, page; grayscale ones tinted — no image with
+  a human face: ``astronaut`` and ``camera`` are excluded) and scikit-learn
+  (``china.jpg``, ``flower.jpg``), or procedural textures (multi-octave noise, gradients,
+  stripes), with clutter objects on top.
+* **Attributes** recorded WIDER-style: ``blur`` (0/1/2 from the Gaussian sigma relative to
+  the face height, including a 0.35 px camera blur), ``illumination`` (1 = extreme gain
+  < 0.55 or > 1.5), ``occlusion`` (fraction of the face ellipse covered by later layers —
+  foreground objects or other persons: 0 < 2 %, 1 up to 33 %, 2 above), ``invalid`` (1 for
+  the faces of dense far-away clusters), ``expression = pose = 0``.
+* Global illumination gain, Gaussian sensor noise and JPEG (quality 92) at the end.
+
+Rendering artefacts are avoided on purpose (tests/test_synthetic.py checks it): faces are
+coloured like the scene, have no hard paste edge, never a constant patch, and a trivial
+detector scoring windows by saturation, edge energy or local variance does not separate
+face boxes from random boxes of the same size.
+
+Face sizes
+----------
+``size_dist`` picks the face-height distribution (heights in pixels for the image width):
+
+* ``None`` / ``"wider"``: the real WIDER FACE train face heights (resampled from
+  ``tinylib.data.widerface.load_faces("train")`` when the data root has them, else the
+  built-in log-normal fit :data:`WIDER_HEIGHT_LOGNORMAL`), scaled by ``width / 1024``
+  (all WIDER images are 1024 px wide);
+* ``"quick"``: log-normal with median 18 px and sigma 0.6 (most faces 8–60 px), what quick
+  worlds use so that detectors learn something in minutes;
+* a dict ``{"kind": "lognormal", "median": m, "sigma": s}``, or a 1-D array of heights
+  (resampled);
+
+always clipped to ``[min_face, 0.4 * height]`` so that a face fits the scene.
+
+TinyPerson / COCO json
+----------------------
+One annotation per person: ``bbox`` is the full body (hair top to body bottom, shoulder
+to shoulder) clipped to the image, ``category_id`` 1. ``ignore`` is true for persons whose
+face is heavily occluded (``occlusion == 2``) and for one region per dense far-away
+cluster (its members are not listed one by one; their faces are in the WIDER files with
+``invalid = 1``). ``uncertain`` marks persons whose face is heavily blurred and under
+10 px; ``in_dense_image`` images with 20 persons or more; ``logo`` is always false.
+``file_name`` is relative to ``tinyperson/`` (``train/<event>/<name>.jpg``,
+``test/<event>/<name>.jpg``); ``tinyperson/train`` and ``tinyperson/test`` are relative
+symlinks to the WIDER image folders (copies where symlinks are not allowed).
+
+Keep lists (eval_gt)
+--------------------
+The official easy/medium/hard ``gt_list`` also depend on blur, occlusion and pose. The
+synthetic rule is **height only**: easy keeps faces with ``h > 50``, medium ``h > 30``,
+hard ``h > 10`` pixels (nested, as the official ones are).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tinylib import config
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "GENERATOR_VERSION",
+    "WIDER_HEIGHT_LOGNORMAL",
+    "WIDER_ASPECT_LOGNORMAL",
+    "EVENTS",
+    "KEEP_HEIGHTS",
+    "SizeDistribution",
+    "face_size_distribution",
+    "fit_wider_heights",
+    "face_crop_library",
+    "background_library",
+    "render_background",
+    "render_scene",
+    "keep_indices",
+    "make_world",
+    "quick_world",
+    "quick_world_params",
+    "read_manifest",
+]
+
+#: Bump when the rendering or the layout changes: it is part of the cache key.
+GENERATOR_VERSION = "1.4"
+
+#: Log-normal fit of WIDER FACE train face heights (pixels, in the 1024 px wide images):
+#: mean and std of ``ln(h)`` over the 159,393 train faces with ``w > 0`` and ``h > 0`` of
+#: ``wider_face_train_bbx_gt.txt`` (median ``exp(3.1047) = 22.3`` px; real percentiles
+#: 5/25/50/75/95 % = 6/12/20/38/124 px). Refit with :func:`fit_wider_heights`.
+WIDER_HEIGHT_LOGNORMAL = (3.1047, 0.9073)
+#: Mean and std of ``ln(w / h)`` over the same faces (median ``w/h = 0.79``).
+WIDER_ASPECT_LOGNORMAL = (-0.2424, 0.1996)
+WIDER_IMAGE_WIDTH = 1024
+
+#: Events (scene types) in WIDER naming; each has its own person count and layout.
+EVENTS = ("0--Crowd", "1--Street", "2--Group", "3--Meeting")
+_EVENT_SPEC = {
+    # persons per 512x384 image (min, max), ground-plane perspective, chance of a dense cluster
+    "0--Crowd": {"persons": (14, 30), "perspective": True, "cluster": 0.4},
+    "1--Street": {"persons": (6, 14), "perspective": True, "cluster": 0.15},
+    "2--Group": {"persons": (2, 7), "perspective": False, "cluster": 0.0},
+    "3--Meeting": {"persons": (4, 10), "perspective": False, "cluster": 0.0},
+}
+#: Face-height thresholds (pixels, strictly greater) of the synthetic keep lists.
+KEEP_HEIGHTS = {"easy": 50, "medium": 30, "hard": 10}
+FACE_COLUMNS = ["x", "y", "w", "h", "blur", "expression", "illumination", "invalid",
+                "occlusion", "pose"]
+_REF_AREA = 512 * 384
+
+# Skin tones (RGB in 0..1), light to dark; a face's tone is a random mix of two neighbours.
+_SKIN_TONES = np.array([
+    [0.96, 0.80, 0.69], [0.92, 0.72, 0.58], [0.85, 0.64, 0.48], [0.78, 0.55, 0.40],
+    [0.66, 0.45, 0.30], [0.52, 0.35, 0.24], [0.40, 0.27, 0.19], [0.30, 0.20, 0.15],
+])
+_HAIR = np.array([
+    [0.08, 0.06, 0.05], [0.20, 0.13, 0.08], [0.35, 0.24, 0.14], [0.55, 0.42, 0.25],
+    [0.75, 0.62, 0.40], [0.45, 0.20, 0.10], [0.60, 0.60, 0.60], [0.15, 0.15, 0.17],
+])
+
+
+# ---------------------------------------------------------------------------------------
+# face sizes
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SizeDistribution:
+    """Face heights in pixels: ``kind`` is ``"lognormal"`` (``median``, ``sigma``, heights
+    for an image ``ref_width`` wide) or ``"empirical"`` (resample ``heights``)."""
+
+    kind: str
+    median: float = 0.0
+    sigma: float = 0.0
+    heights: tuple = ()
+    ref_width: float | None = None  # scale by width / ref_width; None = no scaling
+    source: str = ""
+
+    def sample(self, rng: np.random.Generator, n: int, width: int) -> np.ndarray:
+        scale = 1.0 if self.ref_width is None else width / self.ref_width
+        if self.kind == "lognormal":
+            h = self.median * np.exp(self.sigma * rng.standard_normal(n))
+        elif self.kind == "empirical":
+            arr = np.asarray(self.heights, dtype=np.float64)
+            h = arr[rng.integers(0, len(arr), size=n)] * np.exp(0.05 * rng.standard_normal(n))
+        else:  # pragma: no cover - guarded in face_size_distribution
+            raise ValueError(f"unknown size distribution kind {self.kind!r}")
+        return h * scale
+
+    def describe(self) -> dict:
+        """JSON-able summary (goes into the manifest and the cache key)."""
+        d = {"kind": self.kind, "ref_width": self.ref_width, "source": self.source}
+        if self.kind == "lognormal":
+            d.update(median=round(float(self.median), 6), sigma=round(float(self.sigma), 6))
+        else:
+            arr = np.asarray(self.heights, dtype=np.float64)
+            d.update(n=len(arr), sha1=hashlib.sha1(arr.tobytes()).hexdigest()[:16],
+                     median=float(np.median(arr)))
+        return d
+
+
+def fit_wider_heights(path: str | os.PathLike | None = None) -> tuple[float, float]:
+    """Mean and std of ``ln(h)`` of the faces (``w, h > 0``) in a WIDER ``*_bbx_gt.txt``
+    (default: the train file of the data root). Gives :data:`WIDER_HEIGHT_LOGNORMAL`."""
+    h = _wider_heights(path)
+    lh = np.log(h)
+    return float(lh.mean()), float(lh.std())
+
+
+def _wider_heights(path=None) -> np.ndarray:
+    from tinylib.data import widerface
+
+    if path is None:
+        df = widerface.load_faces("train")
+    else:
+        df = widerface.read_bbx_gt(path)
+    ok = (df["w"] > 0) & (df["h"] > 0)
+    return df.loc[ok, "h"].to_numpy(np.float64)
+
+
+@lru_cache(maxsize=4)
+def _real_wider_heights(root: str) -> tuple | None:
+    try:
+        from tinylib.data import widerface
+
+        df = widerface.load_faces("train", root=root)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
+        log.info("real WIDER train heights unavailable (%s); using the log-normal fit", exc)
+        return None
+    ok = (df["w"] > 0) & (df["h"] > 0)
+    return tuple(df.loc[ok, "h"].to_numpy(np.float64).tolist())
+
+
+def face_size_distribution(spec=None) -> SizeDistribution:
+    """Turn a ``size_dist`` argument into a :class:`SizeDistribution` (see module doc)."""
+    if isinstance(spec, SizeDistribution):
+        return spec
+    if spec is None or (isinstance(spec, str) and spec == "wider"):
+        root = config.data_root(must_exist=False)
+        heights = None
+        if (root / "widerface" / "wider_face_train_bbx_gt.txt").exists():
+            heights = _real_wider_heights(str(root))
+        if heights:
+            return SizeDistribution("empirical", heights=heights, ref_width=WIDER_IMAGE_WIDTH,
+                                    source="WIDER train heights (data root)")
+        mu, sigma = WIDER_HEIGHT_LOGNORMAL
+        return SizeDistribution("lognormal", median=float(np.exp(mu)), sigma=sigma,
+                                ref_width=WIDER_IMAGE_WIDTH, source="WIDER log-normal fit")
+    if isinstance(spec, str):
+        if spec == "wider-fit":
+            mu, sigma = WIDER_HEIGHT_LOGNORMAL
+            return SizeDistribution("lognormal", median=float(np.exp(mu)), sigma=sigma,
+                                    ref_width=WIDER_IMAGE_WIDTH, source="WIDER log-normal fit")
+        if spec == "quick":
+            return SizeDistribution("lognormal", median=20.0, sigma=0.65, source="quick")
+        raise ValueError(f"size_dist={spec!r}: expected None, 'wider', 'wider-fit', 'quick', "
+                         "a dict {'kind': 'lognormal', 'median', 'sigma'} or an array of heights")
+    if isinstance(spec, dict):
+        if spec.get("kind", "lognormal") != "lognormal" or "median" not in spec:
+            raise ValueError(f"size_dist dict {spec!r}: expected kind 'lognormal', median, sigma")
+        return SizeDistribution("lognormal", median=float(spec["median"]),
+                                sigma=float(spec.get("sigma", 0.5)),
+                                ref_width=spec.get("ref_width"), source="user")
+    arr = np.asarray(spec, dtype=np.float64).ravel()
+    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError("size_dist array must hold positive finite face heights")
+    return SizeDistribution("empirical", heights=tuple(arr.tolist()), source="user array")
+
+
+# ---------------------------------------------------------------------------------------
+# sources: faces and backgrounds shipped inside installed packages
+# ---------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def face_crop_library() -> tuple[np.ndarray, np.ndarray]:
+    """``(faces, nonfaces)``: two ``float32 (100, 25, 25)`` arrays in ``[0, 1]`` from
+    ``skimage.data.lfw_subset()`` (first 100 are faces, last 100 are not)."""
+    from skimage import data
+
+    x = np.asarray(data.lfw_subset(), dtype=np.float32)
+    faces, nonfaces = x[:100].copy(), x[100:].copy()
+    faces.setflags(write=False)
+    nonfaces.setflags(write=False)
+    return faces, nonfaces
+
+
+_SKIMAGE_BACKGROUNDS = ("coffee", "chelsea", "rocket", "brick", "grass", "gravel",
+                        "stereo_motorcycle", "hubble_deep_field", "immunohistochemistry",
+                        "coins", "clock", "moon", "text", "page")
+
+
+#: Background sources, in a fixed order (an unavailable one is replaced by a procedural
+#: texture, so a scikit-image without it renders other pixels for the same seed).
+BACKGROUND_SOURCES = tuple(f"skimage:{n}" for n in _SKIMAGE_BACKGROUNDS) + (
+    "sklearn:china.jpg", "sklearn:flower.jpg")
+
+
+@cache
+def _background_image(name: str) -> np.ndarray | None:
+    """One background source as float32 HxWxC in [0, 1] (C = 1 or 3, at most 640 px wide),
+    or None where the installed package does not ship it."""
+    from PIL import Image
+
+    pkg, item = name.split(":", 1)
+    try:
+        if pkg == "skimage":
+            from skimage import data
+
+            img = getattr(data, item)()
+            if isinstance(img, tuple):
+                img = img[0]
+        else:
+            from sklearn.datasets import load_sample_image
+
+            img = load_sample_image(item)
+    except Exception as exc:  # noqa: BLE001 - optional sources (pooch downloads etc.)
+        log.debug("background %s unavailable: %s", name, exc)
+        return None
+    img = np.asarray(img)
+    if img.dtype == bool:
+        img = img.astype(np.uint8) * 255
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = img[..., :3]
+    pil = Image.fromarray(img.astype(np.uint8))
+    if pil.width > 640:
+        pil = pil.resize((640, round(pil.height * 640 / pil.width)), Image.BILINEAR)
+    arr = np.asarray(pil, dtype=np.float32) / 255.0
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    arr.setflags(write=False)
+    return arr
+
+
+def background_library() -> tuple[tuple[str, np.ndarray], ...]:
+    """``(name, image)`` pairs of the shipped photographs without human faces that are
+    available (float32 HxWx3 in ``[0, 1]``, grayscale ones as HxWx1, at most 640 px wide).
+    ``astronaut`` and ``camera`` are excluded: they show a human face."""
+    lib = tuple((n, im) for n in BACKGROUND_SOURCES
+                if (im := _background_image(n)) is not None)
+    if not lib:
+        raise RuntimeError("no background images found in scikit-image / scikit-learn")
+    return lib
+
+
+def _random_source(rng) -> np.ndarray | None:
+    return _background_image(BACKGROUND_SOURCES[int(rng.integers(0, len(BACKGROUND_SOURCES)))])
+
+
+# ---------------------------------------------------------------------------------------
+# small image helpers
+# ---------------------------------------------------------------------------------------
+
+
+def _resize(arr: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Antialiased bilinear resize of a float HxW or HxWxC array (PIL 'F' per channel)."""
+    from PIL import Image
+
+    width, height = max(1, int(width)), max(1, int(height))
+    if arr.ndim == 2:
+        return np.asarray(Image.fromarray(np.ascontiguousarray(arr, dtype=np.float32), "F")
+                          .resize((width, height), Image.BILINEAR))
+    return np.stack([_resize(arr[..., c], width, height) for c in range(arr.shape[2])], -1)
+
+
+def _smooth_noise(rng, height: int, width: int, cells: int = 4) -> np.ndarray:
+    """Low-frequency noise in about ``[-1, 1]``: a coarse random grid upsampled."""
+    ch = max(2, int(round(cells * height / max(height, width))) + 1)
+    cw = max(2, int(round(cells * width / max(height, width))) + 1)
+    grid = rng.standard_normal((ch, cw)).astype(np.float32)
+    return _resize(grid, width, height) * 0.8
+
+
+def _colour_jitter(rng, img: np.ndarray) -> np.ndarray:
+    gray = img.mean(axis=2, keepdims=True)
+    sat = rng.uniform(0.8, 1.6)
+    img = gray + (img - gray) * sat
+    contrast = rng.uniform(0.7, 1.3)
+    img = (img - img.mean()) * contrast + img.mean()
+    img = img * rng.uniform(0.75, 1.25) * rng.uniform(0.9, 1.1, size=3)
+    if rng.random() < 0.3:
+        img = img[..., rng.permutation(3)]
+    return img
+
+
+def _tint(rng, lum: np.ndarray) -> np.ndarray:
+    """Colourise a luminance map with a random two-colour ramp."""
+    c0 = rng.uniform(0.0, 0.5, size=3)
+    c1 = rng.uniform(0.5, 1.0, size=3)
+    return c0 + lum[..., None] * (c1 - c0) if lum.ndim == 2 else c0 + lum * (c1 - c0)
+
+
+def _skin_tone(rng) -> np.ndarray:
+    i = rng.integers(0, len(_SKIN_TONES) - 1)
+    t = rng.random()
+    tone = _SKIN_TONES[i] * (1 - t) + _SKIN_TONES[i + 1] * t
+    gray = tone.mean()
+    tone = gray + (tone - gray) * rng.uniform(0.6, 1.05)  # lighting / white balance
+    return np.clip(tone * rng.uniform(0.95, 1.05, size=3), 0, 1)
+
+
+def _clothes_colour(rng) -> np.ndarray:
+    if rng.random() < 0.35:  # dark / neutral
+        return np.full(3, rng.uniform(0.05, 0.6)) * rng.uniform(0.9, 1.1, size=3)
+    return rng.uniform(0.05, 0.95, size=3)
+
+
+def _ellipse_alpha(xx, yy, cx, cy, ax, ay, soft=1.0):
+    """Anti-aliased filled ellipse (semi-axes ax, ay) with an edge ``soft`` pixels wide."""
+    r = np.sqrt(((xx - cx) / max(ax, 1e-3)) ** 2 + ((yy - cy) / max(ay, 1e-3)) ** 2)
+    d = (1.0 - r) * min(ax, ay)
+    return np.clip(d / max(soft, 1e-3) + 0.5, 0.0, 1.0)
+
+
+def _face_pixels(lum: np.ndarray, tone: np.ndarray) -> np.ndarray:
+    """Skin-coloured face from luminance: tone * (0.3 + 0.9 L), shadows slightly warmer."""
+    shade = 0.3 + 0.9 * lum[..., None]
+    warm = np.array([1.0, 0.95, 0.9], dtype=np.float32) ** (1.0 - lum[..., None])
+    return tone * shade * warm
+
+
+def _normalise_lum(rng, lum: np.ndarray, contrast=(0.13, 0.2)) -> np.ndarray:
+    m, s = float(lum.mean()), float(lum.std()) + 1e-3
+    return np.clip((lum - m) / s * rng.uniform(*contrast) + rng.uniform(0.5, 0.62), 0, 1)
+
+
+# ---------------------------------------------------------------------------------------
+# background
+# ---------------------------------------------------------------------------------------
+
+
+def render_background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """A float32 ``H x W x 3`` background in ``[0, 1]``: a jittered crop of a shipped photo
+    or a procedural texture, with textured clutter objects on top."""
+    src = _random_source(rng) if rng.random() < 0.6 else None
+    if src is not None:
+        sh, sw = src.shape[:2]
+        aspect = width / height
+        cw = min(sw, sh * aspect)
+        scale = rng.uniform(0.5, 1.0)
+        cw = max(8, int(cw * scale))
+        ch = max(8, int(cw / aspect))
+        x0 = rng.integers(0, sw - cw + 1)
+        y0 = rng.integers(0, sh - ch + 1)
+        crop = src[y0:y0 + ch, x0:x0 + cw]
+        if rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        img = _resize(crop, width, height)
+        img = _tint(rng, img[..., 0]) if img.shape[2] == 1 else img
+        img = _colour_jitter(rng, img)
+    else:
+        img = _procedural(rng, width, height)
+    _add_clutter(rng, img, int(rng.integers(8, 25) * max(1.0, width * height / _REF_AREA)))
+    # fine surface texture (grain, gravel, fabric) so that no region is perfectly smooth
+    fine = _smooth_noise(rng, height, width, int(max(width, height) / rng.uniform(2.0, 5.0)))
+    img *= 1.0 + rng.uniform(0.03, 0.12) * fine[..., None]
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+def _procedural(rng, width: int, height: int) -> np.ndarray:
+    noise = np.zeros((height, width), np.float32)
+    amp = 1.0
+    for cells in (3, 8, 24, 64, 160):
+        noise += amp * _smooth_noise(rng, height, width, cells)
+        amp *= rng.uniform(0.45, 0.8)
+    noise = (noise - noise.min()) / (np.ptp(noise) + 1e-6)
+    img = _tint(rng, noise)
+    kind = rng.integers(0, 4)
+    yy = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
+    if kind == 0:  # sky/ground gradient
+        top, bottom = rng.uniform(0.2, 1.0, 3), rng.uniform(0.0, 0.7, 3)
+        img = 0.5 * img + 0.5 * (top * (1 - yy) + bottom * yy)
+    elif kind == 1:  # stripes
+        period = rng.uniform(6, 40)
+        ang = rng.uniform(0, np.pi)
+        xx = np.arange(width, dtype=np.float32)[None, :]
+        ys = np.arange(height, dtype=np.float32)[:, None]
+        s = np.sin((xx * np.cos(ang) + ys * np.sin(ang)) * 2 * np.pi / period)
+        img = img * (0.8 + 0.2 * s[..., None])
+    elif kind == 2:  # bricks / tiles
+        bw, bh = int(rng.integers(8, 48)), int(rng.integers(6, 30))
+        ys = np.arange(height)[:, None]
+        xs = np.arange(width)[None, :] + (ys // bh % 2) * (bw // 2)
+        mortar = ((ys % bh) < 2) | ((xs % bw) < 2)
+        img = np.where(mortar[..., None], img * 0.55, img)
+    return img
+
+
+def _add_clutter(rng, img: np.ndarray, n: int) -> None:
+    """Textured ellipses / rectangles (hard or soft edges), some skin coloured."""
+    height, width = img.shape[:2]
+    for _ in range(n):
+        w = int(np.exp(rng.uniform(np.log(0.015), np.log(0.3))) * width) + 3
+        h = int(np.exp(rng.uniform(np.log(0.015), np.log(0.3))) * height) + 3
+        x0 = int(rng.integers(-w // 2, width - w // 2))
+        y0 = int(rng.integers(-h // 2, height - h // 2))
+        if rng.random() < 0.25:
+            patch = _skin_tone(rng) * (1 + 0.15 * _smooth_noise(rng, h, w, 3))[..., None]
+        elif rng.random() < 0.5 and (src := _random_source(rng)) is not None:
+            sy = rng.integers(0, max(1, src.shape[0] - h))
+            sx = rng.integers(0, max(1, src.shape[1] - w))
+            patch = _resize(src[sy:sy + h, sx:sx + w], w, h)
+            patch = _tint(rng, patch[..., 0]) if patch.shape[2] == 1 else patch
+            patch = _colour_jitter(rng, patch)
+        else:
+            patch = _clothes_colour(rng) * (1 + 0.2 * _smooth_noise(rng, h, w, 4))[..., None]
+        yy, xx = np.ogrid[0:h, 0:w]
+        if rng.random() < 0.5:
+            alpha = _ellipse_alpha(xx + 0.5, yy + 0.5, w / 2, h / 2, w / 2, h / 2,
+                                   soft=rng.uniform(0.5, 3))
+        else:
+            alpha = np.ones((h, w), np.float32)
+        _composite(img, None, patch, alpha, x0, y0, 0)
+
+
+def _composite(img, label, rgb, alpha, x0: int, y0: int, label_value: int,
+               premultiplied: bool = False):
+    """Alpha-composite ``rgb`` (h x w x 3) with ``alpha`` (h x w) at ``(x0, y0)``, clipped.
+    Where alpha > 0.5 the label map gets ``label_value``. Returns the clipped slices."""
+    H, W = img.shape[:2]
+    h, w = alpha.shape
+    ax0, ay0 = max(0, -x0), max(0, -y0)
+    ix0, iy0 = max(0, x0), max(0, y0)
+    ix1, iy1 = min(W, x0 + w), min(H, y0 + h)
+    if ix1 <= ix0 or iy1 <= iy0:
+        return None
+    a = alpha[ay0:ay0 + iy1 - iy0, ax0:ax0 + ix1 - ix0]
+    c = rgb[ay0:ay0 + iy1 - iy0, ax0:ax0 + ix1 - ix0]
+    region = img[iy0:iy1, ix0:ix1]
+    if premultiplied:
+        region *= 1.0 - a[..., None]
+        region += c
+    else:
+        region += (c - region) * a[..., None]
+    if label is not None:
+        label[iy0:iy1, ix0:ix1][a > 0.5] = label_value
+    return (slice(iy0, iy1), slice(ix0, ix1)), (ay0, ax0)
+
+
+# ---------------------------------------------------------------------------------------
+# persons
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Person:
+    fx: int
+    fy: int
+    fw: int
+    fh: int
+    has_face: bool = True
+    cluster: bool = False
+
+
+def _render_person(rng, img, label, p: _Person, face_id: int, faces_lib, nonfaces_lib):
+    """Draw one person (body, neck, hair, head, face) onto ``img``; returns the person box
+    (x1, y1, x2, y2, clipped to the image), the face-ellipse pixel count and the attributes."""
+    H, W = img.shape[:2]
+    fx, fy, fw, fh = p.fx, p.fy, p.fw, p.fh
+    cx = fx + fw / 2.0
+    cy = fy + fh / 2.0
+    # blur: relative sigma class, then the recorded class from the effective sigma
+    cls = rng.choice(3, p=(0.55, 0.3, 0.15))
+    rel = (rng.uniform(0.0, 0.02), rng.uniform(0.04, 0.07), rng.uniform(0.10, 0.16))[cls]
+    sigma = rel * fh
+    eff = np.sqrt(sigma ** 2 + 0.35 ** 2) / fh
+    blur = 0 if eff < 0.035 else (1 if eff < 0.09 else 2)
+    extreme = rng.random() < 0.1
+    gain = (rng.uniform(0.3, 0.5) if rng.random() < 0.5 else rng.uniform(1.55, 1.9)) \
+        if extreme else rng.uniform(0.8, 1.15)
+    body_len = rng.uniform(2.2, 6.5) * fh
+    shoulder = rng.uniform(1.05, 1.6) * fw
+    margin = int(np.ceil(3 * sigma)) + 2
+    x0 = int(np.floor(cx - shoulder - margin))
+    x1 = int(np.ceil(cx + shoulder + margin))
+    y0 = int(np.floor(fy - 0.55 * fh - margin))
+    y1 = int(np.ceil(fy + fh + body_len + margin))
+    x0c, y0c, x1c, y1c = max(x0, 0), max(y0, 0), min(x1, W), min(y1, H)
+    if x1c <= x0c or y1c <= y0c:
+        return None
+    ch, cw = y1c - y0c, x1c - x0c
+    yy = (np.arange(y0c, y1c, dtype=np.float32) + 0.5)[:, None]
+    xx = (np.arange(x0c, x1c, dtype=np.float32) + 0.5)[None, :]
+    P = np.zeros((ch, cw, 3), np.float32)  # premultiplied colour
+    A = np.zeros((ch, cw), np.float32)
+
+    def rows(ya, yb):
+        """Canvas row slice covering scene rows [ya, yb)."""
+        return slice(int(np.clip(np.floor(ya) - y0c, 0, ch)), int(np.clip(np.ceil(yb) - y0c, 0, ch)))
+
+    def over(colour, alpha, rs):
+        """Composite a layer over the canvas rows ``rs`` (alpha is computed on those rows)."""
+        if rs.stop <= rs.start:
+            return
+        p, a = P[rs], A[rs]
+        p *= 1.0 - alpha[..., None]
+        p += colour * alpha[..., None]
+        a *= 1.0 - alpha
+        a += alpha
+
+    soft = 0.6 + 0.02 * fh
+    # body: dome-shaped shoulders then a torso; legs below for long bodies
+    top = fy + fh + 0.22 * fh
+    torso_end = top + min(body_len, 2.8 * fh)
+    rb = rows(top - 2, top + body_len + 2)
+    yb = yy[rb]
+    t = np.clip((yb - top) / (0.45 * fh), 0, 1)
+    half = shoulder * np.sqrt(t) * (1 - 0.12 * np.clip((yb - top) / body_len, 0, 1))
+    body_a = np.clip((half - np.abs(xx - cx)) / soft + 0.5, 0, 1) * (yb >= top)
+    body_a = body_a * np.clip((torso_end - yb) / soft + 0.5, 0, 1)
+    cloth = _clothes_colour(rng)
+    tex = 1.0 + 0.18 * _smooth_noise(rng, max(1, rb.stop - rb.start), cw, 4)[..., None]
+    if rng.random() < 0.4:  # stripes / checks on clothes
+        period = rng.uniform(0.15, 0.5) * fh + 2
+        pat = np.sin(2 * np.pi * yb / period) + (np.sin(2 * np.pi * xx / period)
+                                                  if rng.random() < 0.5 else 0.0)
+        tex = tex * (1.0 + 0.15 * np.sign(pat)[..., None])
+    shade = 1.0 - 0.25 * np.clip(np.abs(xx - cx) / max(shoulder, 1), 0, 1)[..., None]
+    over(cloth * tex * shade, body_a.astype(np.float32), rb)
+    if body_len > 2.8 * fh:
+        pants = _clothes_colour(rng) * 0.7
+        leg_w = 0.42 * shoulder
+        rl = rows(torso_end - 2, top + body_len + 2)
+        yl = yy[rl]
+        tl = tex[rl.start - rb.start:rl.stop - rb.start]
+        for side in (-1, 1):
+            lx = cx + side * 0.5 * shoulder
+            la = np.clip((leg_w - np.abs(xx - lx)) / soft + 0.5, 0, 1) * (yl >= torso_end - 1)
+            la = la * np.clip((top + body_len - yl) / soft + 0.5, 0, 1)
+            over(pants * tl, la.astype(np.float32), rl)
+    tone = _skin_tone(rng)
+    # neck
+    rn = rows(fy + 0.7 * fh, top + 0.2 * fh + 1)
+    yn = yy[rn]
+    neck_a = np.clip((0.24 * fw - np.abs(xx - cx)) / soft + 0.5, 0, 1) \
+        * (yn >= fy + 0.7 * fh) * (yn <= top + 0.2 * fh)
+    over(tone * 0.8, neck_a.astype(np.float32), rn)
+    # hair / hat / bald, head
+    head_tone = None
+    style = rng.random()
+    if not p.has_face or style < 0.8:
+        hair_col = _HAIR[rng.integers(0, len(_HAIR))] * rng.uniform(0.85, 1.15)
+    elif style < 0.9:
+        hair_col = _clothes_colour(rng)  # hat
+    else:
+        hair_col = tone * 0.9  # bald
+    # head geometry varies so that no boundary sits exactly on the face box
+    hax, hay = rng.uniform(0.5, 0.62) * fw, rng.uniform(0.55, 0.68) * fh
+    hcy = cy + rng.uniform(-0.1, 0.04) * fh
+    rh = rows(fy - 0.55 * fh - 2, fy + 1.2 * fh + 2)
+    yh = yy[rh]
+    hair_a = _ellipse_alpha(xx, yh, cx, hcy - rng.uniform(0.12, 0.22) * fh,
+                            hax + rng.uniform(0.03, 0.1) * fw, hay, soft)
+    hair_tex = 1.0 + 0.15 * _smooth_noise(rng, max(1, rh.stop - rh.start), cw, 6)[..., None]
+    over(hair_col * hair_tex, hair_a, rh)
+    face_lum = None
+    if p.has_face:
+        k = int(rng.integers(0, len(faces_lib)))
+        face_lum = _normalise_lum(rng, faces_lib[k], (0.11, 0.17))
+        if rng.random() < 0.5:
+            face_lum = face_lum[:, ::-1]
+        border = np.concatenate([face_lum[:, :3].ravel(), face_lum[:, -3:].ravel()])
+        head_tone = _face_pixels(np.array([[float(np.median(border))]], np.float32), tone)[0, 0]
+        head_a = _ellipse_alpha(xx, yh, cx, hcy, hax, hay, soft)
+        over(head_tone, head_a, rh)
+        # the face texture, stretched to the box, with a feathered elliptical alpha
+        ftex = _face_pixels(_resize(face_lum, fw, fh), tone)
+        fyy, fxx = np.ogrid[0:fh, 0:fw]
+        r = np.sqrt(((fxx + 0.5 - fw / 2) / (fw / 2)) ** 2 + ((fyy + 0.5 - fh / 2) / (fh / 2)) ** 2)
+        feather = 0.3 + 1.5 / min(fw, fh)
+        fa = np.clip((1.05 - r) / feather, 0, 1).astype(np.float32)
+        oy, ox = fy - y0c, fx - x0c
+        sub_p = P[oy:oy + fh, ox:ox + fw]
+        sub_a = A[oy:oy + fh, ox:ox + fw]
+        sub_p *= 1.0 - fa[..., None]
+        sub_p += ftex * fa[..., None]
+        sub_a *= 1.0 - fa
+        sub_a += fa
+        face_mask = np.zeros((ch, cw), bool)
+        face_mask[oy:oy + fh, ox:ox + fw] = r < 1.0
+    else:
+        # seen from the back: hair over the whole head, textured by a non-face patch
+        k = int(rng.integers(0, len(nonfaces_lib)))
+        lum = _resize(_normalise_lum(rng, nonfaces_lib[k]), cw, max(1, rh.stop - rh.start))
+        head_a = _ellipse_alpha(xx, yh, cx, hcy, hax, hay, soft)
+        over(hair_col * (0.75 + 0.5 * lum[..., None]), head_a, rh)
+        face_mask = None
+    P *= gain
+    if sigma > 0.05:
+        from scipy.ndimage import gaussian_filter
+
+        P = gaussian_filter(P, sigma=(sigma, sigma, 0), mode="constant", truncate=3.0)
+        A = gaussian_filter(A, sigma=sigma, mode="constant", truncate=3.0)
+    _composite(img, None, P, A, x0c, y0c, 0, premultiplied=True)
+    lab = label[y0c:y1c, x0c:x1c]
+    lab[A > 0.5] = -2
+    n_face = 0
+    if face_mask is not None:
+        lab[face_mask] = face_id
+        n_face = int(face_mask.sum())
+    # person box: hair top .. body bottom, shoulders; clipped to the image
+    px1, px2 = cx - shoulder, cx + shoulder
+    py1, py2 = fy - 0.3 * fh, fy + fh + 0.22 * fh + body_len
+    box = np.array([max(0, np.floor(px1)), max(0, np.floor(py1)),
+                    min(W, np.ceil(px2)), min(H, np.ceil(py2))])
+    attrs = {"blur": int(blur), "illumination": int(extreme), "blur_sigma": float(sigma),
+             "gain": float(gain)}
+    return box, n_face, attrs
+
+
+def _paste_negative(rng, img, label, nonfaces_lib, fw, fh, x, y):
+    """A colourised, feathered LFW non-face patch (hard negative), face-sized."""
+    k = int(rng.integers(0, len(nonfaces_lib)))
+    lum = _resize(_normalise_lum(rng, nonfaces_lib[k]), fw, fh)
+    rgb = _face_pixels(lum, _skin_tone(rng)) if rng.random() < 0.5 else _tint(rng, lum)
+    yy, xx = np.ogrid[0:fh, 0:fw]
+    alpha = _ellipse_alpha(xx + 0.5, yy + 0.5, fw / 2, fh / 2, fw / 2, fh / 2,
+                           soft=0.3 * min(fw, fh) + 0.5)
+    if rng.random() < 0.5:
+        from scipy.ndimage import gaussian_filter
+
+        s = rng.uniform(0.3, 1.2)
+        rgb = gaussian_filter(rgb, sigma=(s, s, 0))
+    _composite(img, label, rgb, alpha, x, y, -4)
+
+
+def _paste_occluder(rng, img, label, fx, fy, fw, fh):
+    """A foreground object (sign, hand, hat brim...) covering part of a face box."""
+    cover = rng.uniform(0.15, 0.9)
+    side = rng.integers(0, 4)
+    ow = int(max(2, fw * (cover if side < 2 else rng.uniform(0.8, 1.6))))
+    oh = int(max(2, fh * (cover if side >= 2 else rng.uniform(0.8, 1.6))))
+    if side == 0:  # from the left
+        x, y = fx + int(fw * cover) - ow, fy + int(rng.uniform(-0.3, 0.3) * fh)
+    elif side == 1:  # from the right
+        x, y = fx + fw - int(fw * cover), fy + int(rng.uniform(-0.3, 0.3) * fh)
+    elif side == 2:  # from the top
+        x, y = fx + int(rng.uniform(-0.3, 0.3) * fw), fy + int(fh * cover) - oh
+    else:  # from the bottom
+        x, y = fx + int(rng.uniform(-0.3, 0.3) * fw), fy + fh - int(fh * cover)
+    col = _skin_tone(rng) if rng.random() < 0.3 else _clothes_colour(rng)
+    rgb = col * (1 + 0.2 * _smooth_noise(rng, oh, ow, 3))[..., None]
+    yy, xx = np.ogrid[0:oh, 0:ow]
+    if rng.random() < 0.5:
+        alpha = _ellipse_alpha(xx + 0.5, yy + 0.5, ow / 2, oh / 2, ow / 2, oh / 2, soft=0.8)
+    else:
+        alpha = np.ones((oh, ow), np.float32)
+    _composite(img, label, rgb, alpha, int(x), int(y), -3)
+
+
+def _place_faces(rng, heights, width, height, perspective, placed, max_tries=25):
+    """Integer face boxes (x, y, w, h) for the given heights, without overlapping faces."""
+    aw_mu, aw_sigma = WIDER_ASPECT_LOGNORMAL
+    out = []
+    if perspective:
+        horizon = rng.uniform(0.05, 0.35) * height
+        k = (0.92 * height - horizon) / max(heights.max(), 1.0)
+    for h in heights:
+        fh = int(round(h))
+        fw = int(round(fh * float(np.clip(np.exp(aw_mu + 0.7 * aw_sigma * rng.standard_normal()),
+                                          0.6, 1.0))))
+        fw = max(fw, 2)
+        for _ in range(max_tries):
+            fx = int(rng.integers(0, width - fw + 1))
+            if perspective:
+                cy = horizon + k * fh * np.exp(0.15 * rng.standard_normal())
+                fy = int(round(cy - fh))
+            else:
+                fy = int(rng.integers(0, max(1, int(0.75 * height) - fh + 1)))
+            fy = int(np.clip(fy, 0, height - fh))
+            if not _overlaps(placed, fx, fy, fw, fh):
+                placed.append((fx, fy, fw, fh))
+                out.append((fx, fy, fw, fh))
+                break
+    return out
+
+
+def _overlaps(placed, fx, fy, fw, fh, pad=0.1):
+    for x, y, w, h in placed:
+        px, py = pad * max(w, fw), pad * max(h, fh)
+        if fx < x + w + px and x < fx + fw + px and fy < y + h + py and y < fy + fh + py:
+            return True
+    return False
+
+
+def render_scene(rng: np.random.Generator, width: int, height: int, *, event: str = "1--Street",
+                 size_dist=None, n_persons: int | None = None, min_face: int = 3,
+                 noise: tuple[float, float] = (2.0, 6.0)):
+    """Render one scene.
+
+    Returns ``(image, faces, persons)``:
+
+    * ``image``: ``uint8 H x W x 3`` RGB;
+    * ``faces``: DataFrame, one row per annotated face: ``x, y, w, h`` (int, WIDER xywh),
+      ``blur, expression, illumination, invalid, occlusion, pose`` (WIDER codes), ``person``
+      (row in ``persons``), ``occluded_fraction``, ``blur_sigma``, ``gain``;
+    * ``persons``: DataFrame ``x, y, w, h`` (int, full body clipped to the image),
+      ``ignore``, ``uncertain``, ``has_face``, ``kind`` (``"person"`` or ``"ignore_region"``
+      for a dense cluster whose members are not listed individually).
+    """
+    if event not in _EVENT_SPEC:
+        raise ValueError(f"event {event!r}: expected one of {list(_EVENT_SPEC)}")
+    if width < 32 or height < 32:
+        raise ValueError(f"scene size {width}x{height}: both sides must be >= 32 px")
+    dist = face_size_distribution(size_dist)
+    spec = _EVENT_SPEC[event]
+    faces_lib, nonfaces_lib = face_crop_library()
+    area_scale = width * height / _REF_AREA
+    img = render_background(rng, width, height)
+    label = np.zeros((height, width), np.int32)
+
+    persons: list[dict] = []
+    faces: list[dict] = []
+    face_pixels: list[int] = []
+    placed: list[tuple] = []
+
+    # 1. a dense, far-away cluster (faces invalid=1, one ignore region in TinyPerson)
+    if rng.random() < spec["cluster"]:
+        cw = int(rng.uniform(0.1, 0.22) * width)
+        chh = int(rng.uniform(0.05, 0.1) * height)
+        cx0 = int(rng.integers(0, width - cw))
+        cy0 = int(rng.integers(int(0.05 * height), int(0.4 * height)))
+        members = []
+        fh0 = max(3, int(round(rng.uniform(3, 6) * max(1.0, width / 512))))
+        step_x, step_y = int(fh0 * 1.8) + 1, int(fh0 * 1.5) + 1
+        for gy in range(cy0, cy0 + chh, step_y):
+            for gx in range(cx0, cx0 + cw, step_x):
+                fh = int(max(3, fh0 + rng.integers(-1, 2)))
+                fw = max(2, int(round(fh * 0.8)))
+                fx = int(np.clip(gx + rng.integers(0, 3), 0, width - fw))
+                fy = int(np.clip(gy + rng.integers(0, 3), 0, height - fh))
+                if _overlaps(placed, fx, fy, fw, fh, pad=0.0):
+                    continue
+                placed.append((fx, fy, fw, fh))
+                members.append(_Person(fx, fy, fw, fh, has_face=rng.random() > 0.15,
+                                       cluster=True))
+        boxes = _draw_persons(rng, img, label, members, faces, face_pixels, persons,
+                              faces_lib, nonfaces_lib, invalid=1)
+        if boxes:
+            b = np.array(boxes)
+            persons.append({"x1": b[:, 0].min(), "y1": b[:, 1].min(), "x2": b[:, 2].max(),
+                            "y2": b[:, 3].max(), "ignore": True, "uncertain": False,
+                            "has_face": False, "kind": "ignore_region"})
+
+    # 2. the persons of the scene
+    lo, hi = spec["persons"]
+    n = n_persons if n_persons is not None else int(
+        round(rng.integers(lo, hi + 1) * area_scale))
+    if n > 0:
+        heights = dist.sample(rng, n, width)
+        heights = np.clip(heights, min_face, max(min_face, 0.4 * height))
+        boxes = _place_faces(rng, heights, width, height, spec["perspective"], placed)
+        # far (higher in the image) first: nearer people are drawn over them
+        boxes.sort(key=lambda b: b[1] + b[3])
+        members = [_Person(*b, has_face=rng.random() > 0.1) for b in boxes]
+        # hard negatives between the persons, sized like faces
+        for _ in range(int(rng.integers(3, 9) * max(1.0, area_scale))):
+            fh = int(np.clip(dist.sample(rng, 1, width)[0], min_face + 2, 0.3 * height))
+            fw = max(2, int(fh * rng.uniform(0.7, 1.1)))
+            _paste_negative(rng, img, label, nonfaces_lib, fw, fh,
+                            int(rng.integers(0, width - fw + 1)),
+                            int(rng.integers(0, height - fh + 1)))
+        _draw_persons(rng, img, label, members, faces, face_pixels, persons,
+                      faces_lib, nonfaces_lib, invalid=0)
+
+    # 3. foreground occluders over some faces
+    for f in faces:
+        if f["invalid"] == 0 and rng.random() < 0.12:
+            _paste_occluder(rng, img, label, f["x"], f["y"], f["w"], f["h"])
+
+    # 4. global illumination, sensor noise
+    img *= rng.uniform(0.8, 1.15)
+    img += rng.standard_normal(img.shape, dtype=np.float32) * (rng.uniform(*noise) / 255.0)
+    image = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+
+    # occlusion from the final label map
+    keep_faces = []
+    for i, f in enumerate(faces):
+        seen = int(np.count_nonzero(label[f["y"]:f["y"] + f["h"], f["x"]:f["x"] + f["w"]]
+                                    == f["_id"]))
+        frac = 1.0 - seen / max(face_pixels[i], 1)
+        f["occluded_fraction"] = float(frac)
+        f["occlusion"] = 0 if frac < 0.02 else (1 if frac <= 0.33 else 2)
+        if frac < 0.9:  # a face hidden by more than 90 % is not annotated
+            keep_faces.append(f)
+        pr = persons[f["person"]]
+        if f["occlusion"] == 2:
+            pr["ignore"] = True
+        if f["blur"] == 2 and f["h"] < 10:  # too blurred and small to be sure
+            pr["uncertain"] = True
+    face_df = pd.DataFrame(keep_faces, columns=[*FACE_COLUMNS, "person", "occluded_fraction",
+                                                "blur_sigma", "gain"])
+    face_df = face_df.astype({c: np.int64 for c in [*FACE_COLUMNS, "person"]})
+    pdf = pd.DataFrame(persons, columns=["x1", "y1", "x2", "y2", "ignore", "uncertain",
+                                         "has_face", "kind"])
+    person_df = pd.DataFrame({
+        "x": pdf["x1"].astype(np.int64), "y": pdf["y1"].astype(np.int64),
+        "w": (pdf["x2"] - pdf["x1"]).astype(np.int64), "h": (pdf["y2"] - pdf["y1"]).astype(np.int64),
+        "ignore": pdf["ignore"].astype(bool), "uncertain": pdf["uncertain"].astype(bool),
+        "has_face": pdf["has_face"].astype(bool), "kind": pdf["kind"].astype(str),
+    })
+    return image, face_df.reset_index(drop=True), person_df
+
+
+def _draw_persons(rng, img, label, members, faces, face_pixels, persons, faces_lib,
+                  nonfaces_lib, invalid):
+    boxes = []
+    for p in members:
+        face_id = len(faces) + 1
+        res = _render_person(rng, img, label, p, face_id, faces_lib, nonfaces_lib)
+        if res is None:
+            continue
+        box, n_face, attrs = res
+        boxes.append(box)
+        if p.cluster:
+            person_index = None
+        else:
+            person_index = len(persons)
+            persons.append({"x1": box[0], "y1": box[1], "x2": box[2], "y2": box[3],
+                            "ignore": False, "uncertain": False, "has_face": p.has_face,
+                            "kind": "person"})
+        if p.has_face:
+            faces.append({"x": p.fx, "y": p.fy, "w": p.fw, "h": p.fh, "blur": attrs["blur"],
+                          "expression": 0, "illumination": attrs["illumination"],
+                          "invalid": invalid, "occlusion": 0, "pose": 0,
+                          "person": -1 if person_index is None else person_index,
+                          "blur_sigma": attrs["blur_sigma"], "gain": attrs["gain"],
+                          "_id": face_id})
+            face_pixels.append(n_face)
+    return boxes
+
+
+# ---------------------------------------------------------------------------------------
+# writing a world
+# ---------------------------------------------------------------------------------------
+
+
+def keep_indices(heights, setting: str) -> np.ndarray:
+    """0-based indices of the faces kept by the synthetic ``setting`` (height only:
+    ``h > KEEP_HEIGHTS[setting]``)."""
+    h = np.asarray(heights, dtype=np.float64).reshape(-1)
+    return np.flatnonzero(h > KEEP_HEIGHTS[setting])
+
+
+def _image_name(event: str, k: int) -> str:
+    eid, ename = event.split("--", 1)
+    return f"{eid}_{ename}_{ename.lower()}_{eid}_{k}.jpg"
+
+
+def _plan(n: int, events) -> list[tuple[str, str]]:
+    """(event, file name) for n images, round-robin over events, grouped by event."""
+    per = {e: [] for e in events}
+    for i in range(n):
+        e = events[i % len(events)]
+        per[e].append(_image_name(e, len(per[e])))
+    return [(e, name) for e in events for name in per[e]]
+
+
+_WORKER_DIST: SizeDistribution | None = None
+
+
+def _init_worker(dist: SizeDistribution) -> None:
+    global _WORKER_DIST
+    _WORKER_DIST = dist
+
+
+def _render_one(task, size_dist: SizeDistribution | None = None):
+    """Render and write one image (runs in worker processes too). Returns its tables."""
+    (seed, split_code, index, event, name, width, height, out_path, quality) = task
+    from PIL import Image
+
+    size_dist = size_dist if size_dist is not None else _WORKER_DIST
+
+    rng = np.random.default_rng(np.random.SeedSequence([seed, split_code, index]))
+    image, faces, persons = render_scene(rng, width, height, event=event, size_dist=size_dist)
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=quality)
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(out_path).write_bytes(buf.getvalue())
+    return faces, persons
+
+
+def _bbx_txt(entries) -> str:
+    lines = []
+    for key, faces in entries:
+        lines.append(key)
+        lines.append(str(len(faces)))
+        if len(faces) == 0:
+            lines.append("0 0 0 0 0 0 0 0 0 0 ")
+        for row in faces[FACE_COLUMNS].to_numpy(np.int64):
+            lines.append(" ".join(str(int(v)) for v in row) + " ")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(items) -> np.ndarray:
+    arr = np.empty((len(items), 1), dtype=object)
+    for i, it in enumerate(items):
+        arr[i, 0] = it
+    return arr
+
+
+def _wider_mat_vars(entries) -> tuple[dict, list, dict]:
+    """The 9 variables of an official WIDER split / eval MAT file (cells of cells)."""
+    events = list(dict.fromkeys(k.split("/")[0] for k, _ in entries))
+    by_event = {e: [(k, f) for k, f in entries if k.split("/")[0] == e] for e in events}
+    base = {
+        "event_list": _cell([np.array([e]) for e in events]),
+        "file_list": _cell([_cell([k.split("/")[1][:-4] for k, _ in by_event[e]])
+                            for e in events]),
+        "face_bbx_list": _cell([_cell([f[["x", "y", "w", "h"]].to_numpy(np.float64).reshape(-1, 4)
+                                       for _, f in by_event[e]]) for e in events]),
+    }
+    for attr in ("blur", "expression", "illumination", "invalid", "occlusion", "pose"):
+        base[f"{attr}_label_list"] = _cell([
+            _cell([f[attr].to_numpy(np.uint8).reshape(-1, 1) for _, f in by_event[e]])
+            for e in events])
+    return base, events, by_event
+
+
+def _write_split_mat(path: Path, entries) -> None:
+    import scipy.io
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scipy.io.savemat(path, _wider_mat_vars(entries)[0], do_compression=True)
+
+
+def _write_eval_mats(directory: Path, entries) -> dict:
+    import scipy.io
+
+    base, events, by_event = _wider_mat_vars(entries)
+    directory.mkdir(parents=True, exist_ok=True)
+    scipy.io.savemat(directory / "wider_face_val.mat", base, do_compression=True)
+    kept = {}
+    for setting in ("easy", "medium", "hard"):
+        gt = _cell([_cell([(keep_indices(f["h"], setting) + 1).astype(np.float64).reshape(-1, 1)
+                           for _, f in by_event[e]]) for e in events])
+        scipy.io.savemat(directory / f"wider_{setting}_val.mat", {**base, "gt_list": gt},
+                         do_compression=True)
+        kept[setting] = int(sum(len(keep_indices(f["h"], setting)) for _, f in entries))
+    return kept
+
+
+def _coco(entries, width, height, prefix: str) -> dict:
+    images, anns = [], []
+    aid = 1
+    for iid, (key, persons) in enumerate(entries, start=1):
+        images.append({"id": iid, "file_name": f"{prefix}/{key}", "width": width,
+                       "height": height})
+        dense = int((persons["kind"] == "person").sum()) >= 20
+        for r in persons.itertuples(index=False):
+            if r.w <= 0 or r.h <= 0:
+                continue
+            anns.append({"id": aid, "image_id": iid,
+                         "bbox": [float(r.x), float(r.y), float(r.w), float(r.h)],
+                         "category_id": 1, "area": float(r.w * r.h), "iscrowd": 0,
+                         "ignore": bool(r.ignore), "uncertain": bool(r.uncertain),
+                         "logo": False, "in_dense_image": dense, "segmentation": []})
+            aid += 1
+    return {"info": {"description": "tinylib synthetic world (TinyPerson layout)",
+                     "version": GENERATOR_VERSION},
+            "images": images, "annotations": anns,
+            "categories": [{"id": 1, "name": "person"}]}
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8", newline="\n")
+
+
+def _params(n_train, n_val, seed, image_size, dist: SizeDistribution, events, quality) -> dict:
+    return {"n_train": int(n_train), "n_val": int(n_val), "seed": int(seed),
+            "image_size": [int(image_size[0]), int(image_size[1])],
+            "size_dist": dist.describe(), "events": list(events), "jpeg_quality": int(quality),
+            "generator_version": GENERATOR_VERSION}
+
+
+def _params_key(params: dict) -> str:
+    blob = json.dumps(params, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def read_manifest(root: str | os.PathLike) -> dict:
+    """The ``world.json`` of a synthetic data root."""
+    path = Path(root) / "world.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: not a synthetic world (no world.json)") from None
+
+
+def _complete(root: Path, key: str | None = None) -> bool:
+    try:
+        man = read_manifest(root)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return False
+    return key is None or man.get("key") == key
+
+
+@contextlib.contextmanager
+def _lock(path: Path):
+    """Best-effort exclusive lock (POSIX flock) so parallel workers do not all build."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: rely on the atomic rename alone
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def make_world(n_train: int, n_val: int, *, seed: int = 0, image_size=(512, 384), root=None,
+               size_dist=None, events=EVENTS, jpeg_quality: int = 92, workers: int = 1,
+               progress: bool = False) -> Path:
+    """Build (or reuse) a synthetic data root; returns its path.
+
+    ``image_size`` is ``(W, H)``. ``root=None`` caches the world under
+    ``config.cache_dir("synthetic", <key>)`` where ``key`` hashes every parameter and
+    :data:`GENERATOR_VERSION`; a complete world (``world.json`` present) is reused at once.
+    The world is built in a temporary sibling directory and renamed into place, so a
+    concurrent builder never sees half a world; if another process finished first, its
+    world is kept and ours discarded. ``workers > 1`` renders in processes (the output does
+    not depend on it: every image has its own seed ``(seed, split, index)``).
+    With an explicit ``root`` an existing world with other parameters raises ``ValueError``.
+    """
+    if n_train < 0 or n_val < 0:
+        raise ValueError(f"n_train={n_train}, n_val={n_val}: counts must be >= 0")
+    width, height = (int(v) for v in image_size)
+    if width < 32 or height < 32:
+        raise ValueError(f"image_size={image_size}: both sides must be >= 32 px")
+    events = tuple(events)
+    for e in events:
+        if e not in _EVENT_SPEC:
+            raise ValueError(f"event {e!r}: expected some of {list(_EVENT_SPEC)}")
+    dist = face_size_distribution(size_dist)
+    params = _params(n_train, n_val, seed, (width, height), dist, events, jpeg_quality)
+    key = _params_key(params)
+    if root is None:
+        final = config.cache_dir("synthetic") / key
+    else:
+        final = Path(root).expanduser()
+        if final.exists() and any(final.iterdir()):
+            if _complete(final, key):
+                return final
+            raise ValueError(f"{final} exists and is not the world asked for (key {key}); "
+                             "choose another root or delete it")
+    if _complete(final, key):
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with _lock(final.parent / f".{final.name}.lock"):
+        if _complete(final, key):
+            return final
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+        try:
+            _build(tmp, params, key, dist, events, width, height, jpeg_quality, workers,
+                   progress)
+            _publish(tmp, final, key)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _publish(tmp: Path, final: Path, key: str) -> None:
+    try:
+        os.replace(tmp, final)  # replaces only a missing or empty directory
+        return
+    except OSError:
+        pass
+    if _complete(final, key):
+        log.info("another process built %s first; using it", final)
+        return
+    # a stale, incomplete directory (crashed build outside our rename): move it aside
+    stale = final.with_name(f".{final.name}.stale-{os.getpid()}")
+    os.replace(final, stale)
+    shutil.rmtree(stale, ignore_errors=True)
+    os.replace(tmp, final)
+
+
+def _build(tmp: Path, params, key, dist, events, width, height, quality, workers, progress):
+    from tqdm.auto import tqdm
+
+    wider = tmp / "widerface"
+    tasks = []
+    for split_code, (split, n) in enumerate((("train", params["n_train"]),
+                                             ("val", params["n_val"]))):
+        for index, (event, name) in enumerate(_plan(n, events)):
+            out = wider / f"WIDER_{split}" / "images" / event / name
+            tasks.append((params["seed"], split_code, index, event, name, width, height,
+                          str(out), quality))
+    if workers > 1 and len(tasks) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: the caller may hold torch / OpenMP threads that fork can deadlock
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(dist,)) as ex:
+            results = list(tqdm(ex.map(_render_one, tasks, chunksize=4), total=len(tasks),
+                                disable=not progress, desc="synthetic world"))
+    else:
+        results = [_render_one(t, dist) for t in tqdm(tasks, disable=not progress,
+                                                      desc="synthetic world")]
+    counts = {}
+    kept = {}
+    sizes = ["split,image,width,height,num_faces_in_gt"]
+    for split_code, split in enumerate(("train", "val")):
+        sel = [(t, r) for t, r in zip(tasks, results) if t[1] == split_code]
+        face_entries = [(f"{t[3]}/{t[4]}", r[0]) for t, r in sel]
+        person_entries = [(f"{t[3]}/{t[4]}", r[1]) for t, r in sel]
+        _write_text(wider / f"wider_face_{split}_bbx_gt.txt", _bbx_txt(face_entries))
+        sizes += [f"{split},{key},{width},{height},{len(f)}" for key, f in face_entries]
+        _write_split_mat(wider / "split_mat" / f"wider_face_{split}.mat", face_entries)
+        if split == "val":
+            kept = _write_eval_mats(wider / "eval_gt", face_entries)
+        tp_split = "train" if split == "train" else "test"
+        coco = _coco(person_entries, width, height, tp_split)
+        _write_text(tmp / "tinyperson" / "annotations" / f"tiny_set_{tp_split}.json",
+                    json.dumps(coco))
+        link = tmp / "tinyperson" / tp_split
+        target = Path("..") / "widerface" / f"WIDER_{split}" / "images"
+        (wider / f"WIDER_{split}" / "images").mkdir(parents=True, exist_ok=True)
+        try:
+            link.symlink_to(target, target_is_directory=True)
+        except OSError:  # no symlinks (Windows without privileges): copy
+            shutil.copytree(wider / f"WIDER_{split}" / "images", link)
+        counts[split] = {"images": len(sel),
+                         "faces": int(sum(len(r[0]) for _, r in sel)),
+                         "persons": int(sum(int((r[1]["kind"] == "person").sum())
+                                            for _, r in sel)),
+                         "ignore_regions": int(sum(int((r[1]["kind"] != "person").sum())
+                                                   for _, r in sel))}
+    _write_text(wider / "image_sizes_train_val.csv", "\n".join(sizes) + "\n")
+    manifest = {"kind": "tinylib synthetic world", "key": key, "params": params,
+                "counts": counts, "val_kept": kept,
+                "keep_rule": {s: f"face height > {t} px (height only)"
+                              for s, t in KEEP_HEIGHTS.items()},
+                "tinyperson_file_name": "relative to tinyperson/ (train/ and test/ link to "
+                                        "widerface/WIDER_{train,val}/images)"}
+    # the manifest is written last: its presence marks a complete world
+    _write_text(tmp / "world.json", json.dumps(manifest, indent=1, sort_keys=True))
+
+
+def quick_world_params() -> dict:
+    """Parameters of the standard world (:func:`quick_world`) in the current mode."""
+    return config.pick(
+        {"n_train": 160, "n_val": 40, "seed": 0, "image_size": (512, 384),
+         "size_dist": "quick"},
+        {"n_train": 4000, "n_val": 1000, "seed": 0, "image_size": (1024, 768),
+         "size_dist": None},
+    )
+
+
+def quick_world(progress: bool = False, workers: int | None = None) -> Path:
+    """The standard synthetic world: quick mode 160 train + 40 val images of 512x384
+    (faces mostly 8–60 px); full mode 4000 + 1000 images of 1024x768 with the WIDER
+    face-size distribution (rendered with all CPU cores)."""
+    p = quick_world_params()
+    if workers is None:
+        workers = 1 if config.quick_mode() else max(1, os.cpu_count() or 1)
+    return make_world(p["n_train"], p["n_val"], seed=p["seed"], image_size=p["image_size"],
+                      size_dist=p["size_dist"], workers=workers, progress=progress)
