@@ -1,0 +1,118 @@
+"""``tinylib-eval``: evaluate detections on the benchmarks from the command line.
+
+    tinylib-eval widerface PRED_DIR [--gt DIR] [--curves OUT_DIR] [--name NAME] [--no-plus-one]
+    tinylib-eval published [--method hr_res101]
+    tinylib-eval fddb PRED_FILE [--folds DIR]
+
+``widerface`` reads a folder in the official submission layout (``<event>/<stem>.txt``),
+takes the val ground truth from the data root (``TINYLIB_DATA``) unless ``--gt`` names a
+folder holding ``wider_face_val.mat`` and ``wider_{easy,medium,hard}_val.mat`` (or a data
+root), prints the three APs, and with ``--curves`` writes the PR curves (``.mat`` in the
+toolbox's layout and ``.csv``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import widerface as W
+
+
+def _load_gt(gt_dir: str | None):
+    from ..data import widerface as data_wf
+
+    if gt_dir is None:
+        return data_wf.load_eval_gt()
+    d = Path(gt_dir)
+    if (d / "widerface" / "eval_gt").is_dir():
+        return data_wf.load_eval_gt(d)
+    if (d / "wider_face_val.mat").is_file():
+        return data_wf.read_eval_gt(d)
+    raise FileNotFoundError(
+        f"--gt {d}: expected a folder with wider_face_val.mat and wider_{{easy,medium,hard}}_val.mat, "
+        "or a data root with widerface/eval_gt/"
+    )
+
+
+def _cmd_widerface(args) -> int:
+    gt = _load_gt(args.gt)
+    res = W.evaluate(args.pred_dir, gt, plus_one=not args.no_plus_one, progress=args.progress)
+    print(f"WIDER FACE val, {res.n_images} images, {res.n_detections} detections "
+          f"({'+1 pixel convention' if not args.no_plus_one else 'no +1'})")
+    for s in res.settings:
+        print(f"  {s:<6} AP = {res.ap[s]:.4f}   (max recall {res.recall[s][-1]:.4f}, "
+              f"{res.n_faces[s]} faces)")
+    if res.missing:
+        print(f"  {len(res.missing)} prediction file(s) missing (counted as no detections), "
+              f"e.g. {res.missing[0]}")
+    if res.extra:
+        print(f"  {len(res.extra)} prediction file(s) for images not in the ground truth "
+              f"(ignored), e.g. {res.extra[0]}")
+    if args.curves:
+        files = res.save_curves(args.curves, name=args.name)
+        print(f"  PR curves written to {Path(args.curves)} ({len(files)} files)")
+    return 0
+
+
+def _cmd_published(args) -> int:
+    methods = W.published_methods() if args.method == "all" else [args.method]
+    for m in methods:
+        ap = W.published_ap(m)
+        print(f"{m:<24} " + "  ".join(f"{s} {ap[s]:.4f}" for s in W.SETTINGS))
+    return 0
+
+
+def _cmd_fddb(args) -> int:
+    from . import fddb
+
+    res = fddb.evaluate_file(args.pred_file, folds_dir=args.folds)
+    print(f"FDDB: {res.n_images} images, {res.n_faces} faces, {res.n_detections} detections")
+    for fp in (100, 500, 1000, 2000):
+        print(f"  TPR at {fp:>4} false positives: discrete {res.tpr_at(fp, 'discrete'):.4f}  "
+              f"continuous {res.tpr_at(fp, 'continuous'):.4f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tinylib-eval", description=__doc__.splitlines()[0])
+    p.add_argument("-v", "--verbose", action="store_true", help="log warnings and progress")
+    sub = p.add_subparsers(dest="command", required=True)
+    w = sub.add_parser("widerface", help="WIDER FACE val AP (official toolbox semantics)")
+    w.add_argument("pred_dir", help="folder with <event>/<image>.txt prediction files")
+    w.add_argument("--gt", default=None, help="ground-truth folder (default: the data root)")
+    w.add_argument("--curves", default=None, help="write PR curves (.mat + .csv) here")
+    w.add_argument("--name", default="tinylib", help="method name in the curve files")
+    w.add_argument("--no-plus-one", action="store_true", help="IoU without the +1 pixel")
+    w.add_argument("--progress", action="store_true", help="show progress bars")
+    w.set_defaults(func=_cmd_widerface)
+    pub = sub.add_parser("published", help="AP of the published curves in the data root")
+    pub.add_argument("--method", default="all")
+    pub.set_defaults(func=_cmd_published)
+    f = sub.add_parser("fddb", help="FDDB discrete/continuous scores")
+    f.add_argument("pred_file", help="FDDB detection file (image, count, x y w h score lines)")
+    f.add_argument("--folds", default=None, help="folder with FDDB-fold-*-ellipseList.txt")
+    f.set_defaults(func=_cmd_fddb)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"tinylib-eval: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `tinylib-eval published | head`
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

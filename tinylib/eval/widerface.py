@@ -1,0 +1,762 @@
+"""WIDER FACE evaluation with the official MATLAB ``eval_tools`` semantics, vectorised.
+
+What the official toolbox (``evaluation.m`` and friends, Shuo Yang 2015; the copy shipped
+with *Finding Tiny Faces*) does, and what :func:`evaluate` reproduces:
+
+1. **Reading** (``read_pred``): one file ``<event>/<stem>.txt`` per val image (image name
+   line, box count, then ``x y w h score`` lines). A missing file means no detections
+   (the toolbox prints a message and goes on; we log a warning and list it in
+   ``WiderResult.missing``). Detections are sorted by score, descending.
+2. **Score normalisation** (``norm_score``): min-max over *all* detections of *all* images
+   (not per image), ``(s - min) / (max - min)``. The toolbox starts the running max at
+   ``realmin('single')`` and the min at ``realmax('single')``, so the arithmetic happens in
+   single precision (and all-negative scores keep ``max = realmin``); we do the same. If
+   every score is equal the toolbox divides 0 by 0 and every detection is lost (NaN); we
+   warn about it.
+3. **Matching** (``image_evaluation``), per image, for each detection in score order: IoU
+   against every ground-truth face of the image with the ``+1`` pixel convention on
+   ``x2 = x + w`` (``boxoverlap``: widths ``x2 - x1 + 1``), take the face with the largest
+   IoU (the first one on ties). If that IoU is ``>= 0.5``: a face outside the setting's
+   ``gt_list`` (an "ignored" face) makes the detection ignored — neither a true nor a false
+   positive; a kept face is marked recalled (a second detection on an already recalled face
+   is simply a false positive). Note the match does not look for the best *unrecalled*
+   face: it is "best face, whatever its state".
+4. **Curves** (``image_pr_info`` + ``dataset_pr_info``): for each threshold
+   ``t = 1 - k/1000`` (``k = 1..1000``): proposals = non-ignored detections with normalised
+   score ``>= t``, recalled = kept faces hit by a detection with score ``>= t``, summed over
+   images; precision = recalled / proposals, recall = recalled / number of kept faces.
+   Images without any ground-truth face (or without detections) are skipped: their
+   detections count nowhere. Precision is 0/0 = NaN where a threshold has no proposal.
+5. **AP** (``wider_plot`` -> ``VOCap``): VOC area under the interpolated curve.
+
+Because the matched face of a detection does not depend on the detections before it, the
+result is independent of the order of detections in a file; :func:`evaluate` uses that: one
+IoU matrix per image, the face each detection hits, then one ``searchsorted`` over all
+thresholds for the whole set (no loop over thresholds).
+
+Box convention: everywhere else in tinylib boxes are xyxy without ``+1``. Only this module
+applies the benchmark's ``+1`` (``plus_one=True``, the default, as the benchmark does);
+notebook 06 shows how much it moves AP.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ..boxes import box_iou, xywh_to_xyxy
+from .pr import count_at_least, voc_ap, wider_thresholds
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "SETTINGS",
+    "PredictionFormatError",
+    "EvalGT",
+    "SimpleEvalGT",
+    "WiderResult",
+    "evaluate",
+    "read_predictions",
+    "parse_prediction_file",
+    "write_predictions",
+    "normalize_scores",
+    "match_image",
+    "gt_as_predictions",
+    "ceilings",
+    "operating_point",
+    "published_methods",
+    "load_published_curve",
+    "published_ap",
+    "load_gt",
+]
+
+SETTINGS = ("easy", "medium", "hard")
+_IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".txt")
+_F32_REALMIN = np.float32(np.finfo(np.float32).tiny)
+_F32_REALMAX = np.float32(np.finfo(np.float32).max)
+
+
+class PredictionFormatError(ValueError):
+    """A prediction file (or in-memory array) is malformed; the message names the file (or
+    key), the 1-based line (or row) and what was expected."""
+
+
+class EvalGT(Protocol):
+    """What :func:`evaluate` needs from ground truth (``tinylib.data.widerface.WiderEvalGT``)."""
+
+    images: list[str]
+    boxes: Mapping[str, np.ndarray]
+    keep: Mapping[str, Mapping[str, np.ndarray]]
+
+
+@dataclass
+class SimpleEvalGT:
+    """An in-memory ground truth with the :class:`EvalGT` attributes (tests, synthetic
+    cases). ``keep`` defaults to every face kept in every setting."""
+
+    boxes: dict[str, np.ndarray]
+    keep: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    images: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.boxes = {k: np.asarray(v, dtype=np.float64).reshape(-1, 4) for k, v in self.boxes.items()}
+        if not self.images:
+            self.images = list(self.boxes)
+        for s in SETTINGS:
+            if s not in self.keep:
+                self.keep[s] = {k: np.arange(len(b)) for k, b in self.boxes.items()}
+
+
+def load_gt(root=None) -> EvalGT:
+    """The official val ground truth via ``tinylib.data.widerface.load_eval_gt``."""
+    from ..data.widerface import load_eval_gt
+
+    return load_eval_gt(root)
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _key_from_name(name: str) -> str:
+    key = name.replace("\\", "/").strip("/")
+    for ext in _IMAGE_EXTS:
+        if key.lower().endswith(ext):
+            return key[: -len(ext)]
+    return key
+
+
+def parse_prediction_file(path: str | os.PathLike) -> tuple[str, np.ndarray]:
+    """Read one submission file: ``(name line, float64 (N, 5) x y w h score)``.
+
+    Strict: a count line that is not a non-negative integer, a box line without exactly 5
+    numbers, a NaN/infinite value, a negative width or height, fewer or more box lines than
+    the count — each raises :class:`PredictionFormatError` naming the file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise PredictionFormatError(f"{path}: not UTF-8 text ({exc})") from None
+    lines = text.splitlines()
+    if len(lines) < 2:
+        raise PredictionFormatError(
+            f"{path}, line {len(lines) + 1}: expected an image name line then a box count line, "
+            "file ends early"
+        )
+    name = lines[0].strip()
+    raw_count = lines[1].strip()
+    try:
+        count_f = float(raw_count)
+        if not np.isfinite(count_f) or count_f < 0 or not count_f.is_integer():
+            raise ValueError
+        count = int(count_f)
+    except ValueError:
+        raise PredictionFormatError(
+            f"{path}, line 2: expected the number of boxes (a non-negative integer), got {raw_count!r}"
+        ) from None
+    body = lines[2 : 2 + count]
+    if len(body) < count:
+        raise PredictionFormatError(
+            f"{path}, line {len(lines) + 1}: expected {count} box lines (line 2 says so), "
+            f"found {len(body)}"
+        )
+    for j, extra in enumerate(lines[2 + count :], start=3 + count):
+        if extra.strip():
+            raise PredictionFormatError(
+                f"{path}, line {j}: expected no more box lines (line 2 says {count}), got {extra!r}"
+            )
+    if count == 0:
+        return name, np.zeros((0, 5))
+    for j, line in enumerate(body, start=3):
+        n = len(line.split())
+        if n != 5:
+            raise PredictionFormatError(
+                f"{path}, line {j}: expected 5 numbers 'x y w h score', found {n}: {line!r}"
+            )
+    try:
+        arr = np.array(" ".join(body).split(), dtype=np.float64).reshape(count, 5)
+    except ValueError:
+        for j, line in enumerate(body, start=3):
+            try:
+                [float(t) for t in line.split()]
+            except ValueError:
+                raise PredictionFormatError(
+                    f"{path}, line {j}: expected numbers 'x y w h score', got {line!r}"
+                ) from None
+        raise
+    _check_rows(arr, lambda i: f"{path}, line {i + 3}")
+    return name, arr
+
+
+def _check_rows(arr: np.ndarray, where) -> None:
+    bad = ~np.isfinite(arr).all(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise PredictionFormatError(
+            f"{where(i)}: expected finite numbers, got {arr[i].tolist()} (NaN or infinite)"
+        )
+    neg = (arr[:, 2] < 0) | (arr[:, 3] < 0)
+    if neg.any():
+        i = int(np.flatnonzero(neg)[0])
+        raise PredictionFormatError(
+            f"{where(i)}: expected a non-negative width and height, got w={arr[i, 2]:g} h={arr[i, 3]:g}"
+        )
+
+
+def read_predictions(
+    pred_dir: str | os.PathLike, images: Iterable[str] | None = None, progress: bool = False
+) -> dict[str, np.ndarray]:
+    """Predictions from a folder in the submission layout ``<event>/<stem>.txt``.
+
+    With ``images`` (keys ``"event/stem"``) only those files are read and a missing one
+    gives an empty array and a warning; without, every ``*/*.txt`` file is read."""
+    pred_dir = Path(pred_dir)
+    if not pred_dir.is_dir():
+        raise FileNotFoundError(f"prediction folder not found: {pred_dir}")
+    out: dict[str, np.ndarray] = {}
+    if images is None:
+        paths = sorted(pred_dir.glob("*/*.txt"))
+        keys = [f"{p.parent.name}/{p.stem}" for p in paths]
+    else:
+        keys = list(images)
+        paths = [pred_dir / f"{k}.txt" for k in keys]
+    from tqdm.auto import tqdm
+
+    missing = []
+    for key, path in tqdm(list(zip(keys, paths)), desc="read predictions", disable=not progress):
+        if not path.is_file():
+            missing.append(key)
+            continue
+        out[key] = parse_prediction_file(path)[1]
+    if missing:
+        log.warning(
+            "%d prediction file(s) missing under %s (counted as no detections), e.g. %s",
+            len(missing),
+            pred_dir,
+            ", ".join(missing[:3]),
+        )
+    return out
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_predictions(predictions: Mapping[str, np.ndarray], out_dir: str | os.PathLike) -> Path:
+    """Write ``key -> (N, 5)`` predictions in the submission layout (each file atomically)."""
+    out_dir = Path(out_dir)
+    for key, arr in _validated(predictions).items():
+        stem = key.rsplit("/", 1)[-1]
+        rows = "".join(
+            f"{x:.6g} {y:.6g} {w:.6g} {h:.6g} {s:.9g}\n" for x, y, w, h, s in arr.tolist()
+        )
+        _atomic_write(out_dir / f"{key}.txt", f"{stem}\n{len(arr)}\n{rows}")
+    return out_dir
+
+
+def _validated(predictions: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    out = {}
+    for key, arr in predictions.items():
+        a = np.asarray(arr, dtype=np.float64)
+        if a.size == 0:
+            a = a.reshape(0, 5)
+        if a.ndim != 2 or a.shape[1] != 5:
+            raise PredictionFormatError(
+                f"predictions[{key!r}]: expected an (N, 5) array of x y w h score, got shape {a.shape}"
+            )
+        _check_rows(a, lambda i, key=key: f"predictions[{key!r}], row {i}")
+        out[_key_from_name(str(key))] = a
+    return out
+
+
+# ----------------------------------------------------------------------------- core
+
+
+def normalize_scores(scores: np.ndarray) -> np.ndarray:
+    """The toolbox's ``norm_score`` on all detection scores of the set (see module doc):
+    single-precision min-max with the running max starting at ``realmin('single')``."""
+    s = np.asarray(scores, dtype=np.float64)
+    if s.size == 0:
+        return s.copy()
+    s32 = s.astype(np.float32)
+    hi = np.maximum(_F32_REALMIN, s32.max())
+    lo = np.minimum(_F32_REALMAX, s32.min())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = ((s32 - lo) / (hi - lo)).astype(np.float64)
+    if hi == lo:
+        log.warning(
+            "all %d detection scores are equal (%g): the official normalisation divides 0 by 0 "
+            "and loses every detection; give the detections distinct scores",
+            s.size,
+            float(hi),
+        )
+    return out
+
+
+def match_image(
+    pred_xywh: np.ndarray, gt_xywh: np.ndarray, iou_thresh: float = 0.5, plus_one: bool = True
+) -> np.ndarray:
+    """For each detection, the index of the face it hits (largest IoU, first on ties, IoU
+    ``>= iou_thresh``) or -1. Order-independent by construction."""
+    n = len(pred_xywh)
+    if n == 0 or len(gt_xywh) == 0:
+        return np.full(n, -1, dtype=np.int64)
+    iou = box_iou(xywh_to_xyxy(pred_xywh[:, :4]), xywh_to_xyxy(gt_xywh), plus_one=plus_one)
+    best = iou.argmax(axis=1)
+    ok = iou[np.arange(n), best] >= iou_thresh
+    return np.where(ok, best, -1).astype(np.int64)
+
+
+@dataclass
+class WiderResult:
+    """AP and the 1,000-point curves per setting (official layout: threshold ``k`` is
+    ``1 - k/1000``, curves run from the strictest threshold to 0)."""
+
+    ap: dict[str, float]
+    precision: dict[str, np.ndarray]
+    recall: dict[str, np.ndarray]
+    thresholds: np.ndarray
+    n_faces: dict[str, int]
+    n_images: int
+    n_detections: int
+    missing: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    settings: tuple[str, ...] = SETTINGS
+
+    def table(self):
+        """One row per setting: AP, final recall, precision at that recall, kept faces."""
+        import pandas as pd
+
+        rows = []
+        for s in self.settings:
+            rows.append(
+                {
+                    "setting": s,
+                    "ap": self.ap[s],
+                    "max_recall": float(np.nanmax(self.recall[s])) if self.recall[s].size else 0.0,
+                    "precision_at_max_recall": float(self.precision[s][-1]),
+                    "faces": self.n_faces[s],
+                }
+            )
+        return pd.DataFrame(rows).set_index("setting")
+
+    def curve(self, setting: str) -> np.ndarray:
+        """``(thresh_num, 2)`` ``[precision, recall]`` — the toolbox's ``pr_cruve``."""
+        return np.stack([self.precision[setting], self.recall[setting]], axis=1)
+
+    def save_curves(self, out_dir: str | os.PathLike, name: str = "tinylib") -> list[Path]:
+        """Write ``wider_pr_info_<name>_<setting>_val.mat`` (variables ``pr_cruve`` and
+        ``legend_name``, as the toolbox does, MATLAB v5) and a CSV per setting, atomically."""
+        import scipy.io
+
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = []
+        for s in self.settings:
+            mat = out_dir / f"wider_pr_info_{name}_{s}_val.mat"
+            fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{mat.name}.", suffix=".tmp")
+            os.close(fd)
+            try:
+                scipy.io.savemat(tmp, {"pr_cruve": self.curve(s), "legend_name": name})
+                os.replace(tmp, mat)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            csv = out_dir / f"wider_pr_{name}_{s}_val.csv"
+            body = "".join(
+                f"{t:.3f},{p:.9g},{r:.9g}\n"
+                for t, p, r in zip(self.thresholds, self.precision[s], self.recall[s])
+            )
+            _atomic_write(csv, "threshold,precision,recall\n" + body)
+            written += [mat, csv]
+        return written
+
+    def __str__(self) -> str:
+        return "  ".join(f"{s}: {self.ap[s]:.4f}" for s in self.settings)
+
+
+@dataclass
+class _Prepared:
+    scores: np.ndarray  # raw scores of the evaluated detections
+    hit: np.ndarray  # global face index hit by each detection, -1 none
+    face_offset: dict[str, int]
+    n_faces_total: int
+    keys: list[str]
+    missing: list[str]
+    extra: list[str]
+
+
+def _prepare(predictions, gt: EvalGT, subset, plus_one, iou_thresh, progress) -> _Prepared:
+    keys = list(gt.images)
+    if subset is not None:
+        subset = [_key_from_name(k) for k in subset]
+        known = set(keys)
+        unknown = [k for k in subset if k not in known]
+        if unknown:
+            raise KeyError(f"subset names images not in the ground truth: {unknown[:5]}")
+        keys = list(dict.fromkeys(subset))
+    if isinstance(predictions, (str, os.PathLike)):
+        pred_dir = Path(predictions)
+        preds = read_predictions(pred_dir, images=keys, progress=progress)
+        present = {f"{p.parent.name}/{p.stem}" for p in pred_dir.glob("*/*.txt")}
+        extra = sorted(present - set(gt.images))
+    else:
+        preds = _validated(predictions)
+        extra = sorted(set(preds) - set(gt.images))
+    if extra:
+        log.warning(
+            "%d prediction(s) for images not in the ground truth (not evaluated), e.g. %s",
+            len(extra),
+            ", ".join(extra[:3]),
+        )
+    missing = [k for k in keys if k not in preds]
+    if missing and not isinstance(predictions, (str, os.PathLike)):
+        log.warning(
+            "no predictions for %d image(s) (counted as no detections), e.g. %s",
+            len(missing),
+            ", ".join(missing[:3]),
+        )
+    from tqdm.auto import tqdm
+
+    scores, hits, offsets = [], [], {}
+    offset = 0
+    for key in tqdm(keys, desc="match", disable=not progress):
+        g = np.asarray(gt.boxes[key], dtype=np.float64).reshape(-1, 4)
+        offsets[key] = offset
+        p = preds.get(key)
+        if p is not None and len(p) and len(g):  # the toolbox skips images without gt
+            h = match_image(p, g, iou_thresh=iou_thresh, plus_one=plus_one)
+            scores.append(p[:, 4])
+            hits.append(np.where(h >= 0, h + offset, -1))
+        offset += len(g)
+    return _Prepared(
+        scores=np.concatenate(scores) if scores else np.zeros(0),
+        hit=np.concatenate(hits) if hits else np.zeros(0, dtype=np.int64),
+        face_offset=offsets,
+        n_faces_total=offset,
+        keys=keys,
+        missing=missing,
+        extra=extra,
+    )
+
+
+def _kept_mask(gt: EvalGT, prep: _Prepared, setting: str) -> tuple[np.ndarray, int]:
+    kept = np.zeros(prep.n_faces_total, dtype=bool)
+    count = 0
+    keep = gt.keep[setting]
+    for key in prep.keys:
+        idx = np.asarray(keep.get(key, ()), dtype=np.int64).ravel()
+        count += idx.size  # the toolbox's count_face: length(keep_index)
+        if idx.size:
+            kept[prep.face_offset[key] + idx] = True
+    return kept, count
+
+
+def _counts(scores, hit, kept, thresholds) -> tuple[np.ndarray, np.ndarray]:
+    """(proposals, recalled) at each threshold."""
+    hit_kept = np.zeros(hit.shape, dtype=bool)
+    valid = hit >= 0
+    hit_kept[valid] = kept[hit[valid]]
+    ignored = valid & ~hit_kept
+    proposals = count_at_least(scores[~ignored], thresholds)
+    # a kept face is recalled from the highest score among the detections hitting it
+    best = np.full(kept.size, -np.inf)
+    np.maximum.at(best, hit[hit_kept], np.nan_to_num(scores[hit_kept], nan=-np.inf))
+    recalled = count_at_least(best[np.isfinite(best)], thresholds)
+    return proposals, recalled
+
+
+def evaluate(
+    predictions,
+    gt: EvalGT | None = None,
+    settings: Sequence[str] = SETTINGS,
+    plus_one: bool = True,
+    iou_thresh: float = 0.5,
+    thresh_num: int = 1000,
+    subset: Iterable[str] | None = None,
+    normalize: bool = True,
+    progress: bool = False,
+) -> WiderResult:
+    """Evaluate predictions on WIDER FACE val with the official semantics (module doc).
+
+    ``predictions``: dict ``"event/stem" -> (N, 5)`` of ``x y w h score`` or a folder in the
+    submission layout. ``gt``: an :class:`EvalGT` (default: the official val ground truth
+    from the data root). ``subset``: evaluate only these images (ground truth restricted,
+    e.g. the three real sample images). ``normalize=False`` skips the score normalisation
+    (scores must then already lie in [0, 1])."""
+    if gt is None:
+        gt = load_gt()
+    prep = _prepare(predictions, gt, subset, plus_one, iou_thresh, progress)
+    scores = normalize_scores(prep.scores) if normalize else prep.scores
+    thresholds = wider_thresholds(thresh_num)
+    ap, prec, rec, n_faces = {}, {}, {}, {}
+    for s in settings:
+        if s not in gt.keep:
+            raise KeyError(f"setting {s!r} not in the ground truth (has {sorted(gt.keep)})")
+        kept, count = _kept_mask(gt, prep, s)
+        proposals, recalled = _counts(scores, prep.hit, kept, thresholds)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            prec[s] = recalled / proposals
+            rec[s] = recalled / count if count else np.zeros(thresh_num)
+        ap[s] = voc_ap(rec[s], prec[s])
+        n_faces[s] = count
+    return WiderResult(
+        ap=ap,
+        precision=prec,
+        recall=rec,
+        thresholds=thresholds,
+        n_faces=n_faces,
+        n_images=len(prep.keys),
+        n_detections=int(prep.scores.size),
+        missing=prep.missing,
+        extra=prep.extra,
+        settings=tuple(settings),
+    )
+
+
+def operating_point(
+    predictions, gt: EvalGT, min_score: float, setting: str = "hard", subset=None, **kw
+) -> tuple[float, float]:
+    """``(precision, recall)`` keeping detections with *raw* score ``>= min_score`` (no
+    normalisation): the single point a score threshold gives, for the explorer widget."""
+    prep = _prepare(predictions, gt, subset, kw.get("plus_one", True), kw.get("iou_thresh", 0.5), False)
+    kept, count = _kept_mask(gt, prep, setting)
+    proposals, recalled = _counts(prep.scores, prep.hit, kept, np.array([min_score], dtype=float))
+    p = float(recalled[0] / proposals[0]) if proposals[0] else float("nan")
+    r = float(recalled[0] / count) if count else 0.0
+    return p, r
+
+
+# ----------------------------------------------------------------------------- ceilings
+
+
+def gt_as_predictions(gt: EvalGT, subset=None, seed: int = 0) -> dict[str, np.ndarray]:
+    """Every ground-truth face as a detection. Scores are distinct random numbers (a
+    constant score would be lost by the official normalisation, 0/0). Faces with a negative
+    width or height cannot be written as a valid detection and are left out."""
+    rng = np.random.default_rng(seed)
+    keys = list(gt.images) if subset is None else [_key_from_name(k) for k in subset]
+    out = {}
+    for k in keys:
+        b = np.asarray(gt.boxes[k], dtype=np.float64).reshape(-1, 4)
+        b = b[(b[:, 2] >= 0) & (b[:, 3] >= 0)]
+        s = rng.uniform(0.5, 1.0, size=(len(b), 1))
+        out[k] = np.hstack([b, s])
+    return out
+
+
+def ceilings(gt: EvalGT | None = None, **kw) -> dict:
+    """AP of the ground truth evaluated as predictions, per setting, with the reasons it
+    falls short of 1: faces that cannot be hit at all (non-positive ``+1`` width/height,
+    e.g. WIDER val's ``w = -2`` box) and faces shadowed by an identical/overlapping face
+    that the ``argmax`` picks first. Returns ``{"ap": {...}, "unreachable": {...},
+    "result": WiderResult}``."""
+    if gt is None:
+        gt = load_gt()
+    kw.setdefault("normalize", True)
+    preds = gt_as_predictions(gt, subset=kw.pop("subset", None))
+    res = evaluate(preds, gt, subset=list(preds), **kw)
+    plus_one = kw.get("plus_one", True)
+    unreachable = {}
+    for s in res.settings:
+        n_bad = 0
+        for key in preds:
+            g = np.asarray(gt.boxes[key], dtype=np.float64).reshape(-1, 4)
+            if not len(g):
+                continue
+            h = match_image(preds[key], g, plus_one=plus_one)
+            keep = np.asarray(gt.keep[s].get(key, ()), dtype=np.int64)
+            n_bad += int((~np.isin(keep, h)).sum())  # no face's own box reaches it
+        unreachable[s] = n_bad
+    return {"ap": dict(res.ap), "unreachable": unreachable, "result": res}
+
+
+# ----------------------------------------------------------------------------- published
+
+
+def _curves_dir(root=None) -> Path:
+    from ..config import data_file
+
+    if root is not None:
+        return Path(root) / "widerface" / "pr_curves"
+    return data_file("widerface/pr_curves")
+
+
+def published_methods(split: str = "Val", setting_class: str = "setting_int", root=None) -> list[str]:
+    """Methods whose curves ship with the tiny-faces copy of the toolbox."""
+    d = _curves_dir(root) / split / setting_class
+    return sorted(p.name for p in d.iterdir() if p.is_dir())
+
+
+def load_published_curve(
+    method: str = "hr_res101", setting: str = "hard", split: str = "Val",
+    setting_class: str = "setting_int", root=None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(precision, recall)`` from ``wider_pr_info_<method>_<setting>[_val].mat`` (MATLAB v5
+    via SciPy, v7.3 via h5py; variable ``pr_cruve``, columns precision, recall)."""
+    d = _curves_dir(root) / split / setting_class / method
+    suffix = "_val" if split.lower() == "val" else ""
+    path = d / f"wider_pr_info_{method}_{setting}{suffix}.mat"
+    if not path.is_file():
+        raise FileNotFoundError(f"published curve not found: {path}")
+    import h5py
+
+    if h5py.is_hdf5(path):
+        with h5py.File(path, "r") as f:
+            arr = np.asarray(f["pr_cruve"], dtype=np.float64).T  # MATLAB is column-major
+    else:
+        import scipy.io
+
+        arr = np.asarray(scipy.io.loadmat(path)["pr_cruve"], dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"{path}: expected pr_cruve of shape (N, 2), got {arr.shape}")
+    return arr[:, 0], arr[:, 1]
+
+
+def published_ap(method: str = "hr_res101", settings=SETTINGS, **kw) -> dict[str, float]:
+    """The toolbox's AP (``VOCap(recall, precision)``) of a published curve, per setting."""
+    out = {}
+    for s in settings:
+        p, r = load_published_curve(method, s, **kw)
+        out[s] = voc_ap(r, p)
+    return out
+
+
+# ----------------------------------------------------------------------------- pitfalls
+
+
+def evaluate_file_order(
+    predictions: Mapping[str, np.ndarray],
+    gt: EvalGT,
+    settings: Sequence[str] = SETTINGS,
+    subset: Iterable[str] | None = None,
+    plus_one: bool = True,
+    thresh_num: int = 1000,
+) -> dict[str, float]:
+    """AP as computed by a port that **trusts the line order** of the files (the widely
+    copied Python port does not sort): at threshold ``t`` it takes the *last line* whose
+    score is ``>= t`` and counts every line before it. Correct only for files already
+    sorted by score; kept here (vectorised) to show the pitfall in notebook 06."""
+    keys = list(gt.images) if subset is None else [_key_from_name(k) for k in subset]
+    preds = _validated(predictions)
+    allp = [preds[k][:, 4] for k in keys if k in preds and len(preds[k])]
+    norm_all = normalize_scores(np.concatenate(allp)) if allp else np.zeros(0)
+    thresholds = wider_thresholds(thresh_num)
+    per_image, pos = [], 0
+    for k in keys:  # normalise with the global min-max, keep file order
+        p = preds.get(k)
+        if p is None or not len(p):
+            continue
+        per_image.append((k, p, norm_all[pos : pos + len(p)]))
+        pos += len(p)
+    out = {}
+    for s in settings:
+        props = np.zeros(thresh_num)
+        recs = np.zeros(thresh_num)
+        count = sum(len(gt.keep[s].get(k, ())) for k in keys)
+        for k, p, sc in per_image:
+            g = np.asarray(gt.boxes[k], dtype=np.float64).reshape(-1, 4)
+            if not len(g):
+                continue
+            hit = match_image(p, g, plus_one=plus_one)
+            kept = np.zeros(len(g), dtype=bool)
+            kept[np.asarray(gt.keep[s].get(k, ()), dtype=np.int64)] = True
+            hk = (hit >= 0) & kept[np.maximum(hit, 0)]
+            ignored = (hit >= 0) & ~hk
+            cum_prop = np.cumsum(~ignored)
+            first = np.zeros(len(p), dtype=bool)  # first line (file order) hitting each face
+            if hk.any():
+                _, idx = np.unique(hit[hk], return_index=True)
+                first[np.flatnonzero(hk)[idx]] = True
+            cum_rec = np.cumsum(first)
+            suffix_max = np.maximum.accumulate(np.nan_to_num(sc, nan=-np.inf)[::-1])[::-1]
+            n_ge = suffix_max.size - np.searchsorted(suffix_max[::-1], thresholds, side="left")
+            ok = n_ge > 0
+            props[ok] += cum_prop[n_ge[ok] - 1]
+            recs[ok] += cum_rec[n_ge[ok] - 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[s] = voc_ap(recs / count if count else np.zeros(thresh_num), recs / props)
+    return out
+
+
+def sample_images(root=None, gt: EvalGT | None = None) -> dict[str, Path]:
+    """The real WIDER val images shipped in the data root (``widerface/sample_images``),
+    keyed ``"event/stem"`` as in the val ground truth (looked up in ``gt`` when given, else
+    the event is read off the file name, right for the shipped ``0--Parade`` images)."""
+    from ..config import data_file
+
+    d = Path(root) / "widerface" / "sample_images" if root is not None else data_file(
+        "widerface/sample_images")
+    by_stem = {k.rsplit("/", 1)[-1]: k for k in gt.images} if gt is not None else {}
+    out = {}
+    for p in sorted(Path(d).glob("*.jpg")):
+        num, word = (p.stem.split("_") + [""])[:2]
+        out[by_stem.get(p.stem, f"{num}--{word}/{p.stem}")] = p
+    return out
+
+
+def val_image_paths(root, keys: Iterable[str] | None = None, gt: EvalGT | None = None) -> dict[str, Path]:
+    """Paths ``<root>/widerface/WIDER_val/images/<key>.jpg`` (e.g. of a synthetic world)."""
+    base = Path(root) / "widerface" / "WIDER_val" / "images"
+    keys = list(keys) if keys is not None else list(gt.images if gt is not None else [])
+    out = {}
+    for k in keys:
+        p = base / f"{k}.jpg"
+        if not p.is_file():
+            raise FileNotFoundError(f"val image not found: {p}")
+        out[k] = p
+    return out
+
+
+def jittered_predictions(gt: EvalGT, per_image_fp: int = 25, recall: float = 0.8,
+                         jitter: float = 0.08, seed: int = 0) -> dict[str, np.ndarray]:
+    """Made-up detections for demonstrations and benchmarks: each face found with
+    probability ``recall``, its box jittered by ``jitter`` x its size, plus about
+    ``per_image_fp`` random false positives per image; true hits score higher on average
+    (Beta(5, 2) vs Beta(2, 5)). Rows come face hits first, then false positives (not
+    sorted by score)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for key in gt.images:
+        g = np.asarray(gt.boxes[key], dtype=np.float64).reshape(-1, 4)
+        g = g[(g[:, 2] > 0) & (g[:, 3] > 0)]
+        hit = g[rng.random(len(g)) < recall]
+        hit = hit + rng.normal(0, jitter, hit.shape) * np.repeat(hit[:, 2:], 2, axis=1)
+        hit[:, 2:] = np.abs(hit[:, 2:])
+        k = int(rng.integers(per_image_fp // 2, per_image_fp * 3 // 2 + 1))
+        fp = np.hstack([rng.uniform(0, 1000, (k, 2)), rng.uniform(4, 120, (k, 2))])
+        boxes = np.vstack([hit, fp]).round(1)
+        scores = np.concatenate([rng.beta(5, 2, len(hit)), rng.beta(2, 5, k)])
+        out[key] = np.hstack([boxes, scores[:, None]])
+    return out
+
+
+def plot_curves(axes, curves: Mapping[str, Mapping[str, tuple]], settings: Sequence[str] = SETTINGS,
+                styles: Mapping[str, dict] | None = None):
+    """Draw PR curves: ``curves[label][setting] = (precision, recall)``, one axis per
+    setting; the legend shows each curve's VOC AP. Returns ``axes``."""
+    styles = styles or {}
+    for ax, s in zip(np.atleast_1d(axes), settings):
+        for label, per in curves.items():
+            if s not in per:
+                continue
+            p, r = per[s]
+            ax.plot(r, p, label=f"{label} ({voc_ap(r, p):.3f})", **styles.get(label, {"lw": 1}))
+        ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall", ylabel="precision", title=f"WIDER val — {s}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, loc="lower left")
+    return axes

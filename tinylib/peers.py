@@ -1,0 +1,287 @@
+"""Off-the-shelf face detectors to compare with ("peers"), behind one interface.
+
+``get(name, upsample=1, **opts).detect(image)`` takes an RGB ``uint8 H x W x 3`` image and
+returns ``(boxes, scores)``: ``float32 (N, 4)`` xyxy boxes (tinylib's convention, no +1)
+and ``float32 (N,)`` scores, highest first.
+
+=============  =====================================  ==========================================
+name           package (the ``peers`` extra)          score
+=============  =====================================  ==========================================
+``mtcnn``      ``facenet-pytorch`` (weights in wheel)  the O-net face probability
+``haar``       ``opencv-python-headless``              ``levelWeights`` of ``detectMultiScale3``
+                                                       (``outputRejectLevels=True``): the summed
+                                                       stage response of the last stage, a
+                                                       margin, not a probability
+``dlib_hog``   ``dlib`` / ``dlib-bin``                 the HOG+SVM margin from ``run()``
+=============  =====================================  ==========================================
+
+Small faces: ``upsample`` enlarges the image before detection (boxes are mapped back), and
+a sequence of factors, e.g. ``upsample=(1, 2)``, runs a small pyramid and merges the scales
+with NMS (IoU ``nms_iou``). All three detectors have a smallest face they can see (Haar
+and MTCNN about 20 px by default, dlib HOG about 80 px without upsampling), which is the
+point of notebook 06.
+
+A missing package does not break anything at import: :func:`available` says which peers
+work and why the others do not, and :func:`get` raises :class:`PeerUnavailable` with the
+reason and the pip command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PEERS", "PeerUnavailable", "available", "get", "detect_many", "Peer"]
+
+PEERS = ("mtcnn", "haar", "dlib_hog")
+_PIP = {
+    "mtcnn": "pip install facenet-pytorch --no-deps",
+    "haar": "pip install 'tinylib[peers]'  (opencv-python-headless)",
+    "dlib_hog": "pip install 'tinylib[peers]'  (dlib-bin)",
+}
+
+
+class PeerUnavailable(ImportError):
+    """A peer's package is missing or broken; the message says which and how to install."""
+
+
+def _probe(name: str) -> str | None:
+    try:
+        if name == "mtcnn":
+            import facenet_pytorch  # noqa: F401
+        elif name == "haar":
+            import cv2
+
+            xml = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+            if not xml.is_file():
+                return f"OpenCV is installed but has no cascade file {xml}"
+        elif name == "dlib_hog":
+            import dlib  # noqa: F401
+        else:
+            return f"unknown peer {name!r} (known: {', '.join(PEERS)})"
+    except Exception as exc:  # ImportError, or a broken binary wheel
+        return f"{type(exc).__name__}: {exc} — install with: {_PIP[name]}"
+    return None
+
+
+def available() -> dict[str, str | None]:
+    """``{name: None}`` for a working peer, ``{name: reason}`` for one that is not."""
+    return {name: _probe(name) for name in PEERS}
+
+
+def _resize(image: np.ndarray, factor: float) -> np.ndarray:
+    if factor == 1:
+        return image
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
+
+
+def _check_image(image) -> np.ndarray:
+    img = np.asarray(image)
+    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(
+            f"expected an RGB uint8 image of shape (H, W, 3), got dtype {img.dtype} shape {img.shape}"
+        )
+    return np.ascontiguousarray(img)
+
+
+class Peer:
+    """Common wrapper: upsampling / pyramid, NMS across scales, output conventions."""
+
+    name = "peer"
+
+    def __init__(self, upsample: float | Sequence[float] = 1, nms_iou: float = 0.3, **opts):
+        scales = tuple(upsample) if isinstance(upsample, (tuple, list)) else (upsample,)
+        if not scales or any(float(s) <= 0 for s in scales):
+            raise ValueError(f"upsample must be positive factor(s), got {upsample!r}")
+        self.scales = tuple(float(s) for s in scales)
+        self.nms_iou = float(nms_iou)
+        self.opts = opts
+
+    def _detect_one(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def detect(self, image) -> tuple[np.ndarray, np.ndarray]:
+        img = _check_image(image)
+        all_b, all_s = [], []
+        for f in self.scales:
+            b, s = self._detect_one(_resize(img, f))
+            all_b.append(np.asarray(b, dtype=np.float64).reshape(-1, 4) / f)
+            all_s.append(np.asarray(s, dtype=np.float64).ravel())
+        boxes = np.concatenate(all_b)
+        scores = np.concatenate(all_s)
+        if len(self.scales) > 1 and len(boxes):
+            import torch
+            from torchvision.ops import nms
+
+            keep = nms(torch.as_tensor(boxes), torch.as_tensor(scores), self.nms_iou).numpy()
+            boxes, scores = boxes[keep], scores[keep]
+        order = np.argsort(-scores, kind="stable")
+        return boxes[order].astype(np.float32), scores[order].astype(np.float32)
+
+    def config(self) -> dict:
+        return {"name": self.name, "scales": self.scales, "nms_iou": self.nms_iou, **self.opts}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.config().items())})"
+
+
+class MTCNNPeer(Peer):
+    """facenet-pytorch's MTCNN on the CPU (or ``device=``). Options: ``min_face_size`` (20),
+    ``thresholds`` ([0.6, 0.7, 0.7]), ``factor`` (0.709)."""
+
+    name = "mtcnn"
+
+    def __init__(self, upsample=1, nms_iou=0.3, min_face_size=20, thresholds=(0.6, 0.7, 0.7),
+                 factor=0.709, device="cpu"):
+        super().__init__(upsample, nms_iou, min_face_size=min_face_size,
+                         thresholds=list(thresholds), factor=factor, device=device)
+        from facenet_pytorch import MTCNN
+
+        self._net = MTCNN(keep_all=True, device=device, min_face_size=min_face_size,
+                          thresholds=list(thresholds), factor=factor, post_process=False,
+                          select_largest=False)
+
+    def _detect_one(self, image):
+        import torch
+
+        with torch.no_grad():
+            boxes, probs = self._net.detect(image)
+        if boxes is None:
+            return np.zeros((0, 4)), np.zeros(0)
+        return boxes, probs
+
+
+class HaarPeer(Peer):
+    """OpenCV's Viola-Jones cascade. Options: ``cascade`` (file name in ``cv2.data``),
+    ``scale_factor`` (1.1), ``min_neighbors`` (3), ``min_size`` (10)."""
+
+    name = "haar"
+
+    def __init__(self, upsample=1, nms_iou=0.3, cascade="haarcascade_frontalface_default.xml",
+                 scale_factor=1.1, min_neighbors=3, min_size=10):
+        super().__init__(upsample, nms_iou, cascade=cascade, scale_factor=scale_factor,
+                         min_neighbors=min_neighbors, min_size=min_size)
+        import cv2
+
+        path = Path(cascade) if Path(cascade).is_file() else Path(cv2.data.haarcascades) / cascade
+        self._clf = cv2.CascadeClassifier(str(path))
+        if self._clf.empty():
+            raise PeerUnavailable(f"OpenCV could not load the cascade {path}")
+
+    def _detect_one(self, image):
+        import cv2
+
+        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        o = self.opts
+        rects, _levels, weights = self._clf.detectMultiScale3(
+            gray, scaleFactor=o["scale_factor"], minNeighbors=o["min_neighbors"],
+            minSize=(o["min_size"], o["min_size"]), outputRejectLevels=True,
+        )
+        if len(rects) == 0:
+            return np.zeros((0, 4)), np.zeros(0)
+        r = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
+        boxes = np.hstack([r[:, :2], r[:, :2] + r[:, 2:]])
+        return boxes, np.asarray(weights, dtype=np.float64).ravel()
+
+
+class DlibHogPeer(Peer):
+    """dlib's HOG + linear SVM frontal face detector. Options: ``adjust_threshold`` (0.0;
+    negative values return more, weaker detections — useful for a PR curve),
+    ``upsample_num_times`` (0, dlib's own 2x pyramid levels)."""
+
+    name = "dlib_hog"
+
+    def __init__(self, upsample=1, nms_iou=0.3, adjust_threshold=0.0, upsample_num_times=0):
+        super().__init__(upsample, nms_iou, adjust_threshold=adjust_threshold,
+                         upsample_num_times=upsample_num_times)
+        import dlib
+
+        self._det = dlib.get_frontal_face_detector()
+
+    def _detect_one(self, image):
+        rects, scores, _ = self._det.run(image, self.opts["upsample_num_times"],
+                                         self.opts["adjust_threshold"])
+        if not rects:
+            return np.zeros((0, 4)), np.zeros(0)
+        boxes = np.array([[r.left(), r.top(), r.right() + 1, r.bottom() + 1] for r in rects],
+                         dtype=np.float64)  # dlib rectangles are inclusive
+        return boxes, np.asarray(scores, dtype=np.float64)
+
+
+_CLASSES = {"mtcnn": MTCNNPeer, "haar": HaarPeer, "dlib_hog": DlibHogPeer}
+
+
+def get(name: str, upsample: float | Sequence[float] = 1, **opts) -> Peer:
+    """A ready detector (see the module doc for names and options)."""
+    if name not in _CLASSES:
+        raise KeyError(f"unknown peer {name!r}; known: {', '.join(PEERS)}")
+    reason = _probe(name)
+    if reason is not None:
+        raise PeerUnavailable(f"peer {name!r} is not available: {reason}")
+    return _CLASSES[name](upsample=upsample, **opts)
+
+
+def _cache_path(peer: Peer, key: str, cache: str | os.PathLike | None) -> Path:
+    from .config import cache_dir
+
+    tag = hashlib.sha1(json.dumps(peer.config(), sort_keys=True, default=str).encode()).hexdigest()[:12]
+    base = Path(cache) if cache is not None else cache_dir("peers")
+    return base / f"{peer.name}-{tag}" / (key.replace("/", "__") + ".npz")
+
+
+def detect_many(
+    peer: Peer,
+    images: Mapping[str, object],
+    cache: bool | str | os.PathLike = True,
+    progress: bool = False,
+) -> dict[str, np.ndarray]:
+    """Run ``peer`` on ``{key: path or RGB array}``; returns ``{key: (N, 5) x y w h score}``
+    (the WIDER submission layout, ready for ``tinylib.eval.widerface.evaluate``).
+
+    Detections are cached per image under ``cache_dir("peers")`` (keyed by the peer's
+    options) unless ``cache=False``; a path gives another cache folder."""
+    from tqdm.auto import tqdm
+
+    out = {}
+    for key, src in tqdm(list(images.items()), desc=peer.name, disable=not progress):
+        path = None
+        if cache is not False:
+            path = _cache_path(peer, key, None if cache is True else cache)
+            if path.is_file():
+                with np.load(path, allow_pickle=False) as z:
+                    out[key] = z["dets"]
+                continue
+        if isinstance(src, (str, os.PathLike)):
+            from .data.images import read_image
+
+            img = read_image(src)
+        else:
+            img = src
+        boxes, scores = peer.detect(img)
+        b = boxes.astype(np.float64)
+        dets = np.hstack([b[:, :2], b[:, 2:] - b[:, :2], scores[:, None].astype(np.float64)])
+        out[key] = dets
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
+            os.close(fd)
+            try:
+                np.savez(tmp, dets=dets)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+    return out
