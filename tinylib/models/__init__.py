@@ -1,0 +1,1 @@
+"""Models: backbones (``tinylib.models.backbones``) and detectors built on them."""
