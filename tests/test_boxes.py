@@ -20,8 +20,10 @@ def test_wider_xywh_round_trip_and_convention():
 
 def test_iou_matches_torchvision_without_plus_one():
     rng = np.random.default_rng(0)
-    a = rng.uniform(0, 50, (7, 2)); a = np.hstack([a, a + rng.uniform(1, 30, (7, 2))])
-    b = rng.uniform(0, 50, (5, 2)); b = np.hstack([b, b + rng.uniform(1, 30, (5, 2))])
+    a = rng.uniform(0, 50, (7, 2))
+    a = np.hstack([a, a + rng.uniform(1, 30, (7, 2))])
+    b = rng.uniform(0, 50, (5, 2))
+    b = np.hstack([b, b + rng.uniform(1, 30, (5, 2))])
     ours = B.box_iou(a, b)
     ref = tv_box_iou(torch.tensor(a), torch.tensor(b)).numpy()
     np.testing.assert_allclose(ours, ref, atol=1e-12)

@@ -187,7 +187,7 @@ def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
     import torch
 
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 — seeds the legacy global RNG that user code may use
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
