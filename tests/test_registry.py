@@ -138,8 +138,8 @@ def test_table_tool_parses_appendix_and_reports_bad_rows():
         tool.parse_appendix("nothing", "S.md")
 
 
-def test_table_matches_shared_sources():
-    src = REPO.parent / "shared" / "data" / "SOURCES.md"
+def test_table_matches_shared_sources(real_data):
+    src = real_data / "SOURCES.md"
     if not src.exists():
         pytest.skip(f"{src} not present")
     assert _tool().parse_appendix(src.read_text(encoding="utf-8")) == TABLE
