@@ -1,4 +1,6 @@
-"""Every notebook executes headless, top to bottom, in quick mode, and is committed clean."""
+"""Every notebook executes headless, top to bottom, in quick mode — with the real data root
+(when present) and on the embedded default (no real data: synthetic fallbacks) — and is
+committed clean."""
 
 from __future__ import annotations
 
@@ -24,5 +26,16 @@ def test_committed_without_outputs(path):
 @pytest.mark.notebook
 @pytest.mark.timeout(TIMEOUT)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_in_quick_mode(path, tmp_path):
+def test_notebook_runs_with_real_data(path, tmp_path, real_data):
+    notebooks.execute(path, out_dir=tmp_path, quick=True, timeout=TIMEOUT)
+
+
+@pytest.mark.notebook
+@pytest.mark.timeout(TIMEOUT)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_on_embedded_default(path, tmp_path, monkeypatch):
+    """What `make run` does on a fresh machine: no real data anywhere."""
+    empty = tmp_path / "no-real-data"
+    empty.mkdir()
+    monkeypatch.setenv("TINYLIB_DATA", str(empty))
     notebooks.execute(path, out_dir=tmp_path, quick=True, timeout=TIMEOUT)
