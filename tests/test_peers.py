@@ -57,8 +57,15 @@ def test_upsample_pyramid_and_cache(tmp_path):
     boxes, scores = det.detect(img)
     assert len(boxes) >= 1
     out = peers.detect_many(det, {"x/face": img}, cache=tmp_path)
-    again = peers.detect_many(det, {"x/face": np.zeros((5, 5, 3), np.uint8)}, cache=tmp_path)
-    np.testing.assert_array_equal(out["x/face"], again["x/face"])  # served from the cache
+    files = sorted(tmp_path.rglob("*.npz"))
+    assert len(files) == 1
+    files[0].write_bytes(b"")  # a second call must read the cache, not re-detect
+    with pytest.raises(Exception):  # noqa: B017 — the emptied cache file is what gets read
+        peers.detect_many(det, {"x/face": img}, cache=tmp_path)
+    np.savez(files[0], dets=out["x/face"])
+    # same key, different pixels: never served stale detections from the cache
+    blank = peers.detect_many(det, {"x/face": np.zeros((64, 64, 3), np.uint8)}, cache=tmp_path)
+    assert blank["x/face"].shape == (0, 5) and len(list(tmp_path.rglob("*.npz"))) == 2
     assert out["x/face"].shape[1] == 5
     with pytest.raises(ValueError, match="RGB uint8"):
         det.detect(np.zeros((10, 10), np.uint8))

@@ -234,12 +234,25 @@ def get(name: str, upsample: float | Sequence[float] = 1, **opts) -> Peer:
     return _CLASSES[name](upsample=upsample, **opts)
 
 
-def _cache_path(peer: Peer, key: str, cache: str | os.PathLike | None) -> Path:
+def _fingerprint(src) -> str:
+    """What identifies the image's content: path + size + mtime for a file, the bytes' hash
+    for an array — so a rebuilt image with the same key never reuses stale detections."""
+    if isinstance(src, (str, os.PathLike)):
+        st = Path(src).stat()
+        ident = f"{Path(src).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()
+    else:
+        arr = np.ascontiguousarray(src)
+        ident = str(arr.shape).encode() + arr.tobytes()
+    return hashlib.sha1(ident).hexdigest()[:12]
+
+
+def _cache_path(peer: Peer, key: str, cache: str | os.PathLike | None, src=None) -> Path:
     from .config import cache_dir
 
     tag = hashlib.sha1(json.dumps(peer.config(), sort_keys=True, default=str).encode()).hexdigest()[:12]
     base = Path(cache) if cache is not None else cache_dir("peers")
-    return base / f"{peer.name}-{tag}" / (key.replace("/", "__") + ".npz")
+    suffix = f"-{_fingerprint(src)}" if src is not None else ""
+    return base / f"{peer.name}-{tag}" / (key.replace("/", "__") + suffix + ".npz")
 
 
 def detect_many(
@@ -259,7 +272,7 @@ def detect_many(
     for key, src in tqdm(list(images.items()), desc=peer.name, disable=not progress):
         path = None
         if cache is not False:
-            path = _cache_path(peer, key, None if cache is True else cache)
+            path = _cache_path(peer, key, None if cache is True else cache, src)
             if path.is_file():
                 with np.load(path, allow_pickle=False) as z:
                     out[key] = z["dets"]
