@@ -113,6 +113,9 @@ def execute(
             nb,
             timeout=timeout,
             kernel_name=kernel_name,
+            # a graceful kernel shutdown can stall on a loaded machine after the last cell;
+            # the notebook's work is done by then, so stop the kernel at once
+            shutdown_kernel="immediate",
             resources={"metadata": {"path": str(path.parent)}},
         )
         start = time.perf_counter()
