@@ -32,11 +32,12 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from .io import atomic_save
 
 log = logging.getLogger(__name__)
 
@@ -288,13 +289,5 @@ def detect_many(
         dets = np.hstack([b[:, :2], b[:, 2:] - b[:, :2], scores[:, None].astype(np.float64)])
         out[key] = dets
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-            os.close(fd)
-            try:
-                np.savez(tmp, dets=dets)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            atomic_save(path, lambda t, d=dets: np.savez(t, dets=d), suffix=".npz")
     return out

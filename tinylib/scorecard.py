@@ -22,12 +22,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from numbers import Real
 from pathlib import Path
 
 from .config import build_dir
+from .io import atomic_write_text as _atomic_write_text
 
 STATUSES = ("reproduced", "differs", "not comparable")
 FIELDS = ("notebook", "key", "claim", "paper", "ours", "unit", "status", "note")
@@ -102,20 +102,6 @@ def current_notebook() -> str:
 
 def parts_dir() -> Path:
     return build_dir("scorecard")
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _load_part(path: Path) -> list[dict]:

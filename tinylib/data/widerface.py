@@ -271,12 +271,9 @@ def format_bbx_gt(faces: pd.DataFrame, images: list[str] | None = None, newline:
 
 def write_bbx_gt(path: str | os.PathLike, faces: pd.DataFrame, images: list[str] | None = None) -> Path:
     """Write :func:`format_bbx_gt` atomically (temporary name + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(format_bbx_gt(faces, images).encode("utf-8"))
-    os.replace(tmp, path)
-    return path
+    from ..io import atomic_write_bytes
+
+    return atomic_write_bytes(path, format_bbx_gt(faces, images).encode("utf-8"))
 
 
 # --------------------------------------------------------------------------- MAT format

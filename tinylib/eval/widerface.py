@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +51,7 @@ from typing import Protocol
 import numpy as np
 
 from ..boxes import box_iou, xywh_to_xyxy
+from ..io import atomic_save, atomic_write_text
 from .pr import count_at_least, voc_ap, wider_thresholds
 
 log = logging.getLogger(__name__)
@@ -244,18 +244,6 @@ def read_predictions(
     return out
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_predictions(predictions: Mapping[str, np.ndarray], out_dir: str | os.PathLike) -> Path:
     """Write ``key -> (N, 5)`` predictions in the submission layout (each file atomically)."""
     out_dir = Path(out_dir)
@@ -264,7 +252,7 @@ def write_predictions(predictions: Mapping[str, np.ndarray], out_dir: str | os.P
         rows = "".join(
             f"{x:.6g} {y:.6g} {w:.6g} {h:.6g} {s:.9g}\n" for x, y, w, h, s in arr.tolist()
         )
-        _atomic_write(out_dir / f"{key}.txt", f"{stem}\n{len(arr)}\n{rows}")
+        atomic_write_text(out_dir / f"{key}.txt", f"{stem}\n{len(arr)}\n{rows}")
     return out_dir
 
 
@@ -368,20 +356,14 @@ class WiderResult:
         written = []
         for s in self.settings:
             mat = out_dir / f"wider_pr_info_{name}_{s}_val.mat"
-            fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{mat.name}.", suffix=".tmp")
-            os.close(fd)
-            try:
-                scipy.io.savemat(tmp, {"pr_cruve": self.curve(s), "legend_name": name})
-                os.replace(tmp, mat)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            curve = self.curve(s)
+            atomic_save(mat, lambda t, c=curve: scipy.io.savemat(t, {"pr_cruve": c, "legend_name": name}))
             csv = out_dir / f"wider_pr_{name}_{s}_val.csv"
             body = "".join(
                 f"{t:.3f},{p:.9g},{r:.9g}\n"
                 for t, p, r in zip(self.thresholds, self.precision[s], self.recall[s])
             )
-            _atomic_write(csv, "threshold,precision,recall\n" + body)
+            atomic_write_text(csv, "threshold,precision,recall\n" + body)
             written += [mat, csv]
         return written
 
