@@ -1,0 +1,476 @@
+"""Inference with the HR detector: image pyramid, A/B template routing, decoding, NMS.
+
+The pipeline of Fig. 8 of *Finding Tiny Faces* (and of the released ``tiny_face_detector.m``):
+
+1. **Pyramid, per image** (:func:`pyramid_scales`): octaves ``2**k`` from the smallest scale
+   at which the largest A template still covers the image down to ``1``, plus ``2x``
+   interpolation (optionally the half octave ``sqrt 2`` as in the released code), capped so
+   that no level exceeds ``max_side`` pixels.
+2. **Routing**: A templates (those trained for scale 1) on every level, B templates (the
+   tiny ones, trained on 2x upsampled faces) only on upsampled levels (scale > 1; with the
+   default coarse pyramid: only at 2x). The other templates are pruned (Table 1: A+B).
+3. **Decoding** (:func:`decode_level`): sigmoid scores above a threshold, the template window
+   at each location moved by its regressed deltas, mapped back to the original image.
+4. **NMS** at IoU 0.3 (``torchvision.ops.nms``).
+
+:class:`Detector` keeps the pre-NMS candidates (:class:`RawDetections`) so thresholds, NMS
+IoU, levels and A/B templates can be changed without running the network again
+(:meth:`RawDetections.select`), which the notebook's explorer widget uses.
+
+Command line: ``tinylib-detect IMAGE... --out DIR`` writes one WIDER-submission file per
+image (``<out>/<folder>/<stem>.txt``: name, count, ``x y w h score`` lines) and, with
+``--draw``, a JPEG with the boxes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+
+from . import targets as T
+from .models.hr import RGB_MEAN, HRDetector, Templates
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "pyramid_scales",
+    "decode_level",
+    "RawDetections",
+    "Detector",
+    "load_detector",
+    "save_weights",
+    "to_wider",
+    "draw_selection",
+    "explorer",
+    "main",
+]
+
+PACKAGE_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_WEIGHTS = PACKAGE_WEIGHTS_DIR / "hr_res18_synth.pt"
+WEIGHTS_FORMAT = "tinylib.hr/1"
+
+
+def pyramid_scales(
+    height: int,
+    width: int,
+    templates: Templates,
+    *,
+    max_side: int = 5000,
+    upsample: bool = True,
+    half_octaves: bool = False,
+    min_scale: float | None = None,
+) -> list[float]:
+    """The image scales to run for an ``height x width`` image (coarse to fine).
+
+    Following ``tiny_face_detector.m``: the smallest octave ``2**k`` is the one at which the
+    largest A template is as large as the image (coarser levels could not find anything
+    bigger); octaves run up to ``1``; then ``2`` (and ``sqrt 2`` with ``half_octaves``) when
+    ``upsample``. Levels whose longer side would exceed ``max_side`` are dropped (at least
+    the largest scale that fits is kept). ``min_scale`` clips the coarse end."""
+    if height <= 0 or width <= 0:
+        raise ValueError(f"image size must be positive, got {height}x{width}")
+    ids = templates.a or list(range(len(templates)))
+    tw = float(np.max(templates.sizes[ids, 0]))
+    th = float(np.max(templates.sizes[ids, 1]))
+    k0 = min(math.floor(math.log2(tw / width)), math.floor(math.log2(th / height)), 0)
+    scales = [2.0 ** k for k in range(k0, 1)]
+    if upsample:
+        scales += [math.sqrt(2.0), 2.0] if half_octaves else [2.0]
+    if min_scale is not None:
+        scales = [s for s in scales if s >= min_scale - 1e-9] or [max(scales)]
+    fit = [s for s in scales if max(height, width) * s <= max_side + 1e-6]
+    if not fit:
+        fit = [max_side / max(height, width)]
+    return fit
+
+
+def decode_level(
+    cls: torch.Tensor,
+    reg: torch.Tensor,
+    sizes: torch.Tensor,
+    stride: int,
+    scale: float = 1.0,
+    *,
+    threshold: float = 0.5,
+    templates: list[int] | None = None,
+    image_size: tuple[int, int] | None = None,
+    top_k: int | None = None,
+    from_logits: bool = True,
+):
+    """Decode one level of one image.
+
+    ``cls`` ``(T, h, w)`` logits (or probabilities with ``from_logits=False``), ``reg``
+    ``(T, 4, h, w)`` deltas, ``sizes`` ``(T, 2)`` template w, h. Returns
+    ``boxes (N, 4)`` in original-image pixels (divided by ``scale``), ``scores (N,)``,
+    ``template (N,)``; only ``templates`` (indices) are decoded, only locations whose centre
+    lies inside ``image_size`` = original ``(height, width)``, boxes clipped to it."""
+    nt, h, w = cls.shape
+    prob = torch.sigmoid(cls.float()) if from_logits else cls.float()
+    if templates is not None:
+        keep_t = torch.zeros(nt, dtype=torch.bool, device=prob.device)
+        keep_t[torch.as_tensor(templates, dtype=torch.long, device=prob.device)] = True
+        prob = torch.where(keep_t.view(-1, 1, 1), prob, torch.zeros_like(prob))
+    if image_size is not None:
+        cy, cx = T.location_centres(h, w, stride, device=prob.device)
+        inside = (cy.view(-1, 1) < image_size[0] * scale) & (cx.view(1, -1) < image_size[1] * scale)
+        prob = prob * inside
+    flat = prob.flatten()
+    idx = torch.nonzero(flat >= threshold, as_tuple=False).flatten()
+    if top_k is not None and idx.numel() > top_k:
+        idx = idx[flat[idx].topk(top_k).indices]
+    t = idx // (h * w)
+    rem = idx % (h * w)
+    i, j = rem // w, rem % w
+    cy, cx = T.location_centres(h, w, stride, device=prob.device)
+    sz = sizes.to(prob.device, torch.float32)[t]
+    win = torch.stack([cx[j] - sz[:, 0] / 2, cy[i] - sz[:, 1] / 2,
+                       cx[j] + sz[:, 0] / 2, cy[i] + sz[:, 1] / 2], dim=1)
+    deltas = reg[t, :, i, j].float()
+    boxes = T.decode_deltas(deltas, win) / scale
+    if image_size is not None:
+        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, image_size[1])
+        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, image_size[0])
+    return boxes, flat[idx], t
+
+
+@dataclass
+class RawDetections:
+    """Pre-NMS candidates of one image: boxes (N, 4) xyxy, scores, template index and the
+    pyramid level's scale of each. :meth:`select` re-filters them without the network."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    template: np.ndarray
+    level: np.ndarray  # the pyramid scale each candidate came from
+    scales: list[float]
+    a: list[int]
+    b: list[int]
+
+    def select(self, score_threshold: float = 0.5, nms_iou: float = 0.3, *, levels=None,
+               use_a: bool = True, use_b: bool = True, max_dets: int | None = None):
+        """Boxes and scores after threshold, level and A/B filtering, and NMS."""
+        keep = self.scores >= score_threshold
+        if levels is not None:
+            keep &= np.isin(np.round(self.level, 6), np.round(np.asarray(list(levels), float), 6))
+        allowed = (list(self.a) if use_a else []) + (list(self.b) if use_b else [])
+        keep &= np.isin(self.template, allowed)
+        boxes = torch.from_numpy(self.boxes[keep]).float()
+        scores = torch.from_numpy(self.scores[keep]).float()
+        if len(boxes):
+            k = torchvision.ops.nms(boxes, scores, nms_iou)
+            if max_dets is not None:
+                k = k[:max_dets]
+            boxes, scores = boxes[k], scores[k]
+        return boxes.numpy().reshape(-1, 4), scores.numpy().reshape(-1)
+
+
+def _as_image(image) -> np.ndarray:
+    from .data.images import read_image, to_rgb_uint8
+
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(image)
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu().numpy()
+        if image.ndim == 3 and image.shape[0] in (1, 3, 4) and image.shape[2] not in (1, 3, 4):
+            image = image.transpose(1, 2, 0)
+    return to_rgb_uint8(np.asarray(image))
+
+
+class Detector:
+    """Pyramid inference with an :class:`HRDetector` (see the module docstring).
+
+    ``Detector(model).detect(image)`` -> ``(boxes (N, 4) xyxy, scores (N,))``;
+    ``detect_many(images)`` batches images of equal size; ``raw(image)`` keeps the pre-NMS
+    candidates. ``image``: a path or an ``H x W (x C)`` array (grayscale, RGBA and 16-bit are
+    converted)."""
+
+    def __init__(self, model: HRDetector, *, device=None, score_threshold: float = 0.5,
+                 nms_iou: float = 0.3, max_side: int = 5000, half_octaves: bool = False,
+                 upsample: bool = True, candidate_threshold: float = 0.05,
+                 top_k: int = 5000, max_dets: int = 2000, amp: bool = False):
+        from .config import runtime
+
+        self.device = torch.device(device or runtime().device)
+        self.model = model.to(self.device).eval()
+        self.templates = model.templates
+        self.score_threshold = score_threshold
+        self.nms_iou = nms_iou
+        self.max_side = max_side
+        self.half_octaves = half_octaves
+        self.upsample = upsample
+        self.candidate_threshold = candidate_threshold
+        self.top_k = top_k
+        self.max_dets = max_dets
+        self.amp = amp
+
+    def scales_for(self, height: int, width: int) -> list[float]:
+        return pyramid_scales(height, width, self.templates, max_side=self.max_side,
+                              upsample=self.upsample, half_octaves=self.half_octaves)
+
+    def _level_templates(self, scale: float) -> list[int]:
+        return sorted(set(self.templates.a) | (set(self.templates.b) if scale > 1 + 1e-6 else set()))
+
+    @torch.no_grad()
+    def _run(self, batch: np.ndarray, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).to(self.device)
+        x = x.float()
+        h, w = x.shape[-2:]
+        nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+        if (nh, nw) != (h, w):
+            x = torch.nn.functional.interpolate(x, size=(nh, nw), mode="bilinear",
+                                                align_corners=False, antialias=scale < 1)
+        # pad to a multiple of 32 with the mean so every stride divides the input
+        ph, pw = (-nh) % 32, (-nw) % 32
+        if ph or pw:
+            mean = torch.tensor(RGB_MEAN, device=x.device).view(1, 3, 1, 1)
+            x = torch.nn.functional.pad(x - mean, (0, pw, 0, ph)) + mean
+        dev_type = self.device.type
+        if self.amp and dev_type == "cuda":
+            with torch.autocast(dev_type, dtype=torch.float16):
+                return self.model(x)
+        return self.model(x)
+
+    def raw_many(self, images) -> list[RawDetections]:
+        imgs = [_as_image(im) for im in images]
+        out: list[RawDetections | None] = [None] * len(imgs)
+        groups: dict[tuple, list[int]] = {}
+        for i, im in enumerate(imgs):
+            groups.setdefault(im.shape[:2], []).append(i)
+        for (h, w), idx in groups.items():
+            scales = self.scales_for(h, w)
+            per = {i: ([], [], [], []) for i in idx}
+            for s in scales:
+                cls, reg = self._run(np.stack([imgs[i] for i in idx]), s)
+                tids = self._level_templates(s)
+                for b, i in enumerate(idx):
+                    bx, sc, tt = decode_level(
+                        cls[b], reg[b], self.model.template_sizes, self.model.stride, s,
+                        threshold=self.candidate_threshold, templates=tids,
+                        image_size=(h, w), top_k=self.top_k)
+                    acc = per[i]
+                    acc[0].append(bx.cpu().numpy())
+                    acc[1].append(sc.cpu().numpy())
+                    acc[2].append(tt.cpu().numpy())
+                    acc[3].append(np.full(len(sc), s))
+            for i, acc in per.items():
+                out[i] = RawDetections(
+                    np.concatenate(acc[0]).reshape(-1, 4).astype(np.float32),
+                    np.concatenate(acc[1]).astype(np.float32),
+                    np.concatenate(acc[2]).astype(np.int64),
+                    np.concatenate(acc[3]).astype(np.float64),
+                    scales, list(self.templates.a), list(self.templates.b))
+        return out  # type: ignore[return-value]
+
+    def raw(self, image) -> RawDetections:
+        return self.raw_many([image])[0]
+
+    def detect_many(self, images, *, progress: bool = False, batch_size: int = 8) -> list:
+        from tqdm.auto import tqdm
+
+        images = list(images)
+        results = []
+        for k in tqdm(range(0, len(images), batch_size), disable=not progress, desc="detect"):
+            for r in self.raw_many(images[k:k + batch_size]):
+                results.append(r.select(self.score_threshold, self.nms_iou,
+                                        max_dets=self.max_dets))
+        return results
+
+    def detect(self, image):
+        return self.detect_many([image])[0]
+
+
+def to_wider(boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """xyxy boxes + scores -> the WIDER submission rows ``(N, 5)`` ``x y w h score``."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    out = np.zeros((len(boxes), 5))
+    out[:, :2] = boxes[:, :2]
+    out[:, 2:4] = boxes[:, 2:4] - boxes[:, :2]
+    out[:, 4] = np.asarray(scores, dtype=np.float64).reshape(-1)
+    return out
+
+
+# ----------------------------------------------------------------------------- explorer
+def draw_selection(ax, image, raw: RawDetections, *, gt=None, score_threshold: float = 0.5,
+                   nms_iou: float = 0.3, levels=None, use_a: bool = True, use_b: bool = True):
+    """Draw the detections :meth:`RawDetections.select` keeps (yellow) and optional ground
+    truth ``gt`` (xyxy, cyan) on a matplotlib axis; returns the number of detections."""
+    from .data.images import draw_boxes
+
+    boxes, scores = raw.select(score_threshold, nms_iou, levels=levels, use_a=use_a,
+                               use_b=use_b)
+    ax.clear()
+    ax.imshow(image)
+    if gt is not None and len(gt):
+        draw_boxes(ax, None, np.asarray(gt), color="deepskyblue", linewidth=0.8)
+    draw_boxes(ax, None, boxes, color="yellow", linewidth=1.0)
+    ax.set_title(f"{len(boxes)} detections (score >= {score_threshold:.2f}, NMS {nms_iou:.2f}, "
+                 f"A {'on' if use_a else 'off'}, B {'on' if use_b else 'off'})", fontsize=9)
+    ax.axis("off")
+    return len(boxes)
+
+
+def explorer(image, raw: RawDetections, *, gt=None, figsize=(9, 5.5), dpi: int = 80):
+    """ipywidgets explorer over cached pre-NMS detections: score threshold, NMS IoU, pyramid
+    levels on/off, A/B templates on/off. Redraws without running the network.
+
+    The drawing is sent as a JPEG ``ipywidgets.Image`` (a large PNG inside an ``Output``
+    widget can stall headless execution)."""
+    import io
+
+    import ipywidgets as W
+    from matplotlib.figure import Figure
+
+    score = W.FloatSlider(value=0.5, min=0.05, max=0.99, step=0.01, description="score",
+                          continuous_update=False)
+    nms = W.FloatSlider(value=0.3, min=0.05, max=1.0, step=0.05, description="NMS IoU",
+                        continuous_update=False)
+    level_boxes = [W.Checkbox(value=True, description=f"{s:g}x", indent=False)
+                   for s in raw.scales]
+    use_a = W.Checkbox(value=True, description="A templates", indent=False)
+    use_b = W.Checkbox(value=True, description="B templates", indent=False)
+    view = W.Image(format="jpeg")
+
+    def redraw(*_):
+        levels = [s for s, cb in zip(raw.scales, level_boxes) if cb.value]
+        fig = Figure(figsize=figsize, dpi=dpi)
+        ax = fig.add_subplot(1, 1, 1)
+        draw_selection(ax, image, raw, gt=gt, score_threshold=score.value, nms_iou=nms.value,
+                       levels=levels, use_a=use_a.value, use_b=use_b.value)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="jpeg", dpi=dpi)
+        view.value = buf.getvalue()
+
+    for w in [score, nms, use_a, use_b, *level_boxes]:
+        w.observe(redraw, names="value")
+    redraw()
+    return W.VBox([W.HBox([score, nms]), W.HBox([W.Label("levels:"), *level_boxes]),
+                   W.HBox([use_a, use_b]), view])
+
+
+# ------------------------------------------------------------------------------ weights
+def _atomic_save(obj, path: Path) -> None:
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; checkpoints are shared files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_weights(model: HRDetector, path, *, half: bool = True, meta: dict | None = None) -> Path:
+    """Write an inference checkpoint (model config + state dict, fp16 by default) atomically."""
+    state = {k: (v.half() if half and v.is_floating_point() else v).cpu()
+             for k, v in model.state_dict().items()}
+    obj = {"format": WEIGHTS_FORMAT, "config": model.config, "model": state,
+           "meta": dict(meta or {})}
+    path = Path(path)
+    _atomic_save(obj, path)
+    return path
+
+
+def load_detector(path=None, *, device=None) -> HRDetector:
+    """An :class:`HRDetector` (eval mode) from shipped weights (:data:`DEFAULT_WEIGHTS`
+    when ``path`` is None), :func:`save_weights` files or training checkpoints of
+    :mod:`tinylib.engine` (which hold the model config under ``config['model']``)."""
+    from .models.hr import build_hr
+
+    path = Path(path) if path is not None else DEFAULT_WEIGHTS
+    if not path.is_file():
+        hint = (" (the shipped weights are made by tools/train_shipped_weights.sh)"
+                if path == DEFAULT_WEIGHTS else "")
+        raise FileNotFoundError(f"HR detector weights not found: {path}{hint}")
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(obj, dict) or "model" not in obj or "config" not in obj:
+        raise ValueError(f"{path}: not a tinylib HR checkpoint (needs 'model' and 'config')")
+    cfg = obj["config"]
+    mcfg = cfg.get("model", cfg) if obj.get("format") != WEIGHTS_FORMAT else cfg
+    if "templates" not in mcfg:
+        raise ValueError(f"{path}: checkpoint config has no templates (keys {sorted(mcfg)})")
+    model = build_hr(mcfg["templates"], int(mcfg.get("depth", 18)),
+                     caffe_style=bool(mcfg.get("caffe_style", False)), pretrained=False,
+                     use_res5=bool(mcfg.get("use_res5", False)), freeze_bn=False)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in obj["model"].items()}
+    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+    model.load_state_dict(state)
+    return model.to(device or "cpu").eval()
+
+
+# --------------------------------------------------------------------------------- CLI
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tinylib-detect",
+        description="Find (tiny) faces with the HR detector; writes WIDER-submission files.")
+    p.add_argument("images", nargs="+", help="image files (jpg/png/...; any mode)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--weights", default=None, help=f"checkpoint (default: {DEFAULT_WEIGHTS.name})")
+    p.add_argument("--threshold", type=float, default=0.5, help="score threshold (0.5)")
+    p.add_argument("--nms", type=float, default=0.3, help="NMS IoU (0.3)")
+    p.add_argument("--max-side", type=int, default=3000, help="cap on pyramid level size")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: best)")
+    p.add_argument("--draw", action="store_true", help="also write <stem>.jpg with the boxes")
+    return p
+
+
+def _draw(image: np.ndarray, boxes: np.ndarray, path: Path) -> None:
+    from PIL import Image, ImageDraw
+
+    im = Image.fromarray(image)
+    d = ImageDraw.Draw(im)
+    for x1, y1, x2, y2 in boxes.tolist():
+        d.rectangle([x1, y1, x2, y2], outline=(255, 255, 0), width=2)
+    tmp = path.with_name(f".{path.name}.tmp.jpg")
+    im.save(tmp, quality=90)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .data.images import read_image
+    from .eval.widerface import write_predictions
+
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        model = load_detector(args.weights)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"tinylib-detect: {exc}", file=sys.stderr)
+        return 2
+    det = Detector(model, device=args.device, score_threshold=args.threshold,
+                   nms_iou=args.nms, max_side=args.max_side)
+    out = Path(args.out)
+    status = 0
+    for name in args.images:
+        path = Path(name)
+        try:
+            image = read_image(path)
+        except (OSError, ValueError) as exc:
+            print(f"tinylib-detect: skipping {path}: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        boxes, scores = det.detect(image)
+        key = f"{path.parent.name or 'images'}/{path.stem}"
+        write_predictions({key: to_wider(boxes, scores)}, out)
+        if args.draw:
+            _draw(image, boxes, out / path.parent.name / f"{path.stem}.jpg")
+        print(f"{path}: {len(boxes)} faces -> {out / (key + '.txt')}")
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,283 @@
+"""Train the HR detector from a YAML recipe: ``python -m tinylib.train CONFIG [options]``.
+
+A recipe has four sections (see ``configs/hr_res18_synth_quick.yaml`` and
+``configs/hr_res101_wider.yaml``)::
+
+    model: {depth: 18, caffe_style: false, pretrained: auto, use_res5: false, templates: hr25}
+    data:  {source: synthetic | wider, scales: [0.5, 1, 2], crop: 500, flip: true}
+    train: {epochs, lr, momentum, weight_decay, batch_size, ...}   # tinylib.engine.TrainConfig
+    eval:  {max_images: 40, max_side: 1024, every: 1}               # synthetic val AP
+
+``templates``: ``hr25`` (the paper's ``RefBox_N25_scaled``, from the data root), ``hr25_raw``
+(``RefBox_N25``) or an explicit list of ``[w, h, scale]`` rows. ``data.source: synthetic``
+trains on ``tinylib.data.synthetic.quick_world()`` (quick or full per ``TINYLIB_QUICK``);
+``wider`` on the real WIDER FACE train images under the data root.
+
+Options: ``--out DIR`` (checkpoints, ``history.csv``), ``--resume`` (continue from
+``DIR/last.pt``), ``--set train.epochs=2`` (override any key), ``--threads N``
+(``torch.set_num_threads``), ``--export PATH`` (write fp16 inference weights at the end).
+Multi-GPU / multi-node: ``torchrun --nproc-per-node 8 -m tinylib.train CONFIG``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PaperSampling", "load_config", "apply_overrides", "build_model", "build_train_set",
+           "make_eval_fn", "evaluate_world", "run", "main"]
+
+
+def load_config(path) -> dict:
+    """Read a recipe; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training config not found: {path}")
+    try:
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{path}: expected a mapping with model/data/train/eval sections")
+    unknown = sorted(set(cfg) - {"name", "model", "data", "train", "eval", "notes"})
+    if unknown:
+        raise ValueError(f"{path}: unknown sections {unknown}")
+    cfg.setdefault("name", path.stem)
+    return cfg
+
+
+def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
+    """``["train.epochs=2", "model.depth=50"]`` -> a new config (values parsed as YAML)."""
+    cfg = copy.deepcopy(cfg)
+    for item in overrides or []:
+        if "=" not in item:
+            raise ValueError(f"override {item!r}: expected section.key=value")
+        key, value = item.split("=", 1)
+        node = cfg
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = yaml.safe_load(value)
+    return cfg
+
+
+def resolve_templates(spec):
+    from .models.hr import Templates, hr_template_set
+
+    if spec is None or spec == "hr25":
+        return hr_template_set(scaled=True)
+    if spec == "hr25_raw":
+        return hr_template_set(scaled=False)
+    if isinstance(spec, dict):
+        return Templates.from_any(spec)
+    arr = np.asarray(spec, dtype=float)
+    if arr.ndim == 2 and arr.shape[1] == 3:
+        return Templates(arr[:, :2], arr[:, 2])
+    return Templates.from_any(arr)
+
+
+def build_model(mcfg: dict):
+    from .models.hr import build_hr
+
+    m = dict(mcfg or {})
+    templates = resolve_templates(m.pop("templates", "hr25"))
+    depth = int(m.pop("depth", 18))
+    return build_hr(templates, depth, **m)
+
+
+class PaperSampling:
+    """The supplementary's input sampling for the HR detector, as a transform
+    ``(image, target, rng) -> (image, target)``: rescale by a random factor of ``scales``
+    (0.5, 1, 2), take a random ``crop x crop`` window (padded with the RGB mean where it
+    leaves the image), flip horizontally with probability 1/2, and record in
+    ``target["valid"]`` the region of real pixels — the targets ignore windows that reach
+    into the padding ("Border cases"). Faces cut by the crop keep their clipped box when at
+    least ``min_visible`` of their area remains, else become ``ignore``.
+
+    (HR-specific because of ``valid``; the generic augmentations of
+    ``tinylib.data.transforms`` do not carry the padding region.)"""
+
+    def __init__(self, scales=(0.5, 1.0, 2.0), crop: int = 500, flip: bool = True,
+                 min_visible: float = 0.5):
+        self.scales = [float(s) for s in scales]
+        self.crop = int(crop)
+        self.flip = bool(flip)
+        self.min_visible = float(min_visible)
+
+    def __call__(self, image, target, rng):
+        from PIL import Image
+
+        from .models.hr import RGB_MEAN
+
+        s = self.scales[int(rng.integers(len(self.scales)))]
+        h, w = image.shape[:2]
+        nh, nw = max(1, round(h * s)), max(1, round(w * s))
+        if (nh, nw) != (h, w):
+            image = np.asarray(Image.fromarray(image).resize((nw, nh), Image.BILINEAR))
+        boxes = np.asarray(target["boxes"], np.float32).reshape(-1, 4) * np.float32(s)
+        ignore = np.asarray(target.get("ignore", np.zeros(len(boxes), bool)), bool).copy()
+        c = self.crop
+        x0 = int(rng.integers(0, max(nw - c, 0) + 1)) if nw > c else -int(rng.integers(0, c - nw + 1))
+        y0 = int(rng.integers(0, max(nh - c, 0) + 1)) if nh > c else -int(rng.integers(0, c - nh + 1))
+        out = np.empty((c, c, 3), np.uint8)
+        out[:] = np.round(RGB_MEAN).astype(np.uint8)
+        sx0, sy0 = max(x0, 0), max(y0, 0)
+        sx1, sy1 = min(x0 + c, nw), min(y0 + c, nh)
+        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[sy0:sy1, sx0:sx1]
+        valid = [sx0 - x0, sy0 - y0, sx1 - x0, sy1 - y0]
+        boxes = boxes - np.array([x0, y0, x0, y0], np.float32)
+        area = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+        clipped = boxes.copy()
+        clipped[:, [0, 2]] = np.clip(clipped[:, [0, 2]], valid[0], valid[2])
+        clipped[:, [1, 3]] = np.clip(clipped[:, [1, 3]], valid[1], valid[3])
+        carea = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.where(area > 0, carea / area, 0.0)
+        keep = carea > 0
+        ignore = ignore | (frac < self.min_visible)
+        boxes, ignore = clipped[keep], ignore[keep]
+        if self.flip and rng.random() < 0.5:
+            out = out[:, ::-1]
+            boxes = boxes[:, [2, 1, 0, 3]] * np.array([-1, 1, -1, 1], np.float32) + \
+                np.array([c, 0, c, 0], np.float32)
+            valid = [c - valid[2], valid[1], c - valid[0], valid[3]]
+        new = {k: v for k, v in target.items() if k not in ("boxes", "ignore", "attributes")}
+        new.update(boxes=boxes.astype(np.float32), ignore=ignore, valid=valid)
+        return np.ascontiguousarray(out), new
+
+
+def build_train_set(dcfg: dict, seed: int = 0):
+    """The training dataset of a recipe with :class:`PaperSampling`."""
+    from .data.widerface import WiderFaceDataset
+
+    d = dict(dcfg or {})
+    source = d.pop("source", "synthetic")
+    if source == "synthetic":
+        from .data.synthetic import quick_world
+
+        root = quick_world()
+    elif source == "wider":
+        from .config import data_root
+
+        root = data_root()
+    else:
+        raise ValueError(f"data.source must be 'synthetic' or 'wider', got {source!r}")
+    split = d.pop("split", "train")
+    tf = PaperSampling(**d)
+    return WiderFaceDataset(root, split, transform=tf, seed=seed)
+
+
+def evaluate_world(model, root=None, split: str = "val", *, max_images: int | None = None,
+                   max_side: int = 1024, progress: bool = False, detector_kw: dict | None = None):
+    """Detect on a synthetic world's val images and evaluate with the WIDER evaluator.
+    Returns ``(WiderResult, predictions dict key -> (N, 5))``."""
+    from .data.synthetic import quick_world
+    from .data.widerface import WiderFaceDataset, load_eval_gt
+    from .detect import Detector, to_wider
+    from .eval.widerface import evaluate
+
+    root = root or quick_world()
+    ds = WiderFaceDataset(root, split)
+    n = len(ds) if max_images is None else min(len(ds), int(max_images))
+    kw = {"score_threshold": 0.05, "max_side": max_side}
+    kw.update(detector_kw or {})
+    det = Detector(model, **kw)
+    from .data.images import read_image
+
+    images = [read_image(p) for p in ds.paths[:n]]
+    results = det.detect_many(images, progress=progress)
+    preds = {ds.target(i)["image_id"]: to_wider(*results[i]) for i in range(n)}
+    gt = load_eval_gt(root)
+    return evaluate(preds, gt, subset=list(preds)), preds
+
+
+def make_eval_fn(ecfg: dict | None, epochs: int | None = None):
+    """Synthetic-val AP after every ``every``-th epoch (and the last one)."""
+    if not ecfg:
+        return None
+    e = dict(ecfg)
+    every = int(e.get("every", 1))
+
+    def _eval(model, epoch):
+        if epoch % every and epoch != epochs:
+            return {}
+        res, _ = evaluate_world(model, max_images=e.get("max_images"),
+                                max_side=int(e.get("max_side", 1024)))
+        log.info("epoch %d: synthetic val AP %s", epoch, res.ap)
+        return {f"ap_{k}": v for k, v in res.ap.items()}
+
+    return _eval
+
+
+def run(cfg: dict, *, out_dir=None, resume=False, progress: bool = True, export=None):
+    """Train per recipe; returns ``(model, history DataFrame)``."""
+    from . import engine
+    from .config import runtime
+    from .detect import save_weights
+    from .models.hr import collate
+
+    tcfg = dict(cfg.get("train", {}))
+    if out_dir is not None:
+        tcfg["out_dir"] = str(out_dir)
+    model = build_model(cfg.get("model", {}))
+    train_set = build_train_set(cfg.get("data", {}), seed=int(tcfg.get("seed", 0)))
+    hist = engine.train(model, train_set, collate_fn=collate, config=tcfg,
+                        device=runtime().device, resume=resume or None,
+                        eval_fn=make_eval_fn(cfg.get("eval"), int(tcfg.get("epochs", 1))), progress=progress,
+                        extra_config={"recipe": cfg, "model": dict(model.config)})
+    if engine.is_main_process():
+        if tcfg.get("out_dir"):
+            from .scorecard import _atomic_write_text
+
+            _atomic_write_text(Path(tcfg["out_dir"]) / "history.csv", hist.to_csv(index=False))
+        if export:
+            save_weights(model, export, meta={"recipe": cfg.get("name", ""),
+                                              "steps": int(hist["step"].max())})
+    return model, hist
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tinylib.train", description=__doc__.split("\n")[0])
+    p.add_argument("config", help="YAML recipe (configs/*.yaml)")
+    p.add_argument("--out", default=None, help="checkpoint directory (default: runs/<name>)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe value, e.g. --set train.epochs=2")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads(N)")
+    p.add_argument("--export", default=None, help="write fp16 inference weights here at the end")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = apply_overrides(load_config(args.config), args.set)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"tinylib.train: {exc}", file=sys.stderr)
+        return 2
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    out = args.out or str(Path("runs") / cfg["name"])
+    from .engine import NonFiniteLossError
+
+    try:
+        _, hist = run(cfg, out_dir=out, resume=args.resume, progress=not args.no_progress,
+                      export=args.export)
+    except NonFiniteLossError as exc:
+        print(f"tinylib.train: {exc}", file=sys.stderr)
+        return 3
+    last = hist.iloc[-1].to_dict() if len(hist) else {}
+    print(f"done: {len(hist)} steps; last row: {last}; checkpoints in {out}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
