@@ -131,3 +131,19 @@ def test_weights_round_trip_fp16(tmp_path, model):
     torch.save({"something": 1}, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="not a tinylib HR checkpoint"):
         load_detector(tmp_path / "bad.pt")
+
+
+def test_own_templates_stand_in_without_the_released_files(monkeypatch, tmp_path, caplog):
+    """Embedded default: no RefBox_N25*.mat -> tinylib's own k-medoids templates (warned)."""
+    from tinylib.models.hr import hr_template_set
+
+    monkeypatch.setenv("TINYLIB_DATA", str(tmp_path))
+    monkeypatch.setenv("TINYLIB_QUICK", "1")
+    with caplog.at_level("WARNING"):
+        tpl = hr_template_set()
+    assert "own k-medoids templates" in caplog.text
+    assert len(tpl) == 25 and set(np.unique(tpl.scales)) <= {0.5, 1.0, 2.0}
+    assert tpl.a and set(tpl.a).isdisjoint(tpl.b)
+    # the resolution rule: 2x templates are built for faces shorter than 40 px
+    small = tpl.scales == 2.0
+    assert (tpl.sizes[small, 1] / 2 < 40).all() and (tpl.sizes[~small, 1] / tpl.scales[~small] >= 40).all()

@@ -197,3 +197,22 @@ def test_bad_arguments():
         T.HorizontalFlip()(np.zeros((4, 4)), {"boxes": np.zeros((0, 4))}, np.random.default_rng())
     with pytest.raises(TypeError):
         T.Compose([1])
+
+
+def test_valid_region_follows_rescale_crop_and_flip():
+    """``target["valid"]`` marks the real (unpadded) pixels through every geometric step."""
+    from tinylib.data.transforms import HorizontalFlip, RandomCrop, Rescale
+
+    img = np.full((40, 60, 3), 200, np.uint8)
+    tgt = {"boxes": np.array([[10, 10, 20, 30]], np.float32), "ignore": np.zeros(1, bool)}
+    rng = np.random.default_rng(0)
+    img2, t = Rescale(0.5)(img, tgt, rng)
+    np.testing.assert_allclose(t["valid"], [0, 0, 30, 20])
+    img3, t = RandomCrop(50, pad_value=(0, 0, 0))(img2, t, rng)  # crop larger than the image
+    x1, y1, x2, y2 = t["valid"]
+    assert (x2 - x1, y2 - y1) == (30, 20)
+    real = img3[int(y1):int(y2), int(x1):int(x2)]
+    assert (real == 200).all() and (img3.sum() == real.sum())  # padding is black
+    img4, t2 = HorizontalFlip(1.0)(img3, t, rng)
+    np.testing.assert_allclose(t2["valid"], [50 - x2, y1, 50 - x1, y2])
+    assert (img4[int(y1):int(y2), int(50 - x2):int(50 - x1)] == 200).all()

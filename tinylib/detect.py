@@ -360,18 +360,9 @@ def explorer(image, raw: RawDetections, *, gt=None, figsize=(9, 5.5), dpi: int =
 
 # ------------------------------------------------------------------------------ weights
 def _atomic_save(obj, path: Path) -> None:
-    import tempfile
+    from .io import atomic_save
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; checkpoints are shared files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_save(path, lambda tmp: torch.save(obj, tmp))
 
 
 def save_weights(model: HRDetector, path, *, half: bool = True, meta: dict | None = None) -> Path:
@@ -435,9 +426,9 @@ def _draw(image: np.ndarray, boxes: np.ndarray, path: Path) -> None:
     d = ImageDraw.Draw(im)
     for x1, y1, x2, y2 in boxes.tolist():
         d.rectangle([x1, y1, x2, y2], outline=(255, 255, 0), width=2)
-    tmp = path.with_name(f".{path.name}.tmp.jpg")
-    im.save(tmp, quality=90)
-    os.replace(tmp, path)
+    from .io import atomic_save
+
+    atomic_save(path, lambda tmp: im.save(tmp, format="JPEG", quality=90), suffix=".jpg")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,6 @@ import logging
 import math
 import os
 import random
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -193,18 +192,9 @@ def resolve_amp(amp: str, device: torch.device):
 # ---------------------------------------------------------------------------- checkpoints
 def save_checkpoint(path, state: dict) -> Path:
     """``torch.save`` to a temporary file in the same directory, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; checkpoints are shared files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from .io import atomic_save
+
+    return atomic_save(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_checkpoint(path) -> dict:

@@ -32,7 +32,7 @@ import yaml
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PaperSampling", "load_config", "apply_overrides", "build_model", "build_train_set",
+__all__ = ["PaperSampling", "paper_sampling", "load_config", "apply_overrides", "build_model", "build_train_set",
            "make_eval_fn", "evaluate_world", "run", "main"]
 
 
@@ -93,65 +93,26 @@ def build_model(mcfg: dict):
     return build_hr(templates, depth, **m)
 
 
-class PaperSampling:
-    """The supplementary's input sampling for the HR detector, as a transform
-    ``(image, target, rng) -> (image, target)``: rescale by a random factor of ``scales``
-    (0.5, 1, 2), take a random ``crop x crop`` window (padded with the RGB mean where it
-    leaves the image), flip horizontally with probability 1/2, and record in
-    ``target["valid"]`` the region of real pixels — the targets ignore windows that reach
-    into the padding ("Border cases"). Faces cut by the crop keep their clipped box when at
-    least ``min_visible`` of their area remains, else become ``ignore``.
+def paper_sampling(scales=(0.5, 1.0, 2.0), crop: int = 500, flip: bool = True,
+                   min_visible: float = 0.5):
+    """The supplementary's input sampling for the HR detector, built from the generic
+    transforms: rescale by a random factor of ``scales`` (0.5, 1, 2), a random
+    ``crop x crop`` window padded with the RGB mean, a horizontal flip with probability 1/2.
+    The transforms carry ``target["valid"]``, the region of real pixels, so the targets
+    ignore windows that reach into the padding ("Border cases"); faces cut by the crop keep
+    their clipped box when at least ``min_visible`` of their area remains, else become
+    ``ignore``."""
+    from .data.transforms import Compose, HorizontalFlip, RandomCrop, RandomRescale
+    from .models.hr import RGB_MEAN
 
-    (HR-specific because of ``valid``; the generic augmentations of
-    ``tinylib.data.transforms`` do not carry the padding region.)"""
+    steps = [RandomRescale(tuple(float(s) for s in scales)),
+             RandomCrop(int(crop), pad_value=RGB_MEAN, min_visible=min_visible)]
+    if flip:
+        steps.append(HorizontalFlip(0.5))
+    return Compose(steps)
 
-    def __init__(self, scales=(0.5, 1.0, 2.0), crop: int = 500, flip: bool = True,
-                 min_visible: float = 0.5):
-        self.scales = [float(s) for s in scales]
-        self.crop = int(crop)
-        self.flip = bool(flip)
-        self.min_visible = float(min_visible)
 
-    def __call__(self, image, target, rng):
-        from PIL import Image
-
-        from .models.hr import RGB_MEAN
-
-        s = self.scales[int(rng.integers(len(self.scales)))]
-        h, w = image.shape[:2]
-        nh, nw = max(1, round(h * s)), max(1, round(w * s))
-        if (nh, nw) != (h, w):
-            image = np.asarray(Image.fromarray(image).resize((nw, nh), Image.BILINEAR))
-        boxes = np.asarray(target["boxes"], np.float32).reshape(-1, 4) * np.float32(s)
-        ignore = np.asarray(target.get("ignore", np.zeros(len(boxes), bool)), bool).copy()
-        c = self.crop
-        x0 = int(rng.integers(0, max(nw - c, 0) + 1)) if nw > c else -int(rng.integers(0, c - nw + 1))
-        y0 = int(rng.integers(0, max(nh - c, 0) + 1)) if nh > c else -int(rng.integers(0, c - nh + 1))
-        out = np.empty((c, c, 3), np.uint8)
-        out[:] = np.round(RGB_MEAN).astype(np.uint8)
-        sx0, sy0 = max(x0, 0), max(y0, 0)
-        sx1, sy1 = min(x0 + c, nw), min(y0 + c, nh)
-        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[sy0:sy1, sx0:sx1]
-        valid = [sx0 - x0, sy0 - y0, sx1 - x0, sy1 - y0]
-        boxes = boxes - np.array([x0, y0, x0, y0], np.float32)
-        area = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
-        clipped = boxes.copy()
-        clipped[:, [0, 2]] = np.clip(clipped[:, [0, 2]], valid[0], valid[2])
-        clipped[:, [1, 3]] = np.clip(clipped[:, [1, 3]], valid[1], valid[3])
-        carea = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            frac = np.where(area > 0, carea / area, 0.0)
-        keep = carea > 0
-        ignore = ignore | (frac < self.min_visible)
-        boxes, ignore = clipped[keep], ignore[keep]
-        if self.flip and rng.random() < 0.5:
-            out = out[:, ::-1]
-            boxes = boxes[:, [2, 1, 0, 3]] * np.array([-1, 1, -1, 1], np.float32) + \
-                np.array([c, 0, c, 0], np.float32)
-            valid = [c - valid[2], valid[1], c - valid[0], valid[3]]
-        new = {k: v for k, v in target.items() if k not in ("boxes", "ignore", "attributes")}
-        new.update(boxes=boxes.astype(np.float32), ignore=ignore, valid=valid)
-        return np.ascontiguousarray(out), new
+PaperSampling = paper_sampling  # the name the recipes and notebook 05 use
 
 
 def build_train_set(dcfg: dict, seed: int = 0):
@@ -171,7 +132,7 @@ def build_train_set(dcfg: dict, seed: int = 0):
     else:
         raise ValueError(f"data.source must be 'synthetic' or 'wider', got {source!r}")
     split = d.pop("split", "train")
-    tf = PaperSampling(**d)
+    tf = paper_sampling(**d)
     return WiderFaceDataset(root, split, transform=tf, seed=seed)
 
 
@@ -235,9 +196,9 @@ def run(cfg: dict, *, out_dir=None, resume=False, progress: bool = True, export=
                         extra_config={"recipe": cfg, "model": dict(model.config)})
     if engine.is_main_process():
         if tcfg.get("out_dir"):
-            from .scorecard import _atomic_write_text
+            from .io import atomic_write_text
 
-            _atomic_write_text(Path(tcfg["out_dir"]) / "history.csv", hist.to_csv(index=False))
+            atomic_write_text(Path(tcfg["out_dir"]) / "history.csv", hist.to_csv(index=False))
         if export:
             save_weights(model, export, meta={"recipe": cfg.get("name", ""),
                                               "steps": int(hist["step"].max())})

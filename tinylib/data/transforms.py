@@ -46,7 +46,15 @@ __all__ = [
 #: Mean RGB of ImageNet in 0..255 (the pad value of the crop by default).
 IMAGENET_MEAN_RGB = (123.675, 116.28, 103.53)
 #: Target keys that are never per-box arrays.
-NOT_PER_BOX = frozenset({"image_id", "orig_size", "size", "scale", "crop", "flipped"})
+NOT_PER_BOX = frozenset({"image_id", "orig_size", "size", "scale", "crop", "flipped", "valid"})
+
+
+def _valid(target: dict, w: int, h: int) -> np.ndarray:
+    """The region of real (not padded) pixels, ``[x1, y1, x2, y2]``: ``target["valid"]`` if a
+    transform already set it, else the whole image. Detectors ignore windows that reach into
+    padding (the HR detector's "border cases"), so every geometric transform carries it."""
+    v = target.get("valid")
+    return np.asarray(v if v is not None else (0, 0, w, h), dtype=np.float64).reshape(4)
 
 
 def _check(image: np.ndarray, target: dict) -> tuple[np.ndarray, int]:
@@ -133,6 +141,8 @@ def _rescale(image, target, scale):
     b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, nh)
     t = _with_boxes(target, b)
     t["scale"] = float(target.get("scale", 1.0)) * scale
+    v = _valid(target, w, h) * [nw / w, nh / h, nw / w, nh / h]
+    t["valid"] = np.clip(v, 0, [nw, nh, nw, nh])
     return out, t
 
 
@@ -206,6 +216,8 @@ class RandomCrop:
         t["ignore"] = ignore
         t = select_boxes(t, keep)
         t["crop"] = np.array([x0, y0, x0 + cw, y0 + ch], dtype=np.int64)
+        v = _valid(target, w, h) - [x0, y0, x0, y0]
+        t["valid"] = np.clip(v, 0, [cw, ch, cw, ch])
         return out, t
 
     def __repr__(self):
@@ -230,6 +242,8 @@ class HorizontalFlip:
         b[:, 0], b[:, 2] = w - boxes[:, 2], w - boxes[:, 0]
         t = _with_boxes(target, b)
         t["flipped"] = not bool(target.get("flipped", False))
+        v = _valid(target, w, image.shape[0])
+        t["valid"] = np.array([w - v[2], v[1], w - v[0], v[3]])
         return np.ascontiguousarray(image[:, ::-1]), t
 
     def __repr__(self):

@@ -130,27 +130,39 @@ HR25_B = list(range(18, 25))
 
 def hr_template_set(scaled: bool = True, root=None) -> Templates:
     """The paper's 25 templates (``RefBox_N25_scaled.mat`` when ``scaled``, else the raw
-    clusters at scale 1) with the released model's A/B routing."""
-    try:
-        from ..data.templates import load_templates
-    except ImportError:  # until tinylib.data.templates lands: read the .mat directly
-        load_templates = _load_refbox
+    clusters at scale 1) with the released model's A/B routing. Without the released files
+    (the embedded default), tinylib's own clustering stands in (:func:`own_template_set`),
+    with a warning."""
+    from ..data import sources
+    from ..data.templates import load_templates
+
+    if root is None and sources.missing_files(sources.HR_TEMPLATES):
+        log.warning("released HR templates (RefBox_N25*.mat) not in the data root: using "
+                    "tinylib's own k-medoids templates instead")
+        return own_template_set(scale_rule=scaled)
     tpl = Templates.from_any(load_templates(scaled=scaled, root=root))
     if scaled and len(tpl) == 25:
         tpl.a, tpl.b = list(HR25_A), list(HR25_B)
     return tpl
 
 
-def _load_refbox(scaled: bool = True, root=None):
-    from scipy.io import loadmat
+def own_template_set(k: int = 25, *, scale_rule: bool = True, seed: int = 0) -> Templates:
+    """tinylib's own templates: Jaccard k-medoids (Eq. 1) of the WIDER-format train face
+    shapes — the real annotations when present, else the synthetic world — with the paper's
+    resolution rule (faces < 40 px tall get templates built at 2x, > 140 px at 0.5x) when
+    ``scale_rule``. A templates are the 1x ones, B the 2x ones."""
+    from ..analysis.clustering import apply_resolution_rule, kmedoids_shapes
+    from ..data import sources
+    from ..data.widerface import load_faces
 
-    from ..config import data_file
-
-    name = "RefBox_N25_scaled.mat" if scaled else "RefBox_N25.mat"
-    rel = f"tinyfaces_hr/{name}"
-    path = data_file(rel) if root is None else __import__("pathlib").Path(root) / rel
-    arr = np.asarray(loadmat(str(path))["clusters"], dtype=np.float64)
-    return arr if arr.shape[1] == 5 else np.concatenate([arr, np.ones((len(arr), 1))], 1)
+    src = sources.choose(sources.WIDER_ANNOTATIONS, what="face shapes to cluster")
+    faces = load_faces("train", root=src.root)
+    faces = faces[~faces["degenerate"].to_numpy(bool)]
+    medoids = kmedoids_shapes(faces[["h", "w"]].to_numpy(float), k, seed=seed).medoids
+    if not scale_rule:
+        return Templates(medoids[:, ::-1], np.ones(len(medoids)))
+    rule = apply_resolution_rule(medoids)
+    return Templates(np.stack([rule.w_built, rule.h_built], 1), rule.scale.to_numpy())
 
 
 def bilinear_upsampler(channels: int, factor: int) -> nn.ConvTranspose2d:
