@@ -53,3 +53,10 @@ def test_failing_cell_is_named(tmp_path):
     with pytest.raises(notebooks.NotebookError, match=r"02_bad.ipynb: cell 1 failed"):
         notebooks.execute(p, out_dir=tmp_path / "out", timeout=60)
     assert (tmp_path / "out" / "02_bad.ipynb").exists()
+
+
+@pytest.mark.timeout(120)
+def test_a_cell_past_its_timeout_is_a_notebook_timeout(tmp_path):
+    p = _write(tmp_path / "03_slow.ipynb", "import time\ntime.sleep(30)")
+    with pytest.raises(notebooks.NotebookTimeout, match="03_slow.ipynb: no answer"):
+        notebooks.execute(p, timeout=3)

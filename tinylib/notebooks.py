@@ -33,6 +33,10 @@ class NotebookError(RuntimeError):
     """A notebook failed; the message names the notebook and the failing cell."""
 
 
+class NotebookTimeout(NotebookError):
+    """A cell ran past the per-cell timeout (or the kernel stopped answering)."""
+
+
 def list_notebooks(directory: Path = NOTEBOOK_DIR) -> list[Path]:
     return sorted(p for p in Path(directory).glob("[0-9][0-9]_*.ipynb"))
 
@@ -99,7 +103,7 @@ def execute(
     notebook (written to ``out_dir`` if given, also on failure, for inspection)."""
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     from . import scorecard
 
@@ -124,6 +128,11 @@ def execute(
             client.execute()
         except CellExecutionError as exc:
             error = exc
+        except (CellTimeoutError, DeadKernelError, TimeoutError) as exc:
+            raise NotebookTimeout(
+                f"{path.name}: no answer from the kernel within {timeout}s per cell "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
         finally:
             if out_dir is not None:
                 out = Path(out_dir) / path.name
