@@ -323,12 +323,10 @@ def explorer(image, raw: RawDetections, *, gt=None, figsize=(9, 5.5), dpi: int =
     """ipywidgets explorer over cached pre-NMS detections: score threshold, NMS IoU, pyramid
     levels on/off, A/B templates on/off. Redraws without running the network.
 
-    The drawing is sent as a JPEG ``ipywidgets.Image`` (a large PNG inside an ``Output``
-    widget can stall headless execution)."""
-    import io
-
+    The drawing is sent as a JPEG ``ipywidgets.Image`` (see ``tinylib.widgets.render_jpeg``)."""
     import ipywidgets as W
-    from matplotlib.figure import Figure
+
+    from .widgets import render_jpeg
 
     score = W.FloatSlider(value=0.5, min=0.05, max=0.99, step=0.01, description="score",
                           continuous_update=False)
@@ -342,14 +340,13 @@ def explorer(image, raw: RawDetections, *, gt=None, figsize=(9, 5.5), dpi: int =
 
     def redraw(*_):
         levels = [s for s, cb in zip(raw.scales, level_boxes) if cb.value]
-        fig = Figure(figsize=figsize, dpi=dpi)
-        ax = fig.add_subplot(1, 1, 1)
-        draw_selection(ax, image, raw, gt=gt, score_threshold=score.value, nms_iou=nms.value,
-                       levels=levels, use_a=use_a.value, use_b=use_b.value)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="jpeg", dpi=dpi)
-        view.value = buf.getvalue()
+
+        def draw(fig):
+            draw_selection(fig.add_subplot(1, 1, 1), image, raw, gt=gt,
+                           score_threshold=score.value, nms_iou=nms.value, levels=levels,
+                           use_a=use_a.value, use_b=use_b.value)
+
+        view.value = render_jpeg(draw, figsize=figsize, dpi=dpi)
 
     for w in [score, nms, use_a, use_b, *level_boxes]:
         w.observe(redraw, names="value")

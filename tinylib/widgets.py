@@ -15,7 +15,8 @@ import numpy as np
 
 from .eval import widerface as W
 
-__all__ = ["apply_nms", "classify", "ExplorerState", "explorer_state", "draw_state", "explorer"]
+__all__ = ["apply_nms", "classify", "ExplorerState", "explorer_state", "draw_state", "explorer",
+           "render_jpeg"]
 
 COLORS = {"tp": "lime", "fp": "red", "ignored": "orange", "gt": "deepskyblue", "gt_ignored": "grey"}
 
@@ -121,11 +122,28 @@ def draw_state(state: ExplorerState, image, gt_xywh, kept, axes=None, published=
     return axes
 
 
+def render_jpeg(draw, figsize=(11, 4.5), dpi: int = 80, **subplots) -> bytes:
+    """Draw with ``draw(fig)`` on a fresh (pyplot-free) Figure and return JPEG bytes.
+
+    The explorers show their drawings as an ``ipywidgets.Image``: a figure displayed inside
+    an ``Output`` widget can stall headless execution (nbclient waiting for widget output
+    messages), and nothing is left for pyplot to show twice."""
+    import io
+
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=dpi)
+    draw(fig)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="jpeg", dpi=dpi)
+    return buf.getvalue()
+
+
 def explorer(image, raw_dets, gt, key: str, setting: str = "hard", published=None):
     """The interactive explorer (an ``ipywidgets`` box). Sliders: score threshold over the
     range of the cached scores, NMS IoU in [0.1, 1] (1 = no NMS)."""
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
 
     d = np.asarray(raw_dets, dtype=np.float64).reshape(-1, 5)
     lo = float(d[:, 4].min()) if len(d) else 0.0
@@ -135,20 +153,18 @@ def explorer(image, raw_dets, gt, key: str, setting: str = "hard", published=Non
                               description="score >=", continuous_update=False)
     iou = widgets.FloatSlider(value=0.3, min=0.1, max=1.0, step=0.05, description="NMS IoU",
                               continuous_update=False)
-    out = widgets.Output()
+    view = widgets.Image(format="jpeg")
 
     def redraw(*_):
-        with out:
-            out.clear_output(wait=True)
-            state = explorer_state(d, gt, key, setting, thr.value, iou.value)
-            fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), gridspec_kw={"width_ratios": [1.6, 1]})
-            draw_state(state, image, gt.boxes[key], gt.keep[setting][key], axes, published)
-            from IPython.display import display
+        state = explorer_state(d, gt, key, setting, thr.value, iou.value)
 
-            display(fig)
-            plt.close(fig)
+        def draw(fig):
+            axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
+            draw_state(state, image, gt.boxes[key], gt.keep[setting][key], axes, published)
+
+        view.value = render_jpeg(draw)
 
     thr.observe(redraw, names="value")
     iou.observe(redraw, names="value")
     redraw()
-    return widgets.VBox([widgets.HBox([thr, iou]), out])
+    return widgets.VBox([widgets.HBox([thr, iou]), view])
