@@ -7,12 +7,15 @@ rescaled to 8 bits. ``draw_boxes`` / ``draw_ellipses`` draw on a matplotlib axis
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
 __all__ = ["read_image", "to_rgb_uint8", "draw_boxes", "draw_ellipses", "blank_canvas"]
+
+log = logging.getLogger(__name__)
 
 
 def to_rgb_uint8(arr: np.ndarray) -> np.ndarray:
@@ -145,3 +148,24 @@ def draw_ellipses(ax, image, ellipses, *, color="yellow", linewidth: float = 1.0
         ax.set_title(title, fontsize=9)
     ax.set_axis_off()
     return ax
+
+
+def read_first_readable(paths, index: int, on_skip=None) -> tuple[int, np.ndarray]:
+    """``(i, image)`` for ``paths[index]``, or for the next readable path (wrapping around).
+
+    An unreadable image is skipped with a warning and ``on_skip()`` is called (datasets count
+    them), so one corrupt file never crashes an epoch. ``IndexError`` for a bad index;
+    ``RuntimeError`` if no path can be read."""
+    n = len(paths)
+    if not -n <= int(index) < n:
+        raise IndexError(f"index {index} out of range for {n} images")
+    index = int(index) % n
+    for k in range(n):
+        i = (index + k) % n
+        try:
+            return i, read_image(paths[i])
+        except (OSError, ValueError) as exc:
+            if on_skip is not None:
+                on_skip()
+            log.warning("skipping unreadable image %s: %s", paths[i], exc)
+    raise RuntimeError(f"none of the {n} images could be read")

@@ -259,28 +259,19 @@ class TinyPersonDataset(torch.utils.data.Dataset):
         }
 
     def __getitem__(self, index: int):
-        from .images import read_image
+        from .images import read_first_readable
 
-        n = len(self)
-        if not -n <= index < n:
-            raise IndexError(f"index {index} out of range for {n} images")
-        index %= n
-        for k in range(n):
-            i = (index + k) % n
-            try:
-                image = read_image(self.paths[i])
-            except (OSError, ValueError) as exc:
-                self.skipped += 1
-                log.warning("skipping unreadable image %s: %s", self.paths[i], exc)
-                continue
-            corner = self.images.iloc[i]["corner"]
-            if corner is not None and not (isinstance(corner, float) and np.isnan(corner)):
-                x1, y1, x2, y2 = (int(round(v)) for v in corner)
-                image = image[y1:y2, x1:x2]
-            target = self.target(i)
-            if self.transform is not None:
-                rng = (np.random.default_rng([int(self.seed), self.epoch, i]) if self.seed is not None
-                       else np.random.default_rng([torch.initial_seed() % (2**63), i]))
-                image, target = self.transform(image, target, rng)
-            return image, target
-        raise RuntimeError(f"none of the {n} images of this TinyPersonDataset could be read")
+        def count_skip():
+            self.skipped += 1
+
+        i, image = read_first_readable(self.paths, index, on_skip=count_skip)
+        corner = self.images.iloc[i]["corner"]
+        if corner is not None and not (isinstance(corner, float) and np.isnan(corner)):
+            x1, y1, x2, y2 = (int(round(v)) for v in corner)
+            image = image[y1:y2, x1:x2]
+        target = self.target(i)
+        if self.transform is not None:
+            rng = (np.random.default_rng([int(self.seed), self.epoch, i]) if self.seed is not None
+                   else np.random.default_rng([torch.initial_seed() % (2**63), i]))
+            image, target = self.transform(image, target, rng)
+        return image, target

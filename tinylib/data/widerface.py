@@ -622,26 +622,15 @@ class WiderFaceDataset(torch.utils.data.Dataset):
         return np.random.default_rng([torch.initial_seed() % (2**63), index])
 
     def __getitem__(self, index: int):
-        from .images import read_image
+        from .images import read_first_readable
 
-        n = len(self.images)
-        if n == 0:
+        if len(self.images) == 0:
             raise IndexError("empty WiderFaceDataset")
-        index = int(index)
-        if index < 0:
-            index += n
-        if not 0 <= index < n:
-            raise IndexError(f"index {index} out of range for {n} images")
-        for k in range(n):
-            i = (index + k) % n
-            try:
-                image = read_image(self.paths[i])
-            except (OSError, ValueError) as exc:
-                self.skipped += 1
-                log.warning("skipping unreadable image %s: %s", self.paths[i], exc)
-                continue
-            target = self.target(i)
-            if self.transform is not None:
-                image, target = self.transform(image, target, self._rng(i))
-            return image, target
-        raise RuntimeError(f"none of the {n} images of this WiderFaceDataset could be read")
+        i, image = read_first_readable(self.paths, index, on_skip=self._count_skip)
+        target = self.target(i)
+        if self.transform is not None:
+            image, target = self.transform(image, target, self._rng(i))
+        return image, target
+
+    def _count_skip(self) -> None:
+        self.skipped += 1
