@@ -23,7 +23,7 @@ import torch
 
 
 def _templates():
-    from tinylib.models.hr import Templates, hr_template_set
+    from tinylib.hr.templates import Templates, hr_template_set
 
     try:
         return hr_template_set()
@@ -63,8 +63,8 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from tinylib.detect import Detector
-    from tinylib.models.hr import build_hr
+    from tinylib.hr.detect import Detector
+    from tinylib.hr.model import build_hr
 
     images = _images(args.images)
     tpl = _templates()

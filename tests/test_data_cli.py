@@ -1,8 +1,10 @@
-"""`tinylib-data` through ``main([...])``: status (table and JSON) on the real bundle and on
-an empty root, a data root that does not exist, fetch errors, and stats."""
+"""`tinylib-data` through ``main([...])``: status (table, image-set lines and JSON) on the
+real bundle, on an empty root and on a root with a bad image, a data root that does not
+exist, fetch errors, and stats."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 
@@ -22,13 +24,19 @@ def _private_cache(tmp_path, monkeypatch):
 def test_status_on_real_data(real_data, capsys):
     assert cli.main(["status"]) == 0
     out = capsys.readouterr().out
-    lines = {line.split()[0]: line for line in out.splitlines()[2:]}
+    table, _, image_sets = out.partition("\n\n")
+    lines = {line.split()[0]: line for line in table.splitlines()[2:]}
     assert set(lines) == set(registry.DATASETS)
     assert "verified" in lines["widerface_annotations"] and "6/6" in lines["widerface_annotations"]
     assert "63/63" in lines["widerface_pr_curves"]
     assert "missing" in lines["tinyperson"] and "by hand" in lines["tinyperson"]
     assert "tinylib-data fetch cifar100" in lines["cifar100"]
+    assert "verified" in lines["widerface_val_images"] and "374/3226" in lines["widerface_val_images"]
+    for name in ("weights_yunet", "weights_retinaface_mnet025", "widerface_subset_manifest"):
+        assert lines[name].split()[1] == "verified" and "by hand" in lines[name]
     assert out.splitlines()[0] == f"data root: {real_data.resolve()}"
+    assert "  WIDER train images: 1,239 of 12,880 present, verified\n" in image_sets
+    assert "  WIDER val images: 374 of 3,226 present, verified\n" in image_sets
 
 
 @pytest.mark.realdata
@@ -39,6 +47,10 @@ def test_status_json_verbose_on_real_data(real_data, capsys):
     fddb = by_name["fddb"]
     assert fddb["state"] == "verified" and fddb["present"] == fddb["total"] == 20
     assert all(f["state"] == "verified" for f in fddb["files"])
+    val = by_name["widerface_val_images"]
+    assert val["kind"] == "images" and (val["present"], val["total"]) == (374, 3226)
+    assert val["summary"] == "WIDER val images: 374 of 3,226 present, verified"
+    assert len(val["files"]) == 374 and all(f["state"] == "verified" for f in val["files"])
 
 
 def test_status_json_on_empty_root(tmp_path, capsys):
@@ -49,6 +61,43 @@ def test_status_json_on_empty_root(tmp_path, capsys):
     for d in doc["datasets"]:
         assert d["state"] == "missing" and d["present"] == 0 and d["total"] > 0
         assert d["where"] and "files" not in d
+
+
+def test_status_names_the_image_that_differs_from_the_manifest(tmp_path, monkeypatch, capsys):
+    body = b"real image bytes"
+    img = tmp_path / "widerface/WIDER_val/images/0--E/0_E_a.jpg"
+    img.parent.mkdir(parents=True)
+    img.write_bytes(body)
+    (img.parent / "0_E_extra.jpg").write_bytes(b"x")
+    manifest = (
+        "split,image,bytes,sha256,faces\n"
+        f"val,0--E/0_E_a.jpg,{len(body)},{hashlib.sha256(body).hexdigest()},2\n"
+    ).encode()
+    (tmp_path / "widerface/wider_subset_manifest.csv").write_bytes(manifest)
+    spec = FileSpec(
+        "widerface/wider_subset_manifest.csv",
+        size=len(manifest),
+        sha256=hashlib.sha256(manifest).hexdigest(),
+    )
+    ds = Dataset("widerface_subset_manifest", "m", (spec,), "http://x.invalid/", "none", False, "t")
+    monkeypatch.setitem(registry.DATASETS, "widerface_subset_manifest", ds)
+    assert cli.main(["status", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "  WIDER val images: 2 of 3,226 present, present but unverified "
+        "(1 not in the manifest: 0--E/0_E_extra.jpg)" in out
+    )
+    img.write_bytes(b"REAL image bytes")  # same size, other content
+    assert cli.main(["status", "--root", str(tmp_path), "-v"]) == 0
+    out = capsys.readouterr().out
+    assert "WIDER val images: 2 of 3,226 present, present but unverified (1 differs" in out
+    assert "0--E/0_E_a.jpg" in out.split("WIDER val images:")[1]
+    # -v lists the image itself with expected and actual digest
+    assert f"widerface/WIDER_val/images/0--E/0_E_a.jpg: checksum mismatch ({img}: sha256" in out
+    assert cli.main(["status", "--root", str(tmp_path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    val = {d["name"]: d for d in doc["datasets"]}["widerface_val_images"]
+    assert val["state"] == "present but unverified" and "0--E/0_E_a.jpg" in val["hint"]
 
 
 def test_status_when_data_root_points_nowhere(tmp_path, monkeypatch, capsys):

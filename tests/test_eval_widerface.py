@@ -191,6 +191,94 @@ def test_subset_restricts_ground_truth():
     assert res.recall["easy"][-1] == 1.0 and res.n_images == 1
 
 
+def test_subset_hand_case_official_semantics():
+    """Three images; the subset keeps two. By hand (normalised scores, thresholds 1 - k/1000):
+
+    full set — faces A, B (e/a), C (e/b), D (e/c: missed); detections A .9, FAR .6 (e/a),
+    C .8 (e/b), FAR .95 (e/c). min-max over all: FAR_c 1, A .857, C .571, FAR_a 0, so
+    (recall, precision) = (0, 0), (1/4, 1/2), (2/4, 2/3), (2/4, 1/2): AP = 1/4 * 2/3 +
+    1/4 * 2/3 = 1/3.
+    subset e/a + e/b — D is no longer a miss (3 faces), FAR_c is dropped; min-max over
+    the subset's detections: A 1, C .667, FAR_a 0, so (1/3, 1), (2/3, 1), (2/3, 2/3):
+    AP = 1/3 * 1 + 1/3 * 1 = 2/3.
+    """
+    gt = _gt({"e/a": [A, B], "e/b": [C], "e/c": [FAR]})  # face D of e/c is at FAR
+    preds = {
+        "e/a": np.array([A + [0.9], [300, 300, 9, 9, 0.6]]),
+        "e/b": np.array([C + [0.8]]),
+        "e/c": np.array([[400, 10, 9, 9, 0.95]]),  # a false positive; D itself is missed
+    }
+    full = W.evaluate(preds, gt)
+    sub = W.evaluate(preds, gt, subset=["e/a.jpg", "e/b"])  # ".jpg" names are accepted
+    for s in W.SETTINGS:
+        assert full.ap[s] == pytest.approx(1 / 3)
+        assert full.n_faces[s] == 4 and full.recall[s][-1] == pytest.approx(0.5)
+        assert sub.ap[s] == pytest.approx(2 / 3)
+        assert sub.n_faces[s] == 3  # the face of the excluded image is not a miss
+        assert sub.recall[s][-1] == pytest.approx(2 / 3)
+        assert sub.precision[s][-1] == pytest.approx(2 / 3)  # FAR_c dropped: 2 of 3 proposals
+        # at the strictest threshold the top detection is A (a hit), not FAR_c
+        assert sub.precision[s][0] == 1.0 and full.precision[s][0] == 0.0
+    # dropping the excluded image's detections by hand gives the same result
+    alone = W.evaluate({k: v for k, v in preds.items() if k != "e/c"}, gt, subset=["e/a", "e/b"])
+    assert alone.ap == sub.ap
+    assert sub.excluded == ["e/c"] and alone.excluded == []
+    assert sub.label == "WIDER val subset (2 images)" and sub.is_subset
+    assert (sub.n_images, sub.n_gt_images) == (2, 3)
+    assert full.label == "WIDER val" and not full.is_subset and full.excluded == []
+    assert str(sub).startswith("WIDER val subset (2 images): easy: 0.6667")
+    assert W.evaluate(preds, gt, subset=["e/a"], label="mine").label == "mine"
+
+
+def test_subset_label():
+    assert W.subset_label(3226) == "WIDER val"
+    assert W.subset_label(374) == "WIDER val subset (374 images)"
+    assert W.subset_label(1) == "WIDER val subset (1 image)"
+    assert W.subset_label(1239, total=12880) == "WIDER val subset (1,239 images)"
+    assert W.subset_label(3, total=3) == "WIDER val"
+    with pytest.raises(ValueError, match="n_images"):
+        W.subset_label(3227)
+
+
+def test_read_image_list(tmp_path):
+    gt = _gt({"0--E/a": [A], "0--E/b": [C]})
+    f = tmp_path / "list.txt"
+    f.write_text("# my subset\n0--E/a.jpg\n\n  0--E/b  \r\n0--E/a\n")
+    assert W.read_image_list(f, gt) == ["0--E/a", "0--E/b"]
+    for body, line, what in (
+        ("0--E/a.jpg\njust_a_name.jpg\n", 2, "expected one image as 'event/name'"),
+        ("0--E/a.jpg\n0--E/b.png\n", 2, "expected one image"),
+        ("0--E/a b.jpg\n", 1, "expected one image"),
+        ("0--E/a/x.jpg\n", 1, "expected one image"),
+        ("0--E/a.jpg\n\n0--E/zzz.jpg\n", 3, "not a WIDER val image"),
+    ):
+        f.write_text(body)
+        with pytest.raises(ValueError, match=rf"list.txt, line {line}: .*{what}"):
+            W.read_image_list(f, gt)
+    f.write_text("# nothing\n")
+    with pytest.raises(ValueError, match="found none"):
+        W.read_image_list(f)
+
+
+def test_saved_curves_carry_the_subset_label(tmp_path):
+    import scipy.io
+
+    gt = _gt({"e/a": [A], "e/b": [C]})
+    preds = {"e/a": np.array([A + [0.9], FAR + [0.2]]), "e/b": np.array([C + [0.5]])}
+    sub = W.evaluate(preds, gt, subset=["e/a"])
+    files = sub.save_curves(tmp_path / "sub", name="toy")
+    m = scipy.io.loadmat(tmp_path / "sub" / "wider_pr_info_toy_hard_val.mat")
+    assert str(m["legend_name"][0]) == "toy [WIDER val subset (1 image)]"
+    assert str(m["eval_set"][0]) == "WIDER val subset (1 image)" and int(m["n_images"][0, 0]) == 1
+    csv = (tmp_path / "sub" / "wider_pr_toy_hard_val.csv").read_text().splitlines()
+    assert csv[0] == "threshold,precision,recall,eval_set"
+    assert csv[1].endswith(",WIDER val subset (1 image)") and len(files) == 6
+    full = W.evaluate(preds, gt)
+    full.save_curves(tmp_path / "full", name="toy")
+    m = scipy.io.loadmat(tmp_path / "full" / "wider_pr_info_toy_hard_val.mat")
+    assert str(m["legend_name"][0]) == "toy" and str(m["eval_set"][0]) == "WIDER val"
+
+
 def test_voc_ap_and_thresholds():
     t = wider_thresholds(1000)
     assert t[0] == pytest.approx(0.999) and t[-1] == 0.0 and len(t) == 1000

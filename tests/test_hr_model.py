@@ -7,16 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tinylib.detect import load_detector, save_weights
-from tinylib.models.hr import (
-    HR25_A,
-    HR25_B,
-    Templates,
-    bilinear_upsampler,
-    build_hr,
-    collate,
-    hr_template_set,
-)
+from tinylib.hr.detect import load_detector, save_weights
+from tinylib.hr.model import bilinear_upsampler, build_hr, collate
+from tinylib.hr.templates import HR25_A, HR25_B, Templates, hr_template_set
 
 SIZES = np.array([[16.0, 20.0, 1.0], [32.0, 40.0, 1.0], [12.0, 14.0, 2.0]])
 
@@ -135,7 +128,7 @@ def test_weights_round_trip_fp16(tmp_path, model):
 
 def test_own_templates_stand_in_without_the_released_files(monkeypatch, tmp_path, caplog):
     """Embedded default: no RefBox_N25*.mat -> tinylib's own k-medoids templates (warned)."""
-    from tinylib.models.hr import hr_template_set
+    from tinylib.hr.templates import hr_template_set
 
     monkeypatch.setenv("TINYLIB_DATA", str(tmp_path))
     monkeypatch.setenv("TINYLIB_QUICK", "1")

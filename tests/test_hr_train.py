@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinylib.train import PaperSampling, apply_overrides, load_config, main, resolve_templates
+from tinylib.hr.train import PaperSampling, apply_overrides, load_config, main, resolve_templates
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -122,7 +122,8 @@ def test_hr_model_through_the_engine(tmp_path):
     import torch
 
     from tinylib import engine
-    from tinylib.models.hr import Templates, build_hr, collate
+    from tinylib.hr.model import build_hr, collate
+    from tinylib.hr.templates import Templates
 
     torch.manual_seed(0)
     model = build_hr(Templates(np.array([[32.0, 40], [16, 20]]), np.array([1.0, 2.0])), 18,
@@ -135,7 +136,7 @@ def test_hr_model_through_the_engine(tmp_path):
     assert {"loss_cls", "loss_reg"} <= set(hist.columns)
     state = engine.load_checkpoint(tmp_path / "last.pt")
     assert state["config"]["model"]["depth"] == 18  # enough to rebuild it for inference
-    from tinylib.detect import load_detector
+    from tinylib.hr.detect import load_detector
 
     assert load_detector(tmp_path / "last.pt").num_templates == 2
 
@@ -146,7 +147,7 @@ def test_full_recipe_runs_one_step_on_wider_layout_data(tmp_path, monkeypatch):
     under the data root) runs on CPU: one step on a WIDER-layout root (the synthetic world),
     with the templates clustered from its faces because RefBox_N25 is not there."""
     from tinylib.data.synthetic import quick_world
-    from tinylib.train import run
+    from tinylib.hr.train import run
 
     monkeypatch.setenv("TINYLIB_QUICK", "1")
     monkeypatch.setenv("TINYLIB_DATA", str(quick_world()))

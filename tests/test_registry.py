@@ -1,4 +1,5 @@
-"""The data registry: the checksum table, locate/verify against the real bundle, and
+"""The data registry: the checksum table, locate/verify against the real bundle, image sets
+(partial image folders verified against the subset manifest, digests cached), and
 downloads against a local HTTP server (success, checksum mismatch, HTML page,
 interrupted transfer, offline) plus archive unpacking."""
 
@@ -54,9 +55,11 @@ def test_every_bundle_file_registered_once_with_its_checksum():
                 assert spec.sha256 == TABLE[spec.relpath]["sha256"]
                 assert spec.size == TABLE[spec.relpath]["size"]
     assert set(TABLE) <= set(seen), sorted(set(TABLE) - set(seen))
-    assert len(TABLE) == 108
+    assert len(TABLE) == 115
     assert sum(k.startswith("widerface/pr_curves/Val/setting_int/") for k in TABLE) == 27
     assert sum(k.startswith("widerface/pr_curves/") for k in TABLE) == 63
+    assert sum(k.startswith("weights/") for k in TABLE) == 6  # 3 weight files + 3 licences
+    assert seen["widerface/wider_subset_manifest.csv"] == "widerface_subset_manifest"
 
 
 def test_required_entries_and_consistency():
@@ -74,6 +77,10 @@ def test_required_entries_and_consistency():
         "tinyperson",
         "cifar100",
         "imagenet32",
+        "widerface_subset_manifest",
+        "weights_mobilenet_v1_025_imagenet",
+        "weights_retinaface_mnet025",
+        "weights_yunet",
     ):
         assert must in names
     for ds in registry.DATASETS.values():
@@ -96,6 +103,28 @@ def test_required_entries_and_consistency():
     assert split.sha256 == "c7561e4f5e7a118c249e0a5c5c902b0de90bbf120d7da9fa28d99041f68a8a5c"
     assert not registry.get("imagenet32").downloadable
     assert not registry.get("tinyperson").downloadable
+    # image sets: the partial train/val folders, checked against the subset manifest
+    for split, total in (("train", 12880), ("val", 3226)):
+        ds = registry.image_set(split)
+        assert ds.name == f"widerface_{split}_images"
+        assert ds.images.total == total and ds.images.label == f"WIDER {split} images"
+        assert ds.images.manifest == "widerface/wider_subset_manifest.csv"
+        assert registry.spec_for(ds.images.manifest) is not None
+    assert registry.get("widerface_test_images").images is None
+    with pytest.raises(ValueError, match="train, val"):
+        registry.image_set("test")
+    # each weight file with its licence and its terms
+    for name, weight, licence in (
+        ("weights_mobilenet_v1_025_imagenet", "mobilenetV1X0.25_pretrain.tar", "MIT"),
+        ("weights_retinaface_mnet025", "mobilenet0.25_Final.pth", "MIT"),
+        ("weights_yunet", "yunet_n_640_640.onnx", "Apache"),
+    ):
+        ds = registry.get(name)
+        rels = [f.relpath.rsplit("/", 1)[1] for f in ds.files]
+        assert rels == [weight, "LICENSE"] and licence in ds.terms
+        assert ds.files[0].url.startswith("https://raw.githubusercontent.com/")
+        assert "LICENSE" in ds.how_to_obtain
+    assert "shared data bundle" in registry.get("widerface_subset_manifest").where()
 
 
 def test_unknown_dataset_lists_known_names():
@@ -226,7 +255,10 @@ def test_find_inside_image_folder_names_the_dataset(tmp_path):
     img.write_bytes(b"jpg")
     assert registry.find("widerface/WIDER_val/images/0--Parade/x.jpg", root=tmp_path) == img
     st = registry.dataset_status("widerface_val_images", root=tmp_path)
-    assert st.state == registry.UNVERIFIED and st.present == st.total == 1
+    # an image set counts images out of the full set; no manifest here: unverified
+    assert st.state == registry.UNVERIFIED and st.present == 1 and st.total == 3226
+    assert st.kind == "images" and "no manifest" in st.hint
+    assert st.summary.startswith("WIDER val images: 1 of 3,226 present, present but unverified")
 
 
 def test_cache_invalidated_when_file_changes(tmp_path):
@@ -240,6 +272,168 @@ def test_cache_invalidated_when_file_changes(tmp_path):
     assert registry.verify_file(f, FileSpec("a.bin")) == registry.UNVERIFIED
     md5 = FileSpec("a.bin", md5=hashlib.md5(b"two!").hexdigest())
     assert registry.verify_file(f, md5) == registry.VERIFIED
+
+
+# --------------------------------------------------------------------------- image sets
+MANIFEST = "widerface/wider_subset_manifest.csv"
+VAL = "widerface/WIDER_val/images"
+
+
+def _image_root(tmp_path, monkeypatch, extra_rows=""):
+    """A data root with 3 val images + 1 train image and a manifest registered with its
+    checksum (standing in for the bundle's, whose checksum is in the appendix table)."""
+    files = {
+        f"{VAL}/0--E/0_E_a.jpg": b"image a",
+        f"{VAL}/0--E/0_E_b.jpg": b"image b!",
+        f"{VAL}/1--F/1_F_c.jpg": b"image c",
+        "widerface/WIDER_train/images/0--E/0_E_t.jpg": b"train t",
+    }
+    rows = ["split,image,bytes,sha256,faces"]
+    for rel, body in files.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+        split = rel.split("/")[1].split("_")[1].lower()
+        rows.append(f"{split},{rel.split('/images/')[1]},{len(body)},{_sha(body)},1")
+    rows.append(f"val,2--G/2_G_absent.jpg,5,{_sha(b'never')},3")  # listed, not present
+    text = "\n".join(rows) + "\n" + extra_rows
+    (tmp_path / MANIFEST).write_text(text)
+    spec = FileSpec(MANIFEST, size=len(text.encode()), sha256=_sha(text.encode()))
+    _fake(monkeypatch, [spec], name="widerface_subset_manifest")
+    return tmp_path
+
+
+def test_image_set_verified_against_manifest(tmp_path, monkeypatch):
+    root = _image_root(tmp_path, monkeypatch)
+    st = registry.dataset_status("widerface_val_images", root=root)
+    assert st.state == registry.VERIFIED and (st.present, st.total) == (3, 3226)
+    assert st.summary == "WIDER val images: 3 of 3,226 present, verified"
+    assert [f.relpath for f in st.files] == [
+        f"{VAL}/0--E/0_E_a.jpg",
+        f"{VAL}/0--E/0_E_b.jpg",
+        f"{VAL}/1--F/1_F_c.jpg",
+    ]
+    assert registry.present_images("val", root=root) == [
+        "0--E/0_E_a.jpg",
+        "0--E/0_E_b.jpg",
+        "1--F/1_F_c.jpg",
+    ]
+    assert registry.present_images("train", root=root) == ["0--E/0_E_t.jpg"]
+    train = registry.dataset_status("widerface_train_images", root=root)
+    assert train.summary == "WIDER train images: 1 of 12,880 present, verified"
+    d = st.to_dict()
+    assert d["kind"] == "images" and d["summary"] == st.summary and len(d["files"]) == 3
+
+
+def test_image_set_mismatch_and_unlisted_files_are_named(tmp_path, monkeypatch, caplog):
+    root = _image_root(tmp_path, monkeypatch)
+    (root / VAL / "0--E" / "0_E_b.jpg").write_bytes(b"image B!")  # same size, other bytes
+    (root / VAL / "1--F" / "1_F_c.jpg").write_bytes(b"longer image c")  # other size
+    (root / VAL / "1--F" / "1_F_new.jpg").write_bytes(b"not in the manifest")
+    (root / VAL / "1--F" / "notes.txt").write_text("not an image: ignored")
+    (root / VAL / "1--F" / ".hidden.jpg").write_text("hidden: ignored")
+    st = registry.dataset_status("widerface_val_images", root=root)
+    assert st.state == registry.UNVERIFIED and st.present == 4
+    assert "2 differ from the manifest: 0--E/0_E_b.jpg, 1--F/1_F_c.jpg" in st.hint
+    assert "1 not in the manifest: 1--F/1_F_new.jpg" in st.hint
+    assert st.summary.startswith("WIDER val images: 4 of 3,226 present, present but unverified (")
+    by = {f.relpath.rsplit("/", 1)[1]: f for f in st.files}
+    assert by["0_E_a.jpg"].state == registry.VERIFIED
+    assert by["0_E_b.jpg"].state == registry.MISMATCH
+    assert _sha(b"image B!") in by["0_E_b.jpg"].detail and "sha256 expected" in by["0_E_b.jpg"].detail
+    assert "size expected 7 bytes" in by["1_F_c.jpg"].detail
+    assert by["1_F_new.jpg"].state == registry.UNVERIFIED and "not in the manifest" in by["1_F_new.jpg"].detail
+    with caplog.at_level("WARNING", logger="tinylib.data.registry"):
+        assert registry.present_images("val", root=root) == ["0--E/0_E_a.jpg"]
+    assert "3 of 4 present image(s) not verified" in caplog.text
+    assert registry.present_images("val", root=root, verified=False) == [
+        "0--E/0_E_a.jpg", "0--E/0_E_b.jpg", "1--F/1_F_c.jpg", "1--F/1_F_new.jpg"
+    ]
+
+
+def test_image_set_without_a_good_manifest_is_unverified(tmp_path, monkeypatch):
+    root = _image_root(tmp_path, monkeypatch)
+    (root / MANIFEST).write_text("split,image,bytes,sha256,faces\n")  # tampered
+    st = registry.dataset_status("widerface_val_images", root=root)
+    assert st.state == registry.UNVERIFIED and st.present == 3
+    assert "manifest" in st.hint and "bad checksum" in st.hint
+    assert registry.present_images("val", root=root) == []
+    (root / MANIFEST).unlink()
+    st = registry.dataset_status("widerface_val_images", root=root)
+    assert st.state == registry.UNVERIFIED and "no manifest" in st.hint
+    st = registry.dataset_status("widerface_val_images", root=root, verify=False)
+    assert st.state == registry.UNVERIFIED and st.hint == "not checked"
+    empty = registry.dataset_status("widerface_val_images", root=tmp_path / "nothing")
+    assert empty.state == registry.MISSING and (empty.present, empty.total) == (0, 3226)
+    with pytest.raises(ValueError, match="no image set"):
+        registry.present_images("test", root=root)
+    with pytest.raises(config.DataRootError):
+        registry.present_images("val", root=tmp_path / "nothing")
+
+
+def test_image_digests_cached_and_written_once_per_pass(tmp_path, monkeypatch):
+    root = _image_root(tmp_path, monkeypatch)
+    writes = []
+    real_write = registry.atomic_write_text
+    monkeypatch.setattr(
+        registry, "atomic_write_text", lambda p, t: writes.append(p) or real_write(p, t)
+    )
+    assert registry.dataset_status("widerface_val_images", root=root).state == registry.VERIFIED
+    assert len(writes) == 2  # the manifest's digest, then all images at once
+    cache = json.loads((config.cache_dir("verified") / "digests.json").read_text())
+    entry = cache[str((root / VAL / "0--E" / "0_E_a.jpg").resolve())]
+    assert entry["sha256"] == _sha(b"image a") and entry["size"] == 7 and "mtime_ns" in entry
+    registry._mem_cache.clear()  # a new process: read back from disk
+    writes.clear()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(registry.hashlib, "new", lambda *a, **k: pytest.fail("re-hashed a cached file"))
+        st = registry.dataset_status("widerface_val_images", root=root)
+    assert st.state == registry.VERIFIED and writes == []
+    # a changed file (new size and mtime) is hashed again
+    (root / VAL / "0--E" / "0_E_a.jpg").write_bytes(b"image a, edited")
+    st = registry.dataset_status("widerface_val_images", root=root)
+    assert st.state == registry.UNVERIFIED and "0--E/0_E_a.jpg" in st.hint
+
+
+def test_read_manifest_names_file_and_line(tmp_path):
+    m = tmp_path / "m.csv"
+    good = "split,image,bytes,sha256,faces\nval,0--E/a.jpg,3," + "a" * 64 + ",1\n"
+    m.write_text(good)
+    assert registry.read_manifest(m, "val") == {"0--E/a.jpg": (3, "a" * 64)}
+    assert registry.read_manifest(m) == {"val/0--E/a.jpg": (3, "a" * 64)}
+    for body, line, what in (
+        ("image,bytes\n", 1, "header"),
+        (good + "val,0--E/b.jpg,three," + "a" * 64 + ",1\n", 3, "byte count"),
+        (good + "val,0--E/b.jpg,3,xyz,1\n", 3, "sha256"),
+        (good + "val,0--E/b.jpg,3\n", 3, "5 comma-separated"),
+        (good + "val,../b.jpg,3," + "a" * 64 + ",1\n", 3, "relative image path"),
+        (good + good.splitlines()[1] + "\n", 3, "listed twice"),
+    ):
+        m.write_text(body)
+        with pytest.raises(ValueError, match=rf"m.csv, line {line}: .*{what}"):
+            registry.read_manifest(m)
+
+
+@pytest.mark.realdata
+def test_real_image_sets_and_weights_verified(real_data):
+    val = registry.dataset_status("widerface_val_images")
+    assert val.summary == "WIDER val images: 374 of 3,226 present, verified"
+    train = registry.dataset_status("widerface_train_images")
+    assert train.summary == "WIDER train images: 1,239 of 12,880 present, verified"
+    keys = registry.present_images("val")
+    assert len(keys) == 374 and "0--Parade/0_Parade_marchingband_1_465.jpg" in keys
+    assert len(registry.present_images("train")) == 1239
+    for name in (
+        "widerface_subset_manifest",
+        "weights_mobilenet_v1_025_imagenet",
+        "weights_retinaface_mnet025",
+        "weights_yunet",
+    ):
+        assert registry.dataset_status(name).state == registry.VERIFIED, name
+    registry._mem_cache.clear()
+    with pytest.MonkeyPatch.context() as mp:  # second pass: from the cache, no hashing
+        mp.setattr(registry.hashlib, "new", lambda *a, **k: pytest.fail("re-hashed a cached file"))
+        assert registry.present_images("val") == keys
 
 
 # --------------------------------------------------------------------------- local server

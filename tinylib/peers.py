@@ -4,26 +4,43 @@
 returns ``(boxes, scores)``: ``float32 (N, 4)`` xyxy boxes (tinylib's convention, no +1)
 and ``float32 (N,)`` scores, highest first.
 
-=============  =====================================  ==========================================
-name           package (the ``peers`` extra)          score
-=============  =====================================  ==========================================
-``mtcnn``      ``facenet-pytorch`` (weights in wheel)  the O-net face probability
-``haar``       ``opencv-python-headless``              ``levelWeights`` of ``detectMultiScale3``
-                                                       (``outputRejectLevels=True``): the summed
-                                                       stage response of the last stage, a
-                                                       margin, not a probability
-``dlib_hog``   ``dlib`` / ``dlib-bin``                 the HOG+SVM margin from ``run()``
-=============  =====================================  ==========================================
+==============  =====================================  =========================================
+name            package (the ``peers`` extra)          score
+==============  =====================================  =========================================
+``mtcnn``       ``facenet-pytorch`` (weights in wheel)  the O-net face probability
+``haar``        ``opencv-python-headless``              ``levelWeights`` of ``detectMultiScale3``
+                                                        (``outputRejectLevels=True``): the summed
+                                                        stage response of the last stage, a
+                                                        margin, not a probability
+``dlib_hog``    ``dlib`` / ``dlib-bin``                 the HOG+SVM margin from ``run()``
+``yunet``       ``opencv-python-headless`` (>= 4.8,     ``sqrt(class x objectness)`` in [0, 1],
+                ``cv2.FaceDetectorYN``); weights from   the last column of
+                the data bundle                         ``FaceDetectorYN.detect``
+``retinaface``  ``torch`` (tinylib's own                the softmax face probability of
+                ``tinylib.models.retinaface``);         RetinaFace-MobileNet0.25
+                weights from the data bundle
+==============  =====================================  =========================================
+
+``yunet`` and ``retinaface`` are modern WIDER-trained detectors whose weights ship with the
+data bundle (``SOURCES.md`` section 8) and are read from the data root:
+``weights/yunet/yunet_n_640_640.onnx`` and ``weights/retinaface_mnet025/mobilenet0.25_Final.pth``.
+Both run on the image at its own resolution (YuNet's ONNX file is exported for 640 x 640,
+but OpenCV runs it fully convolutionally at any ``setInputSize``; checked: on a 640 x 640
+crop aligned to the 32-px grid it gives the same boxes and scores as on the whole image).
+Their own NMS (``nms_threshold``: 0.3 YuNet, 0.4 RetinaFace) runs per scale; ``nms_iou``
+merges the scales of a pyramid. Defaults keep weak detections (``score_threshold`` 0.1,
+``conf_threshold`` 0.02) so that PR curves are meaningful.
 
 Small faces: ``upsample`` enlarges the image before detection (boxes are mapped back), and
 a sequence of factors, e.g. ``upsample=(1, 2)``, runs a small pyramid and merges the scales
-with NMS (IoU ``nms_iou``). All three detectors have a smallest face they can see (Haar
-and MTCNN about 20 px by default, dlib HOG about 80 px without upsampling), which is the
-point of notebook 06.
+with NMS (IoU ``nms_iou``). Every detector has a smallest face it can see (Haar and MTCNN
+about 20 px by default, dlib HOG about 80 px without upsampling; RetinaFace's smallest
+anchor is 16 px and YuNet's stride-8 level reaches lower, yet both miss most faces under
+~8 px), which is the point of notebook 06.
 
-A missing package does not break anything at import: :func:`available` says which peers
-work and why the others do not, and :func:`get` raises :class:`PeerUnavailable` with the
-reason and the pip command.
+A missing package or weights file does not break anything at import: :func:`available`
+says which peers work and why the others do not, and :func:`get` raises
+:class:`PeerUnavailable` with the reason and the pip command (or the missing file).
 """
 
 from __future__ import annotations
@@ -43,11 +60,18 @@ log = logging.getLogger(__name__)
 
 __all__ = ["PEERS", "PeerUnavailable", "available", "get", "detect_many", "Peer"]
 
-PEERS = ("mtcnn", "haar", "dlib_hog")
+PEERS = ("mtcnn", "haar", "dlib_hog", "yunet", "retinaface")
 _PIP = {
     "mtcnn": "pip install facenet-pytorch --no-deps",
     "haar": "pip install 'tinylib[peers]'  (opencv-python-headless)",
     "dlib_hog": "pip install 'tinylib[peers]'  (dlib-bin)",
+    "yunet": "pip install 'tinylib[peers]'  (opencv-python-headless >= 4.8)",
+    "retinaface": "pip install torch torchvision  (tinylib's core dependencies)",
+}
+#: weights files (under the data root) of the peers that need one
+_WEIGHTS = {
+    "yunet": "weights/yunet/yunet_n_640_640.onnx",
+    "retinaface": "weights/retinaface_mnet025/mobilenet0.25_Final.pth",
 }
 
 
@@ -55,7 +79,7 @@ class PeerUnavailable(ImportError):
     """A peer's package is missing or broken; the message says which and how to install."""
 
 
-def _probe(name: str) -> str | None:
+def _probe(name: str, check_weights: bool = True) -> str | None:
     try:
         if name == "mtcnn":
             import facenet_pytorch  # noqa: F401
@@ -67,11 +91,32 @@ def _probe(name: str) -> str | None:
                 return f"OpenCV is installed but has no cascade file {xml}"
         elif name == "dlib_hog":
             import dlib  # noqa: F401
+        elif name == "yunet":
+            import cv2
+
+            if not hasattr(cv2, "FaceDetectorYN"):
+                return (f"OpenCV {cv2.__version__} has no cv2.FaceDetectorYN — install with: "
+                        f"{_PIP[name]}")
+        elif name == "retinaface":
+            import torch  # noqa: F401
+            import torchvision  # noqa: F401
         else:
             return f"unknown peer {name!r} (known: {', '.join(PEERS)})"
     except Exception as exc:  # ImportError, or a broken binary wheel
         return f"{type(exc).__name__}: {exc} — install with: {_PIP[name]}"
+    if check_weights and name in _WEIGHTS:
+        path = _weights_path(name)
+        if not path.is_file():
+            return (f"weights file {path} not found (under the data root, TINYLIB_DATA): "
+                    f"{_WEIGHTS[name]} comes with the data bundle (SOURCES.md section 8; "
+                    f"`tinylib-data status` shows what is present)")
     return None
+
+
+def _weights_path(name: str) -> Path:
+    from .config import data_root
+
+    return data_root(must_exist=False) / _WEIGHTS[name]
 
 
 def available() -> dict[str, str | None]:
@@ -222,14 +267,82 @@ class DlibHogPeer(Peer):
         return boxes, np.asarray(scores, dtype=np.float64)
 
 
-_CLASSES = {"mtcnn": MTCNNPeer, "haar": HaarPeer, "dlib_hog": DlibHogPeer}
+class YuNetPeer(Peer):
+    """OpenCV's YuNet (``cv2.FaceDetectorYN``) on ``weights/yunet/yunet_n_640_640.onnx``
+    from the data root, run at the image's own size. Options: ``score_threshold`` (0.1;
+    low, for PR curves — 0.9 is OpenCV's demo value), ``nms_threshold`` (0.3, YuNet's own
+    NMS), ``top_k`` (5000), ``weights`` (another ONNX file)."""
+
+    name = "yunet"
+
+    def __init__(self, upsample=1, nms_iou=0.3, score_threshold=0.1, nms_threshold=0.3,
+                 top_k=5000, weights=None):
+        path = Path(weights) if weights is not None else _weights_path(self.name)
+        super().__init__(upsample, nms_iou, score_threshold=float(score_threshold),
+                         nms_threshold=float(nms_threshold), top_k=int(top_k),
+                         weights=str(path))
+        import cv2  # optional dependency (the ``peers`` extra)
+
+        if not path.is_file():
+            raise PeerUnavailable(f"YuNet weights file {path} not found; it comes with the "
+                                  f"data bundle (SOURCES.md section 8)")
+        self._det = cv2.FaceDetectorYN.create(str(path), "", (640, 640), float(score_threshold),
+                                              float(nms_threshold), int(top_k))
+
+    def _detect_one(self, image):
+        import cv2  # optional dependency (the ``peers`` extra)
+
+        h, w = image.shape[:2]
+        self._det.setInputSize((w, h))
+        _, faces = self._det.detect(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        if faces is None or len(faces) == 0:
+            return np.zeros((0, 4)), np.zeros(0)
+        f = np.asarray(faces, dtype=np.float64).reshape(len(faces), -1)
+        # rows: x, y, w, h, 5 landmarks (x, y), score
+        boxes = np.hstack([f[:, :2], f[:, :2] + f[:, 2:4]])
+        return boxes, f[:, -1]
+
+
+class RetinaFacePeer(Peer):
+    """RetinaFace-MobileNet0.25 (``tinylib.models.retinaface``) with the released WIDER FACE
+    weights from the data root, at the image's own resolution (the released protocol).
+    Options: ``conf_threshold`` (0.02, for PR curves), ``nms_threshold`` (0.4, its own NMS),
+    ``top_k`` (5000 before NMS), ``keep_top_k`` (750 after), ``device`` ("cpu"),
+    ``weights`` (another state-dict file). ``nms_iou`` (0.4) merges pyramid scales."""
+
+    name = "retinaface"
+
+    def __init__(self, upsample=1, nms_iou=0.4, conf_threshold=0.02, nms_threshold=0.4,
+                 top_k=5000, keep_top_k=750, device="cpu", weights=None):
+        path = Path(weights) if weights is not None else _weights_path(self.name)
+        super().__init__(upsample, nms_iou, conf_threshold=float(conf_threshold),
+                         nms_threshold=float(nms_threshold), top_k=int(top_k),
+                         keep_top_k=int(keep_top_k), device=str(device), weights=str(path))
+        from .models.retinaface import retinaface_mnet025  # heavy (torch)
+
+        if not path.is_file():
+            raise PeerUnavailable(f"RetinaFace weights file {path} not found; it comes with "
+                                  f"the data bundle (SOURCES.md section 8)")
+        self._net = retinaface_mnet025(weights=path).to(device)
+
+    def _detect_one(self, image):
+        from .models.retinaface import detect_faces  # heavy (torch)
+
+        o = self.opts
+        return detect_faces(self._net, image, conf_threshold=o["conf_threshold"],
+                            nms_iou=o["nms_threshold"], top_k=o["top_k"],
+                            keep_top_k=o["keep_top_k"], device=o["device"])
+
+
+_CLASSES = {"mtcnn": MTCNNPeer, "haar": HaarPeer, "dlib_hog": DlibHogPeer, "yunet": YuNetPeer,
+            "retinaface": RetinaFacePeer}
 
 
 def get(name: str, upsample: float | Sequence[float] = 1, **opts) -> Peer:
     """A ready detector (see the module doc for names and options)."""
     if name not in _CLASSES:
         raise KeyError(f"unknown peer {name!r}; known: {', '.join(PEERS)}")
-    reason = _probe(name)
+    reason = _probe(name, check_weights=opts.get("weights") is None)
     if reason is not None:
         raise PeerUnavailable(f"peer {name!r} is not available: {reason}")
     return _CLASSES[name](upsample=upsample, **opts)

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .data.images import draw_boxes
 from .eval import widerface as W
 
 __all__ = ["apply_nms", "classify", "ExplorerState", "explorer_state", "draw_state", "explorer",
-           "render_jpeg"]
+           "render_jpeg", "draw_hr_selection", "hr_explorer"]
 
 COLORS = {"tp": "lime", "fp": "red", "ignored": "orange", "gt": "deepskyblue", "gt_ignored": "grey"}
 
@@ -168,3 +169,55 @@ def explorer(image, raw_dets, gt, key: str, setting: str = "hard", published=Non
     iou.observe(redraw, names="value")
     redraw()
     return widgets.VBox([widgets.HBox([thr, iou]), view])
+
+
+# ------------------------------------------------------------ the HR detector explorer
+def draw_hr_selection(ax, image, raw, *, gt=None, score_threshold: float = 0.5,
+                   nms_iou: float = 0.3, levels=None, use_a: bool = True, use_b: bool = True):
+    """Draw the detections :meth:`RawDetections.select` keeps (yellow) and optional ground
+    truth ``gt`` (xyxy, cyan) on a matplotlib axis; returns the number of detections."""
+    boxes, scores = raw.select(score_threshold, nms_iou, levels=levels, use_a=use_a,
+                               use_b=use_b)
+    ax.clear()
+    ax.imshow(image)
+    if gt is not None and len(gt):
+        draw_boxes(ax, None, np.asarray(gt), color="deepskyblue", linewidth=0.8)
+    draw_boxes(ax, None, boxes, color="yellow", linewidth=1.0)
+    ax.set_title(f"{len(boxes)} detections (score >= {score_threshold:.2f}, NMS {nms_iou:.2f}, "
+                 f"A {'on' if use_a else 'off'}, B {'on' if use_b else 'off'})", fontsize=9)
+    ax.axis("off")
+    return len(boxes)
+
+
+def hr_explorer(image, raw, *, gt=None, figsize=(9, 5.5), dpi: int = 80):
+    """ipywidgets explorer over cached pre-NMS detections: score threshold, NMS IoU, pyramid
+    levels on/off, A/B templates on/off. Redraws without running the network.
+
+    The drawing is sent as a JPEG ``ipywidgets.Image`` (see ``tinylib.widgets.render_jpeg``)."""
+    import ipywidgets as W  # optional UI dependency, only for the interactive explorer
+
+    score = W.FloatSlider(value=0.5, min=0.05, max=0.99, step=0.01, description="score",
+                          continuous_update=False)
+    nms = W.FloatSlider(value=0.3, min=0.05, max=1.0, step=0.05, description="NMS IoU",
+                        continuous_update=False)
+    level_boxes = [W.Checkbox(value=True, description=f"{s:g}x", indent=False)
+                   for s in raw.scales]
+    use_a = W.Checkbox(value=True, description="A templates", indent=False)
+    use_b = W.Checkbox(value=True, description="B templates", indent=False)
+    view = W.Image(format="jpeg")
+
+    def redraw(*_):
+        levels = [s for s, cb in zip(raw.scales, level_boxes) if cb.value]
+
+        def draw(fig):
+            draw_hr_selection(fig.add_subplot(1, 1, 1), image, raw, gt=gt,
+                           score_threshold=score.value, nms_iou=nms.value, levels=levels,
+                           use_a=use_a.value, use_b=use_b.value)
+
+        view.value = render_jpeg(draw, figsize=figsize, dpi=dpi)
+
+    for w in [score, nms, use_a, use_b, *level_boxes]:
+        w.observe(redraw, names="value")
+    redraw()
+    return W.VBox([W.HBox([score, nms]), W.HBox([W.Label("levels:"), *level_boxes]),
+                   W.HBox([use_a, use_b]), view])

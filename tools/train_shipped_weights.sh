@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 export TINYLIB_QUICK=1
-"$PY" -m tinylib.train configs/hr_res18_synth_quick.yaml \
+"$PY" -m tinylib.hr.train configs/hr_res18_synth_quick.yaml \
     --out "${OUT:-build/runs/hr_res18_synth_shipped}" --threads "${THREADS:-1}" --no-progress \
     --set train.epochs=30 --set 'train.lr_milestones=[22,28]' \
     --set eval.every=5 --set eval.max_images=40 \

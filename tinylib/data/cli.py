@@ -5,7 +5,10 @@
     tinylib-data stats NAME [--root DIR]
 
 ``status`` prints one row per dataset: its state (verified / present but unverified /
-missing / checksum mismatch), files present out of total, and where to get it.
+missing / checksum mismatch), files present out of total, and where to get it; then one
+line per image set (image folders that may be partly present), e.g.
+``WIDER val images: 374 of 3,226 present, verified``, naming the images that differ from
+the manifest or are not in it. Image digests are cached, so a second run is instant.
 Exit status: 0 on success, 1 when the data root is missing or a command failed, 2 for
 usage errors.
 """
@@ -26,7 +29,9 @@ from tinylib.data import registry
 def _print_status(args) -> int:
     base = Path(args.root).expanduser() if args.root else config.data_root(must_exist=False)
     root_ok = base.is_dir()
-    rows = registry.status(root=base, verify=not args.no_verify)
+    rows = registry.status(
+        root=base, verify=not args.no_verify, progress=not args.json and sys.stderr.isatty()
+    )
     if args.json:
         datasets = []
         for r in rows:
@@ -51,6 +56,12 @@ def _print_status(args) -> int:
         widths = [max(len(t[i]) for t in [header, *table]) for i in range(3)]
         for t in [header, *table]:
             print(f"{t[0]:<{widths[0]}}  {t[1]:<{widths[1]}}  {t[2]:>{widths[2]}}  {t[3]}")
+        image_sets = [r for r in rows if r.kind == "images"]
+        if image_sets:
+            print()
+            print("image sets (any part may be present; each image checked against its manifest):")
+            for r in image_sets:
+                print(f"  {r.summary}")
         if args.verbose:
             for r in rows:
                 for f in r.files:

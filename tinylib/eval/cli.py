@@ -1,6 +1,7 @@
 """``tinylib-eval``: evaluate detections on the benchmarks from the command line.
 
-    tinylib-eval widerface PRED_DIR [--gt DIR] [--curves OUT_DIR] [--name NAME] [--no-plus-one]
+    tinylib-eval widerface PRED_DIR [--gt DIR] [--images present|LIST] [--curves OUT_DIR]
+                                    [--name NAME] [--no-plus-one]
     tinylib-eval published [--method hr_res101]
     tinylib-eval fddb PRED_FILE [--folds DIR]
 
@@ -8,7 +9,10 @@
 takes the val ground truth from the data root (``TINYLIB_DATA``) unless ``--gt`` names a
 folder holding ``wider_face_val.mat`` and ``wider_{easy,medium,hard}_val.mat`` (or a data
 root), prints the three APs, and with ``--curves`` writes the PR curves (``.mat`` in the
-toolbox's layout and ``.csv``).
+toolbox's layout and ``.csv``). ``--images`` restricts the evaluation (official semantics on
+those images only): ``present`` = the val images present and verified under the data root
+(``tinylib.data.registry.present_images``), or a text file with one ``event/name(.jpg)`` per
+line. The result is then labelled ``WIDER val subset (N images)``, else ``WIDER val``.
 """
 
 from __future__ import annotations
@@ -37,10 +41,48 @@ def _load_gt(gt_dir: str | None):
     )
 
 
+def _subset(images: str | None, gt, gt_dir: str | None) -> list[str] | None:
+    """The images ``--images`` names: ``present`` (verified val images under the data root;
+    ``--gt`` when it names a data root) or a list file."""
+    if images is None:
+        return None
+    if images == "present":
+        from ..data import registry
+
+        root = None
+        if gt_dir is not None and (Path(gt_dir) / "widerface" / "eval_gt").is_dir():
+            root = gt_dir
+        keys = registry.present_images("val", root=root)
+        if not keys:
+            raise FileNotFoundError(
+                "--images present: no verified WIDER val image under the data root "
+                "(widerface/WIDER_val/images/); see `tinylib-data status`"
+            )
+        known = set(gt.images)
+        outside = [k for k in keys if W._key_from_name(k) not in known]
+        if outside:
+            raise ValueError(
+                f"--images present: {len(outside)} present image(s) are not in the ground "
+                f"truth, e.g. {outside[0]}"
+            )
+        return keys
+    path = Path(images)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"--images {images}: expected 'present' or a text file with one event/name.jpg "
+            "per line, found no such file"
+        )
+    return W.read_image_list(path, gt)
+
+
 def _cmd_widerface(args) -> int:
     gt = _load_gt(args.gt)
-    res = W.evaluate(args.pred_dir, gt, plus_one=not args.no_plus_one, progress=args.progress)
-    print(f"WIDER FACE val, {res.n_images} images, {res.n_detections} detections "
+    subset = _subset(args.images, gt, args.gt)
+    res = W.evaluate(args.pred_dir, gt, plus_one=not args.no_plus_one, progress=args.progress,
+                     subset=subset)
+    counted = (f"{res.n_images} of {res.n_gt_images} images" if res.is_subset
+               else f"{res.n_images} images")
+    print(f"{res.label}: {counted}, {res.n_detections} detections "
           f"({'+1 pixel convention' if not args.no_plus_one else 'no +1'})")
     for s in res.settings:
         print(f"  {s:<6} AP = {res.ap[s]:.4f}   (max recall {res.recall[s][-1]:.4f}, "
@@ -48,12 +90,15 @@ def _cmd_widerface(args) -> int:
     if res.missing:
         print(f"  {len(res.missing)} prediction file(s) missing (counted as no detections), "
               f"e.g. {res.missing[0]}")
+    if res.excluded:
+        print(f"  {len(res.excluded)} prediction file(s) for val images outside the subset "
+              f"(dropped), e.g. {res.excluded[0]}")
     if res.extra:
         print(f"  {len(res.extra)} prediction file(s) for images not in the ground truth "
               f"(ignored), e.g. {res.extra[0]}")
     if args.curves:
         files = res.save_curves(args.curves, name=args.name)
-        print(f"  PR curves written to {Path(args.curves)} ({len(files)} files)")
+        print(f"  PR curves ({res.label}) written to {Path(args.curves)} ({len(files)} files)")
     return 0
 
 
@@ -83,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("widerface", help="WIDER FACE val AP (official toolbox semantics)")
     w.add_argument("pred_dir", help="folder with <event>/<image>.txt prediction files")
     w.add_argument("--gt", default=None, help="ground-truth folder (default: the data root)")
+    w.add_argument("--images", default=None, metavar="present|LIST",
+                   help="evaluate only these val images: 'present' (verified under the data "
+                        "root) or a file with one event/name.jpg per line")
     w.add_argument("--curves", default=None, help="write PR curves (.mat + .csv) here")
     w.add_argument("--name", default="tinylib", help="method name in the curve files")
     w.add_argument("--no-plus-one", action="store_true", help="IoU without the +1 pixel")

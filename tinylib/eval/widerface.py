@@ -34,6 +34,12 @@ result is independent of the order of detections in a file; :func:`evaluate` use
 IoU matrix per image, the face each detection hits, then one ``searchsorted`` over all
 thresholds for the whole set (no loop over thresholds).
 
+Subsets: ``evaluate(..., subset=images)`` applies all of the above to those images only —
+the ground truth and the keep lists are restricted to them (faces of the other images are
+not misses), detections in the other images are dropped (they take no part in the score
+normalisation either). The result is then labelled ``"WIDER val subset (N images)"``
+(:func:`subset_label`), never ``"WIDER val"``: numbers on a subset are not the benchmark's.
+
 Box convention: everywhere else in tinylib boxes are xyxy without ``+1``. Only this module
 applies the benchmark's ``+1`` (``plus_one=True``, the default, as the benchmark does);
 notebook 06 shows how much it moves AP.
@@ -75,9 +81,13 @@ __all__ = [
     "load_published_curve",
     "published_ap",
     "load_gt",
+    "WIDER_VAL_IMAGES",
+    "subset_label",
+    "read_image_list",
 ]
 
 SETTINGS = ("easy", "medium", "hard")
+WIDER_VAL_IMAGES = 3226  # images in the official val set
 _IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".txt")
 _F32_REALMIN = np.float32(np.finfo(np.float32).tiny)
 _F32_REALMAX = np.float32(np.finfo(np.float32).max)
@@ -112,6 +122,58 @@ class SimpleEvalGT:
         for s in SETTINGS:
             if s not in self.keep:
                 self.keep[s] = {k: np.arange(len(b)) for k, b in self.boxes.items()}
+
+
+def subset_label(n_images: int, total: int = WIDER_VAL_IMAGES) -> str:
+    """How to name an evaluation on ``n_images`` of the ``total`` val images:
+    ``"WIDER val"`` for all of them, else ``"WIDER val subset (N images)"``. Every table,
+    plot and scorecard row of a result on part of val uses it."""
+    n, total = int(n_images), int(total)
+    if total <= 0 or n < 0 or n > total:
+        raise ValueError(f"expected 0 <= n_images <= total, got n_images={n}, total={total}")
+    if n == total:
+        return "WIDER val"
+    return f"WIDER val subset ({n:,} image{'' if n == 1 else 's'})"
+
+
+def read_image_list(path: str | os.PathLike, gt: EvalGT | None = None) -> list[str]:
+    """Keys ``"event/stem"`` from a text file with one ``event/name`` or
+    ``event/name.jpg`` per line (blank lines and ``#`` comments skipped, duplicates kept
+    once). With ``gt``, every image must be in it. A bad line raises ``ValueError`` naming
+    the file, the line number and what was expected."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc})") from None
+    known = set(gt.images) if gt is not None else None
+    keys: list[str] = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split("/")
+        stem = parts[-1][:-4] if parts[-1].lower().endswith(".jpg") else parts[-1]
+        if (
+            len(parts) != 2
+            or not parts[0]
+            or not stem
+            or any(c.isspace() for c in line)
+            or "." in stem
+        ):
+            raise ValueError(
+                f"{path}, line {lineno}: expected one image as 'event/name' or "
+                f"'event/name.jpg' (e.g. 0--Parade/0_Parade_marchingband_1_465.jpg), got {raw!r}"
+            )
+        key = f"{parts[0]}/{stem}"
+        if known is not None and key not in known:
+            raise ValueError(
+                f"{path}, line {lineno}: {line} is not a WIDER val image (not in the ground truth)"
+            )
+        keys.append(key)
+    if not keys:
+        raise ValueError(f"{path}: expected one image per line ('event/name.jpg'), found none")
+    return list(dict.fromkeys(keys))
 
 
 def load_gt(root=None) -> EvalGT:
@@ -324,6 +386,14 @@ class WiderResult:
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
     settings: tuple[str, ...] = SETTINGS
+    label: str = "WIDER val"  # subset_label(n_images, n_gt_images)
+    n_gt_images: int | None = None  # images of the ground truth the subset was drawn from
+    excluded: list[str] = field(default_factory=list)  # predicted images outside the subset
+
+    @property
+    def is_subset(self) -> bool:
+        """True when evaluated on part of the ground truth's images."""
+        return self.n_gt_images is not None and self.n_images < self.n_gt_images
 
     def table(self):
         """One row per setting: AP, final recall, precision at that recall, kept faces."""
@@ -348,27 +418,38 @@ class WiderResult:
 
     def save_curves(self, out_dir: str | os.PathLike, name: str = "tinylib") -> list[Path]:
         """Write ``wider_pr_info_<name>_<setting>_val.mat`` (variables ``pr_cruve`` and
-        ``legend_name``, as the toolbox does, MATLAB v5) and a CSV per setting, atomically."""
+        ``legend_name``, as the toolbox does, MATLAB v5, plus ``eval_set`` = :attr:`label`
+        and ``n_images``) and a CSV per setting (columns ``threshold,precision,recall,
+        eval_set``), atomically. On a subset the legend name carries the label too
+        (``"tinylib [WIDER val subset (374 images)]"``), so a plot of it cannot pass for
+        the benchmark."""
         import scipy.io
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
+        legend = f"{name} [{self.label}]" if self.is_subset else name
+        label_cell = '"' + self.label.replace('"', '""') + '"' if "," in self.label else self.label
         written = []
         for s in self.settings:
             mat = out_dir / f"wider_pr_info_{name}_{s}_val.mat"
-            curve = self.curve(s)
-            atomic_save(mat, lambda t, c=curve: scipy.io.savemat(t, {"pr_cruve": c, "legend_name": name}))
+            content = {
+                "pr_cruve": self.curve(s),
+                "legend_name": legend,
+                "eval_set": self.label,
+                "n_images": self.n_images,
+            }
+            atomic_save(mat, lambda t, c=content: scipy.io.savemat(t, c))
             csv = out_dir / f"wider_pr_{name}_{s}_val.csv"
             body = "".join(
-                f"{t:.3f},{p:.9g},{r:.9g}\n"
+                f"{t:.3f},{p:.9g},{r:.9g},{label_cell}\n"
                 for t, p, r in zip(self.thresholds, self.precision[s], self.recall[s])
             )
-            atomic_write_text(csv, "threshold,precision,recall\n" + body)
+            atomic_write_text(csv, "threshold,precision,recall,eval_set\n" + body)
             written += [mat, csv]
         return written
 
     def __str__(self) -> str:
-        return "  ".join(f"{s}: {self.ap[s]:.4f}" for s in self.settings)
+        return f"{self.label}: " + "  ".join(f"{s}: {self.ap[s]:.4f}" for s in self.settings)
 
 
 @dataclass
@@ -380,6 +461,7 @@ class _Prepared:
     keys: list[str]
     missing: list[str]
     extra: list[str]
+    excluded: list[str] = field(default_factory=list)  # predicted gt images outside subset
 
 
 def _prepare(predictions, gt: EvalGT, subset, plus_one, iou_thresh, progress) -> _Prepared:
@@ -395,10 +477,14 @@ def _prepare(predictions, gt: EvalGT, subset, plus_one, iou_thresh, progress) ->
         pred_dir = Path(predictions)
         preds = read_predictions(pred_dir, images=keys, progress=progress)
         present = {f"{p.parent.name}/{p.stem}" for p in pred_dir.glob("*/*.txt")}
-        extra = sorted(present - set(gt.images))
     else:
         preds = _validated(predictions)
-        extra = sorted(set(preds) - set(gt.images))
+        present = set(preds)
+    extra = sorted(present - set(gt.images))
+    # predictions for ground-truth images outside the subset: dropped, counted nowhere
+    excluded = sorted((present & set(gt.images)) - set(keys)) if subset is not None else []
+    if excluded:
+        log.info("%d predicted image(s) outside the subset dropped", len(excluded))
     if extra:
         log.warning(
             "%d prediction(s) for images not in the ground truth (not evaluated), e.g. %s",
@@ -433,6 +519,7 @@ def _prepare(predictions, gt: EvalGT, subset, plus_one, iou_thresh, progress) ->
         keys=keys,
         missing=missing,
         extra=extra,
+        excluded=excluded,
     )
 
 
@@ -472,14 +559,18 @@ def evaluate(
     subset: Iterable[str] | None = None,
     normalize: bool = True,
     progress: bool = False,
+    label: str | None = None,
 ) -> WiderResult:
     """Evaluate predictions on WIDER FACE val with the official semantics (module doc).
 
     ``predictions``: dict ``"event/stem" -> (N, 5)`` of ``x y w h score`` or a folder in the
     submission layout. ``gt``: an :class:`EvalGT` (default: the official val ground truth
-    from the data root). ``subset``: evaluate only these images (ground truth restricted,
-    e.g. the three real sample images). ``normalize=False`` skips the score normalisation
-    (scores must then already lie in [0, 1])."""
+    from the data root). ``subset``: evaluate only these images (``"event/stem"`` or
+    ``"event/name.jpg"``, e.g. ``tinylib.data.registry.present_images("val")``): ground
+    truth and keep lists restricted to them, detections in other images dropped; the result
+    is labelled :func:`subset_label` ``(N, len(gt.images))`` unless ``label`` says
+    otherwise. ``normalize=False`` skips the score normalisation (scores must then already
+    lie in [0, 1])."""
     if gt is None:
         gt = load_gt()
     prep = _prepare(predictions, gt, subset, plus_one, iou_thresh, progress)
@@ -507,6 +598,9 @@ def evaluate(
         missing=prep.missing,
         extra=prep.extra,
         settings=tuple(settings),
+        label=label if label is not None else subset_label(len(prep.keys), len(gt.images)),
+        n_gt_images=len(gt.images),
+        excluded=prep.excluded,
     )
 
 
@@ -728,9 +822,10 @@ def jittered_predictions(gt: EvalGT, per_image_fp: int = 25, recall: float = 0.8
 
 
 def plot_curves(axes, curves: Mapping[str, Mapping[str, tuple]], settings: Sequence[str] = SETTINGS,
-                styles: Mapping[str, dict] | None = None):
+                styles: Mapping[str, dict] | None = None, eval_set: str = "WIDER val"):
     """Draw PR curves: ``curves[label][setting] = (precision, recall)``, one axis per
-    setting; the legend shows each curve's VOC AP. Returns ``axes``."""
+    setting; the legend shows each curve's VOC AP, the titles ``eval_set`` (pass
+    :func:`subset_label` for a subset). Returns ``axes``."""
     styles = styles or {}
     for ax, s in zip(np.atleast_1d(axes), settings):
         for label, per in curves.items():
@@ -738,7 +833,7 @@ def plot_curves(axes, curves: Mapping[str, Mapping[str, tuple]], settings: Seque
                 continue
             p, r = per[s]
             ax.plot(r, p, label=f"{label} ({voc_ap(r, p):.3f})", **styles.get(label, {"lw": 1}))
-        ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall", ylabel="precision", title=f"WIDER val — {s}")
+        ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall", ylabel="precision", title=f"{eval_set} — {s}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, loc="lower left")
     return axes

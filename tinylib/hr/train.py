@@ -1,4 +1,4 @@
-"""Train the HR detector from a YAML recipe: ``python -m tinylib.train CONFIG [options]``.
+"""Train the HR detector from a YAML recipe: ``python -m tinylib.hr.train CONFIG [options]``.
 
 A recipe has four sections (see ``configs/hr_res18_synth_quick.yaml`` and
 ``configs/hr_res101_wider.yaml``)::
@@ -16,7 +16,7 @@ trains on ``tinylib.data.synthetic.quick_world()`` (quick or full per ``TINYLIB_
 Options: ``--out DIR`` (checkpoints, ``history.csv``), ``--resume`` (continue from
 ``DIR/last.pt``), ``--set train.epochs=2`` (override any key), ``--threads N``
 (``torch.set_num_threads``), ``--export PATH`` (write fp16 inference weights at the end).
-Multi-GPU / multi-node: ``torchrun --nproc-per-node 8 -m tinylib.train CONFIG``.
+Multi-GPU / multi-node: ``torchrun --nproc-per-node 8 -m tinylib.hr.train CONFIG``.
 """
 
 from __future__ import annotations
@@ -30,10 +30,23 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from .. import engine
+from ..config import data_root, runtime
+from ..data.images import read_image
+from ..data.synthetic import quick_world
+from ..data.transforms import Compose, HorizontalFlip, RandomCrop, RandomRescale
+from ..data.widerface import WiderFaceDataset, load_eval_gt
+from ..engine import NonFiniteLossError
+from ..eval.widerface import evaluate
+from ..io import atomic_write_text
+from .detect import Detector, save_weights, to_wider
+from .model import RGB_MEAN, build_hr, collate
+from .templates import Templates, hr_template_set
+
 log = logging.getLogger(__name__)
 
 __all__ = ["PaperSampling", "paper_sampling", "load_config", "apply_overrides", "build_model", "build_train_set",
-           "make_eval_fn", "evaluate_world", "run", "main"]
+           "make_eval_fn", "evaluate_world", "spread_indices", "run", "main"]
 
 
 def load_config(path) -> dict:
@@ -70,7 +83,6 @@ def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
 
 
 def resolve_templates(spec):
-    from .models.hr import Templates, hr_template_set
 
     if spec is None or spec == "hr25":
         return hr_template_set(scaled=True)
@@ -85,7 +97,6 @@ def resolve_templates(spec):
 
 
 def build_model(mcfg: dict):
-    from .models.hr import build_hr
 
     m = dict(mcfg or {})
     templates = resolve_templates(m.pop("templates", "hr25"))
@@ -102,8 +113,6 @@ def paper_sampling(scales=(0.5, 1.0, 2.0), crop: int = 500, flip: bool = True,
     ignore windows that reach into the padding ("Border cases"); faces cut by the crop keep
     their clipped box when at least ``min_visible`` of their area remains, else become
     ``ignore``."""
-    from .data.transforms import Compose, HorizontalFlip, RandomCrop, RandomRescale
-    from .models.hr import RGB_MEAN
 
     steps = [RandomRescale(tuple(float(s) for s in scales)),
              RandomCrop(int(crop), pad_value=RGB_MEAN, min_visible=min_visible)]
@@ -117,16 +126,13 @@ PaperSampling = paper_sampling  # the name the recipes and notebook 05 use
 
 def build_train_set(dcfg: dict, seed: int = 0):
     """The training dataset of a recipe with :class:`PaperSampling`."""
-    from .data.widerface import WiderFaceDataset
 
     d = dict(dcfg or {})
     source = d.pop("source", "synthetic")
     if source == "synthetic":
-        from .data.synthetic import quick_world
 
         root = quick_world()
     elif source == "wider":
-        from .config import data_root
 
         root = data_root()
     else:
@@ -138,30 +144,35 @@ def build_train_set(dcfg: dict, seed: int = 0):
 
 def evaluate_world(model, root=None, split: str = "val", *, max_images: int | None = None,
                    max_side: int = 1024, progress: bool = False, detector_kw: dict | None = None):
-    """Detect on a synthetic world's val images and evaluate with the WIDER evaluator.
-    Returns ``(WiderResult, predictions dict key -> (N, 5))``."""
-    from .data.synthetic import quick_world
-    from .data.widerface import WiderFaceDataset, load_eval_gt
-    from .detect import Detector, to_wider
-    from .eval.widerface import evaluate
+    """Detect on the WIDER-layout ``split`` images under ``root`` (default: the synthetic
+    world) and evaluate with the WIDER evaluator, ground truth restricted to the images
+    used. ``max_images`` takes that many images evenly spread over the split's file order
+    (every event is represented). Returns ``(WiderResult, predictions key -> (N, 5))``."""
 
     root = root or quick_world()
     ds = WiderFaceDataset(root, split)
-    n = len(ds) if max_images is None else min(len(ds), int(max_images))
+    idx = spread_indices(len(ds), max_images)
     kw = {"score_threshold": 0.05, "max_side": max_side}
     kw.update(detector_kw or {})
     det = Detector(model, **kw)
-    from .data.images import read_image
-
-    images = [read_image(p) for p in ds.paths[:n]]
+    images = [read_image(ds.paths[i]) for i in idx]
     results = det.detect_many(images, progress=progress)
-    preds = {ds.target(i)["image_id"]: to_wider(*results[i]) for i in range(n)}
+    preds = {ds.target(i)["image_id"]: to_wider(*r) for i, r in zip(idx, results)}
     gt = load_eval_gt(root)
     return evaluate(preds, gt, subset=list(preds)), preds
 
 
-def make_eval_fn(ecfg: dict | None, epochs: int | None = None):
-    """Synthetic-val AP after every ``every``-th epoch (and the last one)."""
+def spread_indices(n: int, k: int | None) -> list[int]:
+    """``k`` indices evenly spread over ``range(n)`` (all of them when ``k`` is None or
+    ``>= n``): a fixed, reproducible sample that covers every part of a file order."""
+    if k is None or k >= n:
+        return list(range(n))
+    return sorted({int(round(x)) for x in np.linspace(0, n - 1, int(k))})
+
+
+def make_eval_fn(ecfg: dict | None, epochs: int | None = None, source: str = "synthetic"):
+    """Val AP (synthetic world, or the real WIDER val images present when ``source`` is
+    ``wider``) after every ``every``-th epoch and the last one."""
     if not ecfg:
         return None
     e = dict(ecfg)
@@ -170,9 +181,13 @@ def make_eval_fn(ecfg: dict | None, epochs: int | None = None):
     def _eval(model, epoch):
         if epoch % every and epoch != epochs:
             return {}
-        res, _ = evaluate_world(model, max_images=e.get("max_images"),
+        root = None
+        if source == "wider":
+
+            root = data_root()
+        res, _ = evaluate_world(model, root, max_images=e.get("max_images"),
                                 max_side=int(e.get("max_side", 1024)))
-        log.info("epoch %d: synthetic val AP %s", epoch, res.ap)
+        log.info("epoch %d: %s val AP %s", epoch, source, res.ap)
         return {f"ap_{k}": v for k, v in res.ap.items()}
 
     return _eval
@@ -180,10 +195,6 @@ def make_eval_fn(ecfg: dict | None, epochs: int | None = None):
 
 def run(cfg: dict, *, out_dir=None, resume=False, progress: bool = True, export=None):
     """Train per recipe; returns ``(model, history DataFrame)``."""
-    from . import engine
-    from .config import runtime
-    from .detect import save_weights
-    from .models.hr import collate
 
     tcfg = dict(cfg.get("train", {}))
     if out_dir is not None:
@@ -192,11 +203,12 @@ def run(cfg: dict, *, out_dir=None, resume=False, progress: bool = True, export=
     train_set = build_train_set(cfg.get("data", {}), seed=int(tcfg.get("seed", 0)))
     hist = engine.train(model, train_set, collate_fn=collate, config=tcfg,
                         device=runtime().device, resume=resume or None,
-                        eval_fn=make_eval_fn(cfg.get("eval"), int(tcfg.get("epochs", 1))), progress=progress,
+                        eval_fn=make_eval_fn(cfg.get("eval"), int(tcfg.get("epochs", 1)),
+                                             cfg.get("data", {}).get("source", "synthetic")),
+                        progress=progress,
                         extra_config={"recipe": cfg, "model": dict(model.config)})
     if engine.is_main_process():
         if tcfg.get("out_dir"):
-            from .io import atomic_write_text
 
             atomic_write_text(Path(tcfg["out_dir"]) / "history.csv", hist.to_csv(index=False))
         if export:
@@ -206,7 +218,7 @@ def run(cfg: dict, *, out_dir=None, resume=False, progress: bool = True, export=
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tinylib.train", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tinylib.hr.train", description=__doc__.split("\n")[0])
     p.add_argument("config", help="YAML recipe (configs/*.yaml)")
     p.add_argument("--out", default=None, help="checkpoint directory (default: runs/<name>)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
@@ -227,7 +239,6 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     out = args.out or str(Path("runs") / cfg["name"])
-    from .engine import NonFiniteLossError
 
     try:
         _, hist = run(cfg, out_dir=out, resume=args.resume, progress=not args.no_progress,

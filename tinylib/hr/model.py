@@ -1,6 +1,7 @@
 """The hybrid-resolution (HR) detector of *Finding Tiny Faces* (Hu & Ramanan, Fig. 8).
 
-A ResNet backbone (``tinylib.models.backbones.resnet_features``), a *hypercolumn* head at
+A backbone (``tinylib.models.backbones.resnet_features`` or the ImageNet MobileNetV1 x0.25 of
+``tinylib.models.mobilenet``), a *hypercolumn* head at
 stride 8 and one template per channel:
 
 * features: ``res3`` (stride 8) + ``res4`` (stride 16) brought to ``res3`` resolution by a
@@ -18,7 +19,7 @@ when faces are so small that an image has only a few positive locations, as in t
 synthetic world); the default is the paper's mean over the sampled locations.
 
 Training mode: ``model(images, targets)`` returns the loss dict ``{"loss_cls", "loss_reg"}``
-(targets computed on the device, :mod:`tinylib.targets`, with OHEM). Eval mode:
+(targets computed on the device, :mod:`tinylib.hr.targets`, with OHEM). Eval mode:
 ``model(images)`` returns ``(cls_logits (B, T, h, w), deltas (B, T, 4, h, w))``.
 Images are float ``(B, 3, H, W)`` RGB in ``0..255``; padding should hold the RGB mean
 (:data:`RGB_MEAN`), and each target may carry ``valid`` = the ``(x1, y1, x2, y2)`` of real
@@ -30,139 +31,23 @@ from __future__ import annotations
 import logging
 import re
 from collections import OrderedDict
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
-from .. import targets as T
+from ..config import data_file
+from ..models.backbones import resnet_features
+from ..models.mobilenet import IMAGENET_WEIGHTS, mobilenet_v1_025
+from . import targets as T
+from .templates import Templates, hr_template_set
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "RGB_MEAN",
-    "RGB_STD",
-    "Templates",
-    "HRDetector",
-    "build_hr",
-    "bilinear_upsampler",
-    "collate",
-    "hr_template_set",
-    "HR25_A",
-    "HR25_B",
-]
+__all__ = ["RGB_MEAN", "RGB_STD", "HRDetector", "build_hr", "bilinear_upsampler", "collate"]
 
 RGB_MEAN = (123.675, 116.28, 103.53)  # ImageNet mean in 0..255 (torchvision)
 RGB_STD = (58.395, 57.12, 57.375)
-
-
-@dataclass
-class Templates:
-    """Template shapes ``w x h`` (pixels of the image at ``scale``) and the A/B routing.
-
-    ``a`` templates run on every pyramid level, ``b`` (the tiny ones, trained on 2x
-    upsampled faces) only on upsampled levels; the rest are trained but pruned at test
-    time (Table 1 of the paper: A+B)."""
-
-    sizes: np.ndarray  # (T, 2) w, h
-    scales: np.ndarray  # (T,) image scale the template is meant for (0.5, 1, 2)
-    a: list[int] = field(default_factory=list)
-    b: list[int] = field(default_factory=list)
-
-    def __post_init__(self):
-        self.sizes = np.asarray(self.sizes, dtype=np.float64).reshape(-1, 2)
-        self.scales = np.asarray(self.scales, dtype=np.float64).reshape(-1)
-        if len(self.scales) != len(self.sizes):
-            raise ValueError(f"{len(self.sizes)} template sizes but {len(self.scales)} scales")
-        if (self.sizes <= 0).any():
-            raise ValueError("template widths and heights must be positive")
-        if not self.a and not self.b:
-            self.a = [int(i) for i in np.flatnonzero(np.isclose(self.scales, 1.0))]
-            self.b = [int(i) for i in np.flatnonzero(self.scales > 1.0 + 1e-9)]
-            if not self.a and not self.b:
-                self.a = list(range(len(self.sizes)))
-        self.a = [int(i) for i in self.a]
-        self.b = [int(i) for i in self.b]
-
-    def __len__(self) -> int:
-        return len(self.sizes)
-
-    @classmethod
-    def from_any(cls, obj) -> Templates:
-        """From a :class:`Templates`, a DataFrame with ``w, h[, scale]`` columns (e.g.
-        ``tinylib.data.templates.load_templates()`` or tinylib's own clustering), an array
-        ``(T, 2)`` of w, h, ``(T, 3)`` w, h, scale, ``(T, 4)`` centred boxes (MATLAB ``x2 - x1 + 1`` widths, as in
-        ``RefBox_N25.mat``) or ``(T, 5)`` boxes + scale, or a dict from :meth:`to_dict`."""
-        if isinstance(obj, Templates):
-            return obj
-        if isinstance(obj, dict):
-            return cls(np.asarray(obj["sizes"]), np.asarray(obj["scales"]),
-                       list(obj.get("a", [])), list(obj.get("b", [])))
-        if hasattr(obj, "columns"):  # DataFrame
-            cols = {c.lower(): c for c in obj.columns}
-            if "w" not in cols or "h" not in cols:
-                raise ValueError(f"template table needs columns w and h, has {list(obj.columns)}")
-            sizes = np.stack([obj[cols["w"]].to_numpy(float), obj[cols["h"]].to_numpy(float)], 1)
-            scales = obj[cols["scale"]].to_numpy(float) if "scale" in cols else np.ones(len(obj))
-            return cls(sizes, scales)
-        arr = np.asarray(obj, dtype=np.float64)
-        if arr.ndim != 2 or arr.shape[1] not in (2, 3, 4, 5):
-            raise ValueError(f"templates: expected (T, 2) w h, (T, 3) w h scale, (T, 4) boxes "
-                             f"or (T, 5) boxes + scale, got {arr.shape}")
-        if arr.shape[1] in (2, 3):
-            return cls(arr[:, :2], arr[:, 2] if arr.shape[1] == 3 else np.ones(len(arr)))
-        sizes = np.stack([arr[:, 2] - arr[:, 0] + 1, arr[:, 3] - arr[:, 1] + 1], 1)
-        scales = arr[:, 4] if arr.shape[1] == 5 else np.ones(len(arr))
-        return cls(sizes, scales)
-
-    def to_dict(self) -> dict:
-        return {"sizes": self.sizes.tolist(), "scales": self.scales.tolist(),
-                "a": list(self.a), "b": list(self.b)}
-
-
-#: A and B templates of the released HR model (``tiny_face_detector.m``: ``tids = 5:12`` on
-#: every level, ``19:25`` added on upsampled levels; 0-based here). Templates 1-4 (0.5x)
-#: and 13-18 are trained but pruned at test time (Table 1, "A+B").
-HR25_A = list(range(4, 12))
-HR25_B = list(range(18, 25))
-
-
-def hr_template_set(scaled: bool = True, root=None) -> Templates:
-    """The paper's 25 templates (``RefBox_N25_scaled.mat`` when ``scaled``, else the raw
-    clusters at scale 1) with the released model's A/B routing. Without the released files
-    (the embedded default), tinylib's own clustering stands in (:func:`own_template_set`),
-    with a warning."""
-    from ..data import sources
-    from ..data.templates import load_templates
-
-    if root is None and sources.missing_files(sources.HR_TEMPLATES):
-        log.warning("released HR templates (RefBox_N25*.mat) not in the data root: using "
-                    "tinylib's own k-medoids templates instead")
-        return own_template_set(scale_rule=scaled)
-    tpl = Templates.from_any(load_templates(scaled=scaled, root=root))
-    if scaled and len(tpl) == 25:
-        tpl.a, tpl.b = list(HR25_A), list(HR25_B)
-    return tpl
-
-
-def own_template_set(k: int = 25, *, scale_rule: bool = True, seed: int = 0) -> Templates:
-    """tinylib's own templates: Jaccard k-medoids (Eq. 1) of the WIDER-format train face
-    shapes — the real annotations when present, else the synthetic world — with the paper's
-    resolution rule (faces < 40 px tall get templates built at 2x, > 140 px at 0.5x) when
-    ``scale_rule``. A templates are the 1x ones, B the 2x ones."""
-    from ..analysis.clustering import apply_resolution_rule, kmedoids_shapes
-    from ..data import sources
-    from ..data.widerface import load_faces
-
-    src = sources.choose(sources.WIDER_ANNOTATIONS, what="face shapes to cluster")
-    faces = load_faces("train", root=src.root)
-    faces = faces[~faces["degenerate"].to_numpy(bool)]
-    medoids = kmedoids_shapes(faces[["h", "w"]].to_numpy(float), k, seed=seed).medoids
-    if not scale_rule:
-        return Templates(medoids[:, ::-1], np.ones(len(medoids)))
-    rule = apply_resolution_rule(medoids)
-    return Templates(np.stack([rule.w_built, rule.h_built], 1), rule.scale.to_numpy())
 
 
 def bilinear_upsampler(channels: int, factor: int) -> nn.ConvTranspose2d:
@@ -186,6 +71,9 @@ _STAGE_PATTERNS = [
     (re.compile(r"(^|\.)(layer2|res3)(\.|$)"), "res3"),
     (re.compile(r"(^|\.)(layer1|res2)(\.|$)"), "res2"),
     (re.compile(r"(^|\.)(conv1|bn1|stem|res1|maxpool)(\.|$)"), "stem"),
+    (re.compile(r"(^|\.)stage1(\.|$)"), "stage1"),  # MobileNetV1 (tinylib.models.mobilenet)
+    (re.compile(r"(^|\.)stage2(\.|$)"), "stage2"),
+    (re.compile(r"(^|\.)stage3(\.|$)"), "stage3"),
 ]
 
 
@@ -201,7 +89,10 @@ class HRDetector(nn.Module):
 
     #: per-stage learning-rate multipliers (supplementary: res4 1, res3 0.1, res2 0.01)
     DEFAULT_LR_MULT = {"stem": 0.01, "res2": 0.01, "res3": 0.1, "res4": 1.0, "res5": 1.0,
-                       "head": 1.0}
+                       "stage1": 0.1, "stage2": 1.0, "stage3": 1.0, "head": 1.0}
+
+    #: feature maps the hypercolumn reads, finest (stride 8) first, per backbone family
+    RESNET_FEATURES = ("res3", "res4", "res5")
 
     def __init__(
         self,
@@ -217,9 +108,11 @@ class HRDetector(nn.Module):
         num_neg: int = 128,
         reg_weight: float = 1.0,
         balance_classes: bool = False,
+        features: tuple[str, str, str] = RESNET_FEATURES,
         config: dict | None = None,
     ):
         super().__init__()
+        self.features = tuple(features)
         self.templates = Templates.from_any(templates)
         self.backbone = backbone
         self.use_res5 = use_res5
@@ -229,18 +122,19 @@ class HRDetector(nn.Module):
         self.reg_weight = reg_weight
         self.balance_classes = balance_classes
         self.config = dict(config or {})
-        strides = getattr(backbone, "strides", {"res3": 8, "res4": 16, "res5": 32})
+        f3, f4, f5 = self.features
+        strides = getattr(backbone, "strides", {f3: 8, f4: 16, f5: 32})
         chans = backbone.out_channels
-        self.stride = int(strides["res3"])
+        self.stride = int(strides[f3])
         nt = len(self.templates)
         self.num_templates = nt
         out = 5 * nt  # nt logits + 4 nt deltas
-        self.score_res3 = nn.Conv2d(chans["res3"], out, 1)
-        self.score_res4 = nn.Conv2d(chans["res4"], out, 1)
-        self.up_res4 = bilinear_upsampler(out, int(strides["res4"]) // self.stride)
+        self.score_res3 = nn.Conv2d(chans[f3], out, 1)
+        self.score_res4 = nn.Conv2d(chans[f4], out, 1)
+        self.up_res4 = bilinear_upsampler(out, int(strides[f4]) // self.stride)
         if use_res5:
-            self.score_res5 = nn.Conv2d(chans["res5"], out, 1)
-            self.up_res5 = bilinear_upsampler(out, int(strides["res5"]) // self.stride)
+            self.score_res5 = nn.Conv2d(chans[f5], out, 1)
+            self.up_res5 = bilinear_upsampler(out, int(strides[f5]) // self.stride)
         for conv in (self.score_res3, self.score_res4) + ((self.score_res5,) if use_res5 else ()):
             nn.init.normal_(conv.weight, std=0.01)
             nn.init.zeros_(conv.bias)
@@ -273,7 +167,7 @@ class HRDetector(nn.Module):
             no_decay = p.ndim <= 1
             key = (stage, no_decay)
             if key not in groups:
-                groups[key] = {"params": [], "lr_mult": float(mult[stage]),
+                groups[key] = {"params": [], "lr_mult": float(mult.get(stage, 1.0)),
                                "weight_decay": 0.0 if no_decay else weight_decay,
                                "name": f"{stage}{'/no_decay' if no_decay else ''}"}
             groups[key]["params"].append(p)
@@ -283,11 +177,12 @@ class HRDetector(nn.Module):
     def heads(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = (images - self.mean) / self.std
         feats = self.backbone(x)
-        r3 = self.score_res3(feats["res3"])
+        f3, f4, f5 = self.features
+        r3 = self.score_res3(feats[f3])
         h, w = r3.shape[-2:]
-        s = r3 + self.up_res4(self.score_res4(feats["res4"]))[..., :h, :w]
+        s = r3 + self.up_res4(self.score_res4(feats[f4]))[..., :h, :w]
         if self.use_res5:
-            s = s + self.up_res5(self.score_res5(feats["res5"]))[..., :h, :w]
+            s = s + self.up_res5(self.score_res5(feats[f5]))[..., :h, :w]
         nt = self.num_templates
         cls = s[:, :nt]
         reg = s[:, nt:].reshape(s.shape[0], nt, 4, h, w)
@@ -336,38 +231,60 @@ def build_hr(
     templates=None,
     depth: int = 18,
     *,
+    backbone: str = "resnet",
     caffe_style: bool = False,
     pretrained: bool | str = "auto",
     use_res5: bool = False,
     freeze_bn: bool | None = None,
     **kwargs,
 ) -> HRDetector:
-    """An :class:`HRDetector` on ``resnet_features(depth)``.
+    """An :class:`HRDetector` on ``resnet_features(depth)`` (``backbone="resnet"``) or on
+    the ImageNet MobileNetV1 x0.25 (``backbone="mobilenet_v1_025"``: its stride-8 ``stage1``
+    and stride-16 ``stage2`` play res3 and res4, ``stage3`` (stride 32) res5).
 
     ``templates``: anything :meth:`Templates.from_any` takes; ``None`` loads the paper's 25
-    (needs the data root). ``pretrained="auto"`` uses ImageNet weights when they are in the
-    torch hub cache and otherwise logs a clear message and trains from scratch.
+    (needs the data root). ``pretrained="auto"`` uses ImageNet weights when they are present
+    (the torch hub cache for ResNets, the data root for the MobileNet) and otherwise logs a
+    clear message and trains from scratch; ``True`` requires them.
     ``use_res5=False`` truncates the backbone after ``res4`` (res5 is neither computed nor
-    stored). ``freeze_bn`` defaults to ``True`` with ImageNet weights, ``False`` from scratch."""
-    from .backbones import resnet_features
-
+    stored). ``freeze_bn`` defaults to ``True`` with ImageNet ResNet weights, ``False``
+    otherwise (the MobileNet's BN is trained, as RetinaFace does)."""
     tpl = hr_template_set() if templates is None else Templates.from_any(templates)
-    if pretrained == "auto":
-        pretrained = _imagenet_weights_cached(depth, caffe_style)
-        if not pretrained:
-            log.warning(
-                "ImageNet weights for ResNet-%d are not in the torch hub cache (%s); training "
-                "from scratch. Put the torchvision checkpoint there to fine-tune as the paper "
-                "does.", depth, torch.hub.get_dir())
-    backbone = resnet_features(depth, caffe_style=caffe_style, pretrained=bool(pretrained))
-    if not use_res5:
-        _truncate_res5(backbone)
-    if freeze_bn is None:
-        freeze_bn = bool(pretrained)
-    cfg = {"depth": depth, "caffe_style": caffe_style, "use_res5": use_res5,
-           "templates": tpl.to_dict(), "freeze_bn": freeze_bn}
+    if backbone == "mobilenet_v1_025":
+
+        if pretrained == "auto":
+            pretrained = data_file(IMAGENET_WEIGHTS, required=False) is not None
+            if not pretrained:
+                log.warning("ImageNet MobileNetV1 x0.25 weights (%s) are not in the data root; "
+                            "training from scratch.", IMAGENET_WEIGHTS)
+        net = mobilenet_v1_025(pretrained=bool(pretrained))
+        net.fc = nn.Identity()  # the ImageNet classifier is not part of the detector
+        if not use_res5:
+            net.stage3 = nn.Identity()
+        features = ("stage1", "stage2", "stage3")
+        if freeze_bn is None:
+            freeze_bn = False
+    elif backbone == "resnet":
+        if pretrained == "auto":
+            pretrained = _imagenet_weights_cached(depth, caffe_style)
+            if not pretrained:
+                log.warning(
+                    "ImageNet weights for ResNet-%d are not in the torch hub cache (%s); "
+                    "training from scratch. Put the torchvision checkpoint there to fine-tune "
+                    "as the paper does.", depth, torch.hub.get_dir())
+        net = resnet_features(depth, caffe_style=caffe_style, pretrained=bool(pretrained))
+        if not use_res5:
+            _truncate_res5(net)
+        features = HRDetector.RESNET_FEATURES
+        if freeze_bn is None:
+            freeze_bn = bool(pretrained)
+    else:
+        raise ValueError(f"HR backbone must be 'resnet' or 'mobilenet_v1_025', got {backbone!r}")
+    cfg = {"backbone": backbone, "depth": depth, "caffe_style": caffe_style,
+           "use_res5": use_res5, "templates": tpl.to_dict(), "freeze_bn": freeze_bn}
     cfg.update({k: v for k, v in kwargs.items() if isinstance(v, (int, float, str, bool))})
-    return HRDetector(tpl, backbone, use_res5=use_res5, freeze_bn=freeze_bn, config=cfg, **kwargs)
+    return HRDetector(tpl, net, use_res5=use_res5, freeze_bn=freeze_bn, features=features,
+                      config=cfg, **kwargs)
 
 
 def _imagenet_weights_cached(depth: int, caffe_style: bool) -> bool:

@@ -1,4 +1,4 @@
-"""Dense template targets, OHEM and the decode round trip (tinylib.targets, tinylib.detect)."""
+"""Dense template targets, OHEM and the decode round trip (tinylib.hr.targets, tinylib.hr.detect)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from tinylib import targets as T
 from tinylib.boxes import box_iou
-from tinylib.detect import RawDetections, decode_level
+from tinylib.hr import targets as T
+from tinylib.hr.detect import RawDetections, decode_level
 
 
 def test_hand_checked_single_template():

@@ -36,8 +36,13 @@ import numpy as np
 import torch
 import torchvision
 
+from ..config import runtime
+from ..data.images import read_image, to_rgb_uint8
+from ..eval.widerface import write_predictions
+from ..io import atomic_save
 from . import targets as T
-from .models.hr import RGB_MEAN, HRDetector, Templates
+from .model import RGB_MEAN, HRDetector, build_hr
+from .templates import Templates
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +55,10 @@ __all__ = [
     "load_detector",
     "save_weights",
     "to_wider",
-    "draw_selection",
-    "explorer",
     "main",
 ]
 
-PACKAGE_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+PACKAGE_WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 DEFAULT_WEIGHTS = PACKAGE_WEIGHTS_DIR / "hr_res18_synth.pt"
 WEIGHTS_FORMAT = "tinylib.hr/1"
 
@@ -175,8 +178,6 @@ class RawDetections:
 
 
 def _as_image(image) -> np.ndarray:
-    from .data.images import read_image, to_rgb_uint8
-
     if isinstance(image, (str, os.PathLike)):
         return read_image(image)
     if isinstance(image, torch.Tensor):
@@ -198,8 +199,6 @@ class Detector:
                  nms_iou: float = 0.3, max_side: int = 5000, half_octaves: bool = False,
                  upsample: bool = True, candidate_threshold: float = 0.05,
                  top_k: int = 5000, max_dets: int = 2000, amp: bool = False):
-        from .config import runtime
-
         self.device = torch.device(device or runtime().device)
         self.model = model.to(self.device).eval()
         self.templates = model.templates
@@ -299,66 +298,8 @@ def to_wider(boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return out
 
 
-# ----------------------------------------------------------------------------- explorer
-def draw_selection(ax, image, raw: RawDetections, *, gt=None, score_threshold: float = 0.5,
-                   nms_iou: float = 0.3, levels=None, use_a: bool = True, use_b: bool = True):
-    """Draw the detections :meth:`RawDetections.select` keeps (yellow) and optional ground
-    truth ``gt`` (xyxy, cyan) on a matplotlib axis; returns the number of detections."""
-    from .data.images import draw_boxes
-
-    boxes, scores = raw.select(score_threshold, nms_iou, levels=levels, use_a=use_a,
-                               use_b=use_b)
-    ax.clear()
-    ax.imshow(image)
-    if gt is not None and len(gt):
-        draw_boxes(ax, None, np.asarray(gt), color="deepskyblue", linewidth=0.8)
-    draw_boxes(ax, None, boxes, color="yellow", linewidth=1.0)
-    ax.set_title(f"{len(boxes)} detections (score >= {score_threshold:.2f}, NMS {nms_iou:.2f}, "
-                 f"A {'on' if use_a else 'off'}, B {'on' if use_b else 'off'})", fontsize=9)
-    ax.axis("off")
-    return len(boxes)
-
-
-def explorer(image, raw: RawDetections, *, gt=None, figsize=(9, 5.5), dpi: int = 80):
-    """ipywidgets explorer over cached pre-NMS detections: score threshold, NMS IoU, pyramid
-    levels on/off, A/B templates on/off. Redraws without running the network.
-
-    The drawing is sent as a JPEG ``ipywidgets.Image`` (see ``tinylib.widgets.render_jpeg``)."""
-    import ipywidgets as W
-
-    from .widgets import render_jpeg
-
-    score = W.FloatSlider(value=0.5, min=0.05, max=0.99, step=0.01, description="score",
-                          continuous_update=False)
-    nms = W.FloatSlider(value=0.3, min=0.05, max=1.0, step=0.05, description="NMS IoU",
-                        continuous_update=False)
-    level_boxes = [W.Checkbox(value=True, description=f"{s:g}x", indent=False)
-                   for s in raw.scales]
-    use_a = W.Checkbox(value=True, description="A templates", indent=False)
-    use_b = W.Checkbox(value=True, description="B templates", indent=False)
-    view = W.Image(format="jpeg")
-
-    def redraw(*_):
-        levels = [s for s, cb in zip(raw.scales, level_boxes) if cb.value]
-
-        def draw(fig):
-            draw_selection(fig.add_subplot(1, 1, 1), image, raw, gt=gt,
-                           score_threshold=score.value, nms_iou=nms.value, levels=levels,
-                           use_a=use_a.value, use_b=use_b.value)
-
-        view.value = render_jpeg(draw, figsize=figsize, dpi=dpi)
-
-    for w in [score, nms, use_a, use_b, *level_boxes]:
-        w.observe(redraw, names="value")
-    redraw()
-    return W.VBox([W.HBox([score, nms]), W.HBox([W.Label("levels:"), *level_boxes]),
-                   W.HBox([use_a, use_b]), view])
-
-
 # ------------------------------------------------------------------------------ weights
 def _atomic_save(obj, path: Path) -> None:
-    from .io import atomic_save
-
     atomic_save(path, lambda tmp: torch.save(obj, tmp))
 
 
@@ -377,8 +318,6 @@ def load_detector(path=None, *, device=None) -> HRDetector:
     """An :class:`HRDetector` (eval mode) from shipped weights (:data:`DEFAULT_WEIGHTS`
     when ``path`` is None), :func:`save_weights` files or training checkpoints of
     :mod:`tinylib.engine` (which hold the model config under ``config['model']``)."""
-    from .models.hr import build_hr
-
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
     if not path.is_file():
         hint = (" (the shipped weights are made by tools/train_shipped_weights.sh)"
@@ -392,6 +331,7 @@ def load_detector(path=None, *, device=None) -> HRDetector:
     if "templates" not in mcfg:
         raise ValueError(f"{path}: checkpoint config has no templates (keys {sorted(mcfg)})")
     model = build_hr(mcfg["templates"], int(mcfg.get("depth", 18)),
+                     backbone=str(mcfg.get("backbone", "resnet")),
                      caffe_style=bool(mcfg.get("caffe_style", False)), pretrained=False,
                      use_res5=bool(mcfg.get("use_res5", False)), freeze_bn=False)
     state = {k: v.float() if v.is_floating_point() else v for k, v in obj["model"].items()}
@@ -423,15 +363,10 @@ def _draw(image: np.ndarray, boxes: np.ndarray, path: Path) -> None:
     d = ImageDraw.Draw(im)
     for x1, y1, x2, y2 in boxes.tolist():
         d.rectangle([x1, y1, x2, y2], outline=(255, 255, 0), width=2)
-    from .io import atomic_save
-
     atomic_save(path, lambda tmp: im.save(tmp, format="JPEG", quality=90), suffix=".jpg")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .data.images import read_image
-    from .eval.widerface import write_predictions
-
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

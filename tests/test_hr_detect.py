@@ -9,10 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from tinylib import targets as T
 from tinylib.boxes import box_iou
-from tinylib.detect import Detector, RawDetections, main, pyramid_scales, save_weights, to_wider
-from tinylib.models.hr import Templates, build_hr
+from tinylib.hr import targets as T
+from tinylib.hr.detect import Detector, RawDetections, main, pyramid_scales, save_weights, to_wider
+from tinylib.hr.model import build_hr
+from tinylib.hr.templates import Templates
 
 HR_LIKE = Templates(np.array([[80.0, 100], [40, 50], [20, 22]]), np.array([1.0, 1.0, 2.0]))
 
@@ -131,7 +132,7 @@ def test_cli_writes_wider_submission(tmp_path, small_model, capsys):
 
 
 def test_shipped_weights_load_and_are_small():
-    from tinylib.detect import DEFAULT_WEIGHTS, load_detector
+    from tinylib.hr.detect import DEFAULT_WEIGHTS, load_detector
 
     assert DEFAULT_WEIGHTS.is_file(), "run tools/train_shipped_weights.sh"
     assert DEFAULT_WEIGHTS.stat().st_size < 8e6

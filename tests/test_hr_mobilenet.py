@@ -1,0 +1,78 @@
+"""The HR detector on the ImageNet MobileNetV1 x0.25: ImageNet weights are really ImageNet
+weights, the hypercolumn reads stage1 (stride 8) + stage2 (stride 16), weights round-trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from skimage import data as skdata
+
+from tinylib.hr.detect import Detector, load_detector, save_weights
+from tinylib.hr.model import build_hr
+from tinylib.hr.templates import Templates
+from tinylib.models.mobilenet import IMAGENET_WEIGHTS, mobilenet_v1_025
+
+TPL = Templates([[12, 14], [24, 28], [48, 56], [8, 10]], [1, 1, 1, 2])
+
+
+def test_imagenet_weights_classify_a_cat(real_data):
+    if not (real_data / IMAGENET_WEIGHTS).is_file():
+        pytest.skip(f"{IMAGENET_WEIGHTS} not under the data root")
+    net = mobilenet_v1_025(pretrained=True).eval()
+    img = torch.from_numpy(skdata.chelsea().astype(np.float32)).permute(2, 0, 1)[None] / 255
+    img = torch.nn.functional.interpolate(img, size=(224, 224), mode="bilinear")
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        top = net.classify((img - mean) / std).argmax(1).item()
+    assert 281 <= top <= 285  # ImageNet's domestic cats (tabby, tiger cat, Persian, Siamese, Egyptian)
+
+
+def test_missing_imagenet_weights_name_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYLIB_DATA", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="mobilenetV1X0.25_pretrain.tar"):
+        mobilenet_v1_025(pretrained=True)
+
+
+def test_hr_on_mobilenet_shapes_groups_and_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = build_hr(TPL, backbone="mobilenet_v1_025", pretrained=False)
+    assert model.features == ("stage1", "stage2", "stage3") and model.stride == 8
+    assert isinstance(model.backbone.stage3, torch.nn.Identity)  # res5-style stage not computed
+    model.eval()
+    cls, reg = model(torch.rand(2, 3, 96, 128) * 255)
+    assert cls.shape == (2, 4, 12, 16) and reg.shape == (2, 4, 4, 12, 16)
+    names = {g["name"].split("/")[0] for g in model.param_groups({"stage1": 0.1})}
+    assert names == {"stage1", "stage2", "head"}
+    assert {g["lr_mult"] for g in model.param_groups({"stage1": 0.1}) if g["name"].startswith("stage1")} == {0.1}
+    path = save_weights(model, tmp_path / "w.pt")
+    back = load_detector(path)
+    assert back.config["backbone"] == "mobilenet_v1_025"
+    x = torch.rand(1, 3, 64, 64) * 255
+    with torch.no_grad():
+        a, b = model(x)[0], back(x)[0]
+    assert torch.allclose(a, b, atol=0.05)  # fp16 storage
+
+
+def test_hr_on_mobilenet_learns_a_face():
+    torch.manual_seed(0)
+    model = build_hr(TPL, backbone="mobilenet_v1_025", pretrained=False, balance_classes=True,
+                     ohem_threshold=0.0)
+    img = np.full((64, 64, 3), 90, np.uint8)
+    img[20:48, 20:44] = 220
+    from tinylib.hr.model import collate
+
+    x, t = collate([(img, {"boxes": np.array([[20.0, 20.0, 44.0, 48.0]], np.float32)})])
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    model.train()
+    first = None
+    for _ in range(30):
+        loss = sum(model(x, t).values())
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.5 * first
+    boxes, scores = Detector(model.eval(), score_threshold=0.3, upsample=False).detect(img)
+    assert len(boxes) >= 1

@@ -1,0 +1,187 @@
+"""Detectors side by side on real WIDER FACE val images: the *WIDER val subset*.
+
+The data root may hold only part of the 3,226 val images (the shared bundle has 374). This
+module picks the images present (or an evenly spread sample of them), runs detectors on
+them with on-disk caches, and evaluates every detector with the same official protocol
+restricted to exactly those images (:func:`tinylib.eval.widerface.evaluate` with
+``subset=``). Every number it produces is labelled with
+:func:`~tinylib.eval.widerface.subset_label`, e.g. ``"WIDER val subset (374 images)"``.
+
+* :func:`subset_images` -- ``{key: path}`` of the val images present (sampled with ``n``);
+* :func:`hr_raw` -- the HR detector's pre-NMS candidates per image, cached by weights,
+  pyramid settings and image content, so the ablations (A only, A+B, with/without the 2x
+  level) are re-selections, not re-runs (:func:`hr_select`);
+* :func:`peer_predictions` -- a peer (:mod:`tinylib.peers`) at one upsampling setting;
+* :func:`compare` -- one row per detector/setting: easy, medium, hard AP, detections;
+* :func:`best_per_detector` -- each detector's best setting by hard AP;
+* :func:`recall_by_size` -- recall of faces in size bins at a score threshold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .. import peers
+from ..config import cache_dir
+from ..data.images import read_image
+from ..hr.detect import Detector, RawDetections, to_wider
+from ..io import atomic_save
+from . import widerface as W
+
+log = logging.getLogger(__name__)
+
+__all__ = ["subset_images", "hr_raw", "hr_select", "peer_predictions", "compare",
+           "best_per_detector", "recall_by_size", "spread"]
+
+
+def spread(items: list, n: int | None) -> list:
+    """``n`` items evenly spread over ``items`` (all when ``n`` is None or ``>= len``): a
+    fixed sample that covers every event of a file order."""
+    if n is None or n >= len(items):
+        return list(items)
+    idx = sorted({int(round(x)) for x in np.linspace(0, len(items) - 1, int(n))})
+    return [items[i] for i in idx]
+
+
+def subset_images(gt: W.EvalGT, root=None, n: int | None = None) -> dict[str, Path]:
+    """``{"event/stem": path}`` of the val images of ``gt`` present under
+    ``<root>/widerface/WIDER_val/images`` (``root``: the data root), in ground-truth order;
+    ``n`` keeps an evenly spread sample of them."""
+    from ..config import data_root
+
+    base = Path(root if root is not None else data_root()) / "widerface" / "WIDER_val" / "images"
+    present = [k for k in gt.images if (base / f"{k}.jpg").is_file()]
+    if not present:
+        raise FileNotFoundError(f"no WIDER val image of the ground truth is under {base}")
+    return {k: base / f"{k}.jpg" for k in spread(present, n)}
+
+
+# ----------------------------------------------------------------------------- HR detector
+def _fingerprint(path) -> str:
+    st = Path(path).stat()
+    return hashlib.sha1(f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:12]
+
+
+def _detector_tag(det: Detector, weights_id: str) -> str:
+    cfg = {"weights": weights_id, "max_side": det.max_side, "upsample": det.upsample,
+           "half_octaves": det.half_octaves, "candidate_threshold": det.candidate_threshold,
+           "top_k": det.top_k}
+    return hashlib.sha1(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def hr_raw(det: Detector, images: Mapping[str, os.PathLike], *, weights_id: str,
+           cache: bool | str | os.PathLike = True, progress: bool = False) -> dict[str, RawDetections]:
+    """Pre-NMS candidates of the HR detector ``det`` for each image, cached per image under
+    ``cache_dir("hr_raw")`` (or the folder ``cache``) keyed by ``weights_id`` (e.g. the
+    weights file's SHA-256), the pyramid settings and the image file's identity."""
+    base = (Path(cache) if cache not in (True, False) else cache_dir("hr_raw")) / _detector_tag(
+        det, weights_id)
+    out = {}
+    for key, path in tqdm(list(images.items()), desc="HR detector", disable=not progress):
+        f = base / (key.replace("/", "__") + f"-{_fingerprint(path)}.npz")
+        if cache is not False and f.is_file():
+            with np.load(f, allow_pickle=False) as z:
+                out[key] = RawDetections(z["boxes"], z["scores"], z["template"], z["level"],
+                                         z["scales"].tolist(), z["a"].tolist(), z["b"].tolist())
+            continue
+        raw = det.raw(read_image(path))
+        out[key] = raw
+        if cache is not False:
+            atomic_save(f, lambda t, r=raw: np.savez(
+                t, boxes=r.boxes, scores=r.scores, template=r.template, level=r.level,
+                scales=np.asarray(r.scales, float), a=np.asarray(r.a, int),
+                b=np.asarray(r.b, int)), suffix=".npz")
+    return out
+
+
+def hr_select(raws: Mapping[str, RawDetections], *, score_threshold: float = 0.05,
+              nms_iou: float = 0.3, levels=None, use_a: bool = True, use_b: bool = True,
+              max_scale: float | None = None, max_dets: int = 2000) -> dict[str, np.ndarray]:
+    """WIDER rows ``(N, 5)`` from cached candidates: :meth:`RawDetections.select` per image.
+    ``max_scale`` drops pyramid levels above it (``1`` = without the 2x level)."""
+    out = {}
+    for key, raw in raws.items():
+        lv = levels
+        if max_scale is not None:
+            lv = [s for s in raw.scales if s <= max_scale + 1e-9]
+        boxes, scores = raw.select(score_threshold, nms_iou, levels=lv, use_a=use_a,
+                                   use_b=use_b, max_dets=max_dets)
+        out[key] = to_wider(boxes, scores)
+    return out
+
+
+# ------------------------------------------------------------------------------------ peers
+def peer_predictions(name: str, images: Mapping[str, os.PathLike], *, upsample=1,
+                     progress: bool = False, **opts) -> dict[str, np.ndarray]:
+    """A peer's WIDER rows per image at one upsampling setting (cached by
+    :func:`tinylib.peers.detect_many`)."""
+    det = peers.get(name, upsample=upsample, **opts)
+    return peers.detect_many(det, dict(images), progress=progress)
+
+
+# ---------------------------------------------------------------------------- evaluation
+def compare(predictions: Mapping[str, Mapping[str, np.ndarray]], gt: W.EvalGT,
+            keys: Iterable[str]) -> tuple[pd.DataFrame, dict[str, W.WiderResult]]:
+    """Evaluate each ``predictions[label]`` on exactly ``keys`` with the official protocol.
+    Returns a table (index ``label``; ``easy, medium, hard, detections``) and the results
+    (for PR curves). The table's ``attrs["eval_set"]`` is the subset label."""
+    keys = list(keys)
+    rows, results = {}, {}
+    for label, preds in predictions.items():
+        missing = [k for k in keys if k not in preds]
+        if missing:
+            raise KeyError(f"{label}: no predictions for {len(missing)} image(s), e.g. {missing[0]}")
+        res = W.evaluate({k: preds[k] for k in keys}, gt, subset=keys)
+        results[label] = res
+        rows[label] = {**{s: res.ap[s] for s in W.SETTINGS},
+                       "detections": int(sum(len(preds[k]) for k in keys))}
+    table = pd.DataFrame(rows).T
+    table.index.name = "detector"
+    table.attrs["eval_set"] = W.subset_label(len(keys))
+    return table, results
+
+
+def best_per_detector(table: pd.DataFrame, sep: str = " @ ") -> pd.DataFrame:
+    """Rows labelled ``"name @ setting"``: keep each name's row with the highest hard AP
+    (ties: the first); the index becomes the name, the setting a column."""
+    names = [str(i).split(sep, 1) for i in table.index]
+    t = table.copy()
+    t["name"] = [n[0] for n in names]
+    t["setting"] = [n[1] if len(n) > 1 else "" for n in names]
+    best = t.sort_values("hard", ascending=False, kind="stable").groupby("name", sort=False).head(1)
+    return best.set_index("name")[["setting", *W.SETTINGS, "detections"]]
+
+
+def recall_by_size(preds: Mapping[str, np.ndarray], gt: W.EvalGT, keys: Iterable[str], *,
+                   score_threshold: float, bins=(0, 10, 20, 40, 80, 1e9), iou: float = 0.5
+                   ) -> pd.DataFrame:
+    """Recall of the ground-truth faces of ``keys`` per size bin (``sqrt(w h)`` in pixels) at
+    raw score ``>= score_threshold``: a face is found when some such detection's best face is
+    it at IoU ``>= iou`` (+1 as the benchmark). Also the number of faces per bin."""
+    sizes, found = [], []
+    for k in keys:
+        g = np.asarray(gt.boxes[k], dtype=np.float64).reshape(-1, 4)
+        g = g[(g[:, 2] > 0) & (g[:, 3] > 0)]
+        if not len(g):
+            continue
+        p = np.asarray(preds.get(k, np.zeros((0, 5))), dtype=np.float64).reshape(-1, 5)
+        p = p[p[:, 4] >= score_threshold]
+        hit = W.match_image(p, g, iou_thresh=iou) if len(p) else np.full(0, -1)
+        got = np.zeros(len(g), dtype=bool)
+        got[hit[hit >= 0]] = True
+        sizes.append(np.sqrt(g[:, 2] * g[:, 3]))
+        found.append(got)
+    s, f = np.concatenate(sizes), np.concatenate(found)
+    labels = [f"{int(a)}-{int(b)} px" if b < 1e9 else f">{int(a)} px" for a, b in zip(bins[:-1], bins[1:])]
+    cut = pd.cut(s, bins=list(bins), labels=labels, right=True)
+    df = pd.DataFrame({"bin": cut, "found": f}).groupby("bin", observed=False)["found"]
+    return pd.DataFrame({"faces": df.size(), "recall": df.mean()})

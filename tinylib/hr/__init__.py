@@ -1,0 +1,13 @@
+"""The hybrid-resolution (HR) detector of *Finding Tiny Faces* (Hu & Ramanan, CVPR 2017).
+
+One package, one job each:
+
+* :mod:`tinylib.hr.templates` -- template shapes, the scale each was built for, A/B routing;
+* :mod:`tinylib.hr.model` -- the network: a backbone + a stride-8 hypercolumn head, losses;
+* :mod:`tinylib.hr.targets` -- dense template targets, OHEM, box deltas;
+* :mod:`tinylib.hr.detect` -- image pyramid, A/B routing, decoding, NMS, weights, CLI;
+* :mod:`tinylib.hr.train` -- YAML recipes -> :func:`tinylib.engine.train` (``python -m
+  tinylib.hr.train CONFIG``).
+
+Import what you need from the submodules; importing the package loads nothing heavy.
+"""
