@@ -132,13 +132,26 @@ def test_cli_writes_wider_submission(tmp_path, small_model, capsys):
 
 
 def test_shipped_weights_load_and_are_small():
-    from tinylib.hr.detect import DEFAULT_WEIGHTS, load_detector
+    from tinylib.hr.detect import SYNTHETIC_WEIGHTS, load_detector
 
-    assert DEFAULT_WEIGHTS.is_file(), "run tools/train_shipped_weights.sh"
-    assert DEFAULT_WEIGHTS.stat().st_size < 8e6
-    model = load_detector()
+    assert SYNTHETIC_WEIGHTS.is_file(), "run tools/train_shipped_weights.sh"
+    assert SYNTHETIC_WEIGHTS.stat().st_size < 8e6
+    model = load_detector(SYNTHETIC_WEIGHTS)
     assert model.num_templates == 25 and not model.use_res5
     assert len(model.templates.a) == 8 and len(model.templates.b) == 7
     boxes, scores = Detector(model, device="cpu", max_side=400).detect(
         np.full((120, 160, 3), 128, np.uint8))
     assert boxes.shape[1] == 4 and len(scores) == len(boxes)
+
+
+def test_cli_keeps_the_2x_level_on_1024_px_photos(tmp_path, small_model, capsys):
+    weights = save_weights(small_model, tmp_path / "w.pt")
+    img_dir = tmp_path / "imgs" / "0--Parade"
+    img_dir.mkdir(parents=True)
+    Image.fromarray(np.full((683, 1024, 3), 120, np.uint8)).save(img_dir / "wide.jpg")
+    Image.fromarray(np.full((1150, 2048, 3), 120, np.uint8)).save(img_dir / "selfie.jpg")
+    rc = main([str(img_dir / "wide.jpg"), str(img_dir / "selfie.jpg"), "--out",
+               str(tmp_path / "out"), "--weights", str(weights)])
+    assert rc == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and all(", 2x)" in line for line in out), out

@@ -33,7 +33,16 @@ Pieces
   :func:`tinylib.eval.pr.voc_ap`). This is *window-level* AP (test windows at a fixed
   1:``test_neg_per_pos`` positive:negative ratio), not the WIDER FACE protocol; only
   differences between conditions are meaningful.
-* :func:`run_studies` — train and test each condition over a few seeds; returns a table.
+* :func:`study_data` — the scenes the windows are cut from, chosen in one place: **real
+  WIDER FACE images** (train windows from ``WIDER_train``, test windows from ``WIDER_val``;
+  :func:`real_scenes`, faces picked by :func:`usable_faces`) when the data root holds them
+  (:data:`tinylib.data.sources.WIDER_IMAGES`), else the **synthetic world**
+  (:func:`render_scenes`, the embedded default). It says which (:class:`StudyData`), and the
+  scorecard notes repeat it (:meth:`StudyData.note`).
+* :func:`run_studies` — train and test each condition over several seeds (each seed draws
+  its own windows and its own initialisation); returns a table.
+* :func:`describe_gain`, :func:`record_comparison`, :func:`record_gain` — the verdict (sign
+  against the paper, inside or outside the seed spread) and the scorecard rows.
 * :func:`context_specs`, :func:`foveal_specs`, :func:`resolution_specs` — the standard
   conditions, sized by quick mode (:func:`budget`).
 """
@@ -47,6 +56,8 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from numbers import Real
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -68,6 +79,10 @@ __all__ = [
     "scenes_from_root",
     "render_scenes",
     "study_scenes",
+    "StudyData",
+    "study_data",
+    "usable_faces",
+    "real_scenes",
     "window_grid",
     "sample_windows",
     "context_mask",
@@ -87,6 +102,7 @@ __all__ = [
     "resolution_specs",
     "describe_gain",
     "record_comparison",
+    "record_gain",
     "SMALL_FACE",
     "LARGE_FACE",
 ]
@@ -161,29 +177,32 @@ class StudySpec:
 def budget() -> dict:
     """Sizes of the studies in quick mode (CPU, seconds) and full mode (GPU): model, steps,
     windows, seeds, the "large" face (quick mode stands in 64x52 for 250x200 to keep the
-    windows small), context factors and the synthetic scenes rendered per size."""
+    windows small), context factors, the real WIDER images read per split
+    (``n_train_images``/``n_test_images``, ``None`` = all with usable faces) and the synthetic
+    scenes rendered per size.
+
+    Five seeds in both modes: with two, a standard deviation is little more than the gap
+    between two numbers, and a gain cannot be judged against it."""
     return config.pick(
         dict(arch="tiny", width=8, steps=60, batch_size=16, lr=3e-3, n_train_pos=192,
-             n_test_pos=192, seeds=(0, 1), large_face=(64, 52), small_context=3.0,
-             large_context=1.6, n_train_scenes=40, n_test_scenes=30, image_size=(384, 288),
-             persons={"small": 12, "large": 6}, workers=1, threads=1),
+             n_test_pos=192, seeds=(0, 1, 2, 3, 4), large_face=(64, 52), small_context=3.0,
+             large_context=1.6, n_train_images=60, n_test_images=40, n_train_scenes=40,
+             n_test_scenes=30, image_size=(384, 288), persons={"small": 12, "large": 6},
+             workers=1, threads=1),
         dict(arch="resnet18", width=64, steps=2000, batch_size=64, lr=1e-3, n_train_pos=4000,
-             n_test_pos=1000, seeds=(0, 1, 2), large_face=LARGE_FACE, small_context=6.0,
-             large_context=1.6, n_train_scenes=400, n_test_scenes=150, image_size=(1024, 768),
-             persons={"small": 30, "large": 4}, workers=os.cpu_count() or 1, threads=None),
+             n_test_pos=1000, seeds=(0, 1, 2, 3, 4), large_face=LARGE_FACE, small_context=6.0,
+             large_context=1.6, n_train_images=None, n_test_images=None, n_train_scenes=400,
+             n_test_scenes=150, image_size=(1024, 768), persons={"small": 30, "large": 4},
+             workers=os.cpu_count() or 1, threads=None),
     )
 
 
-def study_scenes(size: str, seed: int = 0, progress: bool = False) -> tuple[list, list]:
-    """Train and test scenes for the ``"small"`` or ``"large"`` study: synthetic scenes
-    whose faces are already close to the study's face height (:func:`render_scenes`), so
-    windows need little rescaling. Train and test use disjoint seeds."""
-    b = budget()
-    face, _ = _face(size)
-    kw = dict(face_height=face[0], image_size=b["image_size"], n_persons=b["persons"][size],
-              workers=b["workers"], progress=progress)
-    return (render_scenes(b["n_train_scenes"], seed=2 * seed, **kw),
-            render_scenes(b["n_test_scenes"], seed=2 * seed + 1, **kw))
+def study_scenes(size: str, seed: int = 0, progress: bool = False,
+                 source: str = "auto") -> tuple[list, list]:
+    """``(train scenes, test scenes)`` of :func:`study_data` (real WIDER images when present,
+    else synthetic scenes); use :func:`study_data` to also learn which."""
+    data = study_data(size, seed=seed, source=source, progress=progress)
+    return data.train, data.test
 
 
 def window_grid(windows: WindowSet, n: int = 8, mask: torch.Tensor | None = None,
@@ -328,6 +347,151 @@ def scenes_from_root(root, split: str, limit: int | None = None) -> list[Scene]:
     return scenes_from_dataset(WiderFaceDataset(root=root, split=split), limit)
 
 
+# --------------------------------------------------------------------------- real faces
+MAX_DOWNSCALE = 5.0  # real positives: faces between 1x and 5x the study's face size
+ASPECT_RANGE = (0.6, 2.5)  # real positives: face box height / width
+
+
+def usable_faces(faces: pd.DataFrame, face_hw) -> np.ndarray:
+    """Which rows of a WIDER face table (:func:`tinylib.data.widerface.load_faces`) may be
+    positives for a study of ``face_hw`` faces (``bool`` array).
+
+    A usable face is valid (``invalid == 0``), not degenerate, not heavily occluded
+    (``occlusion < 2``; partial occlusion is kept, as in the paper's training set), has a
+    plausible box shape (height / width within :data:`ASPECT_RANGE`, which drops the < 1 %
+    of slivers) and is **at least as large as the study's face and at most**
+    :data:`MAX_DOWNSCALE` **times larger** (by ``sqrt(h * w)``): rescaling it to ``face_hw``
+    then only ever shrinks it (the 0.95-1.05 jitter aside), so a positive never shows
+    detail that was not in the image; and its context window stays mostly inside the image.
+    Blur, expression, illumination and pose are not used (blurred and atypical faces are
+    part of the task)."""
+    w = faces["w"].to_numpy(np.float64)
+    h = faces["h"].to_numpy(np.float64)
+    side = np.sqrt(np.clip(w, 0, None) * np.clip(h, 0, None))
+    target = math.sqrt(face_hw[0] * face_hw[1])
+    aspect = h / np.maximum(w, 1e-9)
+    return ((faces["invalid"].to_numpy() == 0) & ~faces["degenerate"].to_numpy(bool)
+            & (faces["occlusion"].to_numpy() < 2) & (w > 0) & (h > 0)
+            & (aspect >= ASPECT_RANGE[0]) & (aspect <= ASPECT_RANGE[1])
+            & (side >= target) & (side <= MAX_DOWNSCALE * target))
+
+
+def real_scenes(face_hw, split: str, root=None, limit: int | None = None, seed: int = 0,
+                progress: bool = False) -> list[Scene]:
+    """Scenes of real WIDER FACE images of ``split`` (``"train"`` or ``"val"``) under the data
+    root ``root``: only images present in ``widerface/WIDER_{split}/images/`` that hold at
+    least one usable face (:func:`usable_faces` for ``face_hw``); ``limit`` of them, drawn
+    with ``seed`` (kept in file order), or all. ``Scene.boxes`` = the usable faces,
+    ``Scene.avoid`` = every annotated face of the image (invalid, occluded, too small or too
+    large ones too), so no negative is centred on a face of the target size. Windows that
+    reach past the image border are filled with the image's mean colour (:func:`sample_windows`)."""
+    from tqdm.auto import tqdm
+
+    from .data import widerface
+    from .data.images import read_image
+
+    base = (Path(root) if root is not None else config.data_root()) / "widerface" / f"WIDER_{split}" / "images"
+    faces = widerface.load_faces(split, root)
+    faces = faces[[(base / im).is_file() for im in faces["image"]]] if len(faces) else faces
+    ok = usable_faces(faces, face_hw)
+    images = list(pd.unique(faces.loc[ok, "image"]))
+    if not images:
+        raise ValueError(f"no image under {base} has a face usable for a {face_hw} study")
+    if limit is not None and limit < len(images):
+        pick = np.random.default_rng([seed, {"train": 0, "val": 1}.get(split, 2)]).choice(
+            len(images), limit, replace=False)
+        images = [images[i] for i in sorted(pick)]
+    groups = faces.groupby("image", sort=False).indices
+    xywh_all = faces[["x", "y", "w", "h"]].to_numpy(np.float64)
+    out = []
+    for im in tqdm(images, desc=f"WIDER {split}", disable=not progress, leave=False):
+        rows = groups[im]
+        xyxy = np.concatenate([xywh_all[rows, :2], xywh_all[rows, :2] + xywh_all[rows, 2:]], axis=1)
+        out.append(Scene(read_image(base / im), xyxy[ok[rows]], widerface.image_key(im), avoid=xyxy))
+    return out
+
+
+@dataclass
+class StudyData:
+    """The scenes of one study size and where they came from (see :func:`study_data`).
+
+    ``kind``: ``"real"`` (WIDER FACE train images for training, val images for testing) or
+    ``"synthetic"`` (rendered scenes); ``source``: the answer of
+    :func:`tinylib.data.sources.choose` for the real images (says what was missing)."""
+
+    size: str
+    face_hw: tuple[int, int]
+    train: list[Scene]
+    test: list[Scene]
+    kind: str
+    source: object = None  # tinylib.data.sources.Source
+
+    @property
+    def is_real(self) -> bool:
+        return self.kind == "real"
+
+    def __str__(self) -> str:
+        n_tr = sum(len(s.boxes) for s in self.train)
+        n_te = sum(len(s.boxes) for s in self.test)
+        face = "x".join(map(str, self.face_hw))
+        if self.is_real:
+            return (f"{self.size} faces ({face}): REAL WIDER FACE images under {self.source.root} — "
+                    f"train windows from {len(self.train)} WIDER_train images ({n_tr} usable faces), "
+                    f"test windows from {len(self.test)} WIDER_val images ({n_te} usable faces); usable = "
+                    f"valid, not heavily occluded, 1x-{MAX_DOWNSCALE:g}x the study's face size")
+        why = (str(self.source) if self.source is not None and not self.source.is_real
+               else "synthetic scenes requested")
+        return (f"{self.size} faces ({face}): SYNTHETIC world — {len(self.train)} train / {len(self.test)} "
+                f"test rendered scenes ({n_tr} / {n_te} usable faces). Why: {why}")
+
+    def note(self, table: pd.DataFrame | None = None) -> str:
+        """Where the numbers of ``table`` (a :func:`run_studies` table) come from, for the
+        scorecard: ``"real WIDER faces (N train / M val windows per seed, ...)"`` or
+        ``"synthetic world ..."``."""
+        if not self.is_real:
+            return "Data: synthetic world (rendered scenes, no real faces) — not comparable."
+        if table is not None and len(table):
+            n_tr = "/".join(str(v) for v in pd.unique(table["n_train"]))
+            n_te = "/".join(str(v) for v in pd.unique(table["n_test"]))
+            counts = f"{n_tr} train / {n_te} val windows per seed, "
+        else:
+            counts = ""
+        return (f"Data: real WIDER faces ({counts}cut from {len(self.train)} WIDER_train / "
+                f"{len(self.test)} WIDER_val images).")
+
+
+def study_data(size: str, seed: int = 0, source: str = "auto", progress: bool = False) -> StudyData:
+    """The train and test scenes of the ``"small"`` or ``"large"`` study — the one place
+    where the data is chosen.
+
+    ``source="auto"``: the real WIDER FACE images when the data root holds them
+    (:data:`tinylib.data.sources.WIDER_IMAGES`: both annotation files and both image
+    folders): train scenes from ``WIDER_train``, test scenes from ``WIDER_val``
+    (:func:`real_scenes`; ``budget()["n_train_images"]``/``["n_test_images"]`` of them,
+    drawn with ``seed``). Otherwise the synthetic world: scenes whose faces are already
+    close to the study's face height (:func:`render_scenes`), train and test with disjoint
+    seeds. ``"real"`` raises ``FileNotFoundError`` (saying what is missing) instead of
+    falling back; ``"synthetic"`` forces the synthetic scenes."""
+    from .data import sources
+
+    if source not in ("auto", "real", "synthetic"):
+        raise ValueError(f"source must be 'auto', 'real' or 'synthetic', got {source!r}")
+    b = budget()
+    face, _ = _face(size)
+    src = sources.choose(sources.WIDER_IMAGES, what="WIDER FACE train+val images", fallback=None)
+    if source == "real" and not src.is_real:
+        raise FileNotFoundError(str(src))
+    if src.is_real and source != "synthetic":
+        train = real_scenes(face, "train", src.root, b["n_train_images"], seed, progress)
+        test = real_scenes(face, "val", src.root, b["n_test_images"], seed, progress)
+        return StudyData(size, face, train, test, "real", src)
+    kw = dict(face_height=face[0], image_size=b["image_size"], n_persons=b["persons"][size],
+              workers=b["workers"], progress=progress)
+    train = render_scenes(b["n_train_scenes"], seed=2 * seed, **kw)
+    test = render_scenes(b["n_test_scenes"], seed=2 * seed + 1, **kw)
+    return StudyData(size, face, train, test, "synthetic", src)
+
+
 # --------------------------------------------------------------------------- windows
 @dataclass
 class WindowSet:
@@ -356,20 +520,43 @@ def _iou_one(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area + areas - inter, 1e-9)
 
 
+def _half(x: torch.Tensor) -> torch.Tensor:
+    """2x2 average of ``(..., H, W)`` (an odd last row/column is repeated)."""
+    if x.shape[-2] % 2:
+        x = torch.cat([x, x[..., -1:, :]], dim=-2)
+    if x.shape[-1] % 2:
+        x = torch.cat([x, x[..., -1:]], dim=-1)
+    return (x[..., 0::2, 0::2] + x[..., 1::2, 0::2] + x[..., 0::2, 1::2] + x[..., 1::2, 1::2]) * 0.25
+
+
 def _crop_many(scene: Scene, windows: np.ndarray, native_hw, out_hw) -> torch.Tensor:
     """Crop windows ``(K, 3)`` = ``(cx, cy, s)`` of one scene: each covers ``native_hw / s``
     image pixels around ``(cx, cy)``, is resampled to ``native_hw`` (the face now has the
     target size) and then interpolated to ``out_hw`` (template resolution). Outside the
-    image = the image's mean colour. Returns ``uint8 (K, 3, *out_hw)``."""
+    image = the image's mean colour. Returns ``uint8 (K, 3, *out_hw)``.
+
+    Windows shrunk by ``s <= 1/2`` are cut from a 2x2-average pyramid level (``2^l`` with
+    ``s * 2^l`` in ``(1/2, 1]``), so the bilinear resampling needs at most 2x2 samples per
+    output pixel instead of up to ``(1/s)^2`` — the same area-averaged result, many times
+    cheaper for real images whose faces are much larger than the study's."""
     from torchvision.ops import roi_align
 
-    img = torch.from_numpy(np.ascontiguousarray(scene.image)).permute(2, 0, 1).float()
+    img = torch.from_numpy(np.ascontiguousarray(scene.image)).permute(2, 0, 1).contiguous().float()
     mean = img.mean(dim=(1, 2), keepdim=True)
     w = torch.from_numpy(np.asarray(windows, dtype=np.float32).reshape(-1, 3))
     hh, hw = native_hw[0] / w[:, 2] / 2, native_hw[1] / w[:, 2] / 2
     boxes = torch.stack([torch.zeros_like(hh), w[:, 0] - hw, w[:, 1] - hh, w[:, 0] + hw, w[:, 1] + hh], 1)
-    crops = roi_align((img - mean)[None], boxes, output_size=tuple(native_hw), spatial_scale=1.0,
-                      sampling_ratio=-1, aligned=True)
+    max_level = max(0, int(math.log2(max(1, min(img.shape[1:])))) - 1)
+    levels = np.clip(np.floor(np.log2(1.0 / w[:, 2].double().numpy())), 0, max_level).astype(int)
+    crops = torch.empty((len(w), 3, *native_hw))
+    level_img = (img - mean)[None]
+    for lvl in range(int(levels.max(initial=0)) + 1):
+        if lvl > 0:
+            level_img = _half(level_img)
+        sel = torch.from_numpy(np.flatnonzero(levels == lvl))
+        if len(sel):
+            crops[sel] = roi_align(level_img, boxes[sel], output_size=tuple(native_hw),
+                                   spatial_scale=0.5 ** lvl, sampling_ratio=-1, aligned=True)
     if tuple(out_hw) != tuple(native_hw):
         crops = F.interpolate(crops, size=tuple(out_hw), mode="bilinear", align_corners=False,
                               antialias=out_hw[0] < native_hw[0])
@@ -704,7 +891,8 @@ class StudyResult:
 
     @property
     def ap_std(self) -> float:
-        return float(np.std(self.ap))
+        """Sample standard deviation over seeds (``ddof=1``; 0 for a single seed)."""
+        return float(np.std(self.ap, ddof=1)) if len(self.ap) > 1 else 0.0
 
 
 def run_study(spec: StudySpec, train: WindowSet, test: WindowSet, seed: int = 0,
@@ -741,11 +929,14 @@ def run_studies(specs: dict[str, StudySpec], train_scenes: Sequence[Scene],
                 threads: int | str | None = "budget") -> tuple[pd.DataFrame, dict]:
     """Train and test every condition of ``specs`` for each seed.
 
-    Windows are sampled once per data configuration (:meth:`StudySpec.data_key`) with
-    ``data_seed`` (train from ``train_scenes``, test from ``test_scenes``), so conditions
-    that differ only in the model (context mask, layers) see identical windows. Returns
-    ``(table, results)``: one row per condition with ``ap_mean, ap_std, ap_per_seed,
-    train_ap_mean, receptive field, seconds``, and the :class:`StudyResult` objects.
+    For each seed, windows are sampled once per data configuration
+    (:meth:`StudySpec.data_key`) with the generator seeded ``(data_seed, seed, config)``
+    (train from ``train_scenes``, test from ``test_scenes``), so conditions that differ only
+    in the model (context mask, layers) see identical windows within a seed, and the seed
+    spread covers both the draw of the windows and the initialisation / batch order. Returns
+    ``(table, results)``: one row per condition with ``ap_mean, ap_std`` (sample std over
+    seeds), ``ap_per_seed, train_ap_mean``, receptive field, ``n_train``/``n_test`` (windows
+    per seed), ``seconds``, and the :class:`StudyResult` objects.
 
     ``threads``: CPU threads while it runs, restored afterwards (default ``budget()["threads"]``:
     1 in quick mode — the tiny convolutions gain nothing from more, and on a busy 2-core
@@ -757,30 +948,38 @@ def run_studies(specs: dict[str, StudySpec], train_scenes: Sequence[Scene],
 
 
 def _run_studies(specs, train_scenes, test_scenes, seeds, data_seed, device, progress):
-    cache: dict[tuple, tuple[WindowSet, WindowSet]] = {}
-    results, rows = {}, []
-    for name, spec in specs.items():
-        key = spec.data_key()
-        if key not in cache:
-            rng = np.random.default_rng([data_seed, len(cache)])
-            cache[key] = (
-                sample_windows(train_scenes, spec, spec.n_train_pos, rng),
-                sample_windows(test_scenes, spec, spec.n_test_pos, rng, spec.test_neg_per_pos),
-            )
-        train, test = cache[key]
-        res = StudyResult(name, spec)
-        start = time.perf_counter()
-        for seed in seeds:
+    config_index: dict[tuple, int] = {}
+    for spec in specs.values():
+        config_index.setdefault(spec.data_key(), len(config_index))
+    results = {name: StudyResult(name, spec) for name, spec in specs.items()}
+    sizes: dict[str, tuple[int, int]] = {}
+    for seed in seeds:  # one seed's windows at a time (full-mode windows are large)
+        cache: dict[tuple, tuple[WindowSet, WindowSet]] = {}
+        for name, spec in specs.items():
+            key = spec.data_key()
+            if key not in cache:
+                rng = np.random.default_rng([data_seed, seed, config_index[key]])
+                cache[key] = (
+                    sample_windows(train_scenes, spec, spec.n_train_pos, rng),
+                    sample_windows(test_scenes, spec, spec.n_test_pos, rng, spec.test_neg_per_pos),
+                )
+            train, test = cache[key]
+            sizes[name] = (len(train), len(test))
+            res = results[name]
+            start = time.perf_counter()
             ap, train_ap, hist, model = run_study(spec, train, test, seed=seed, device=device,
                                                   progress=progress, name=name)
+            res.seconds += time.perf_counter() - start
             res.ap.append(ap)
             res.train_ap.append(train_ap)
             res.histories.append(hist)
             res.model = model
-        res.seconds = time.perf_counter() - start
+        del cache
+    rows = []
+    for name, spec in specs.items():
+        res = results[name]
         erf = effective_receptive_field(res.model, spec.crop_hw)
         log.info("%s: AP %.3f +- %.3f (%d seeds, %.1fs)", name, res.ap_mean, res.ap_std, len(seeds), res.seconds)
-        results[name] = res
         rows.append({
             "condition": name, "face_hw": "x".join(map(str, spec.face_hw)),
             "template_hw": "x".join(map(str, spec.template_hw)),
@@ -788,40 +987,80 @@ def _run_studies(specs, train_scenes, test_scenes, seeds, data_seed, device, pro
             "layers": "+".join(spec.layers), "effective_rf_hw": f"{erf[0]}x{erf[1]}",
             "ap_mean": res.ap_mean, "ap_std": res.ap_std,
             "ap_per_seed": [round(a, 4) for a in res.ap], "train_ap_mean": float(np.mean(res.train_ap)),
-            "n_train": len(train), "n_test": len(test), "seconds": round(res.seconds, 1),
+            "n_train": sizes[name][0], "n_test": sizes[name][1], "seconds": round(res.seconds, 1),
         })
     return pd.DataFrame(rows), results
 
 
 # --------------------------------------------------------------------------- reporting
+def _gain_stats(table: pd.DataFrame, base: str, other: str) -> dict:
+    rows = table.set_index("condition")
+    gain = 100 * (float(rows.loc[other, "ap_mean"]) - float(rows.loc[base, "ap_mean"]))
+    spread = 100 * max(float(rows.loc[other, "ap_std"]), float(rows.loc[base, "ap_std"]))
+    n = min(len(rows.loc[other, "ap_per_seed"]), len(rows.loc[base, "ap_per_seed"]))
+    return {"gain": gain, "spread": spread, "n": n,
+            "outside": n >= 2 and abs(gain) > 2 * spread}
+
+
 def describe_gain(table: pd.DataFrame, base: str, other: str, paper_gain: float | None = None) -> str:
     """One honest sentence comparing two conditions of a :func:`run_studies` table: the AP
-    difference in points, the seed spread, and whether it agrees in sign with the paper."""
-    rows = table.set_index("condition")
-    gain = 100 * (rows.loc[other, "ap_mean"] - rows.loc[base, "ap_mean"])
-    spread = 100 * max(rows.loc[other, "ap_std"], rows.loc[base, "ap_std"])
-    n = len(rows.loc[other, "ap_per_seed"])
+    difference in points, the seed spread, whether it agrees in sign with the paper, and
+    plainly whether the gain is **outside the seed spread** — ``|gain| > 2 x`` the larger of
+    the two conditions' seed standard deviations (needs at least 2 seeds) — or inside it
+    (then it cannot be told from seed noise)."""
+    st = _gain_stats(table, base, other)
+    gain, spread, n = st["gain"], st["spread"], st["n"]
     text = f"{other} - {base} = {gain:+.1f} AP points (seed std up to {spread:.1f}, {n} seeds)"
     if paper_gain is not None:
         same = np.sign(gain) == np.sign(paper_gain) and gain != 0
         text += f"; paper {paper_gain:+.1f}: {'same sign' if same else 'NOT the same sign'}"
-    if abs(gain) <= 2 * spread:
-        text += "; within 2x the seed spread, i.e. not a significant difference"
+    if n < 2:
+        text += "; one seed only: no seed spread to judge the gain against"
+    elif st["outside"]:
+        text += (f"; OUTSIDE the seed spread (|gain| {abs(gain):.1f} > 2 x std = {2 * spread:.1f}): "
+                 "a real difference at this budget")
+    else:
+        text += (f"; INSIDE the seed spread (|gain| {abs(gain):.1f} <= 2 x std = {2 * spread:.1f}): "
+                 "not distinguishable from seed noise")
     return text
+
+
+def _data_note(data, table) -> str:
+    return "" if data is None else data.note(table)
+
+
+def record_gain(key: str, table: pd.DataFrame, base: str, other: str, *, paper=None,
+                claim: str = "", note: str = "", data: StudyData | None = None):
+    """Record ``key`` = the AP gain (points) of ``other`` over ``base`` in the scorecard, with
+    :func:`describe_gain` as the note, followed by ``note`` and where the data came from
+    (``data``: the :class:`StudyData` of the run). ``paper`` may be a number or a text
+    (e.g. ``"~0"``). Window AP is not the paper's WIDER AP and synthetic scenes are not
+    real faces, so no tolerance is set: the status is always "not comparable"."""
+    from . import scorecard
+
+    paper_gain = float(paper) if isinstance(paper, Real) else None
+    text = " ".join(t for t in (describe_gain(table, base, other, paper_gain) + ".", note,
+                                _data_note(data, table)) if t)
+    gain = _gain_stats(table, base, other)["gain"]
+    return scorecard.record(key, claim=claim or f"gain of {other} over {base}", paper=paper,
+                            ours=round(gain, 1), unit="AP points", note=text)
 
 
 def record_comparison(prefix: str, table: pd.DataFrame, base: str, other: str, *,
                       paper_base=None, paper_other=None, paper_gain: float | None = None,
-                      claim: str = "", note: str = "") -> pd.DataFrame:
+                      claim: str = "", note: str = "", data: StudyData | None = None) -> pd.DataFrame:
     """Record ``{prefix}.{base}``, ``{prefix}.{other}`` (window AP, %) and
     ``{prefix}.gain`` (AP points) in the scorecard. Window AP is not the paper's WIDER AP,
-    so no tolerance is set (status "not comparable"); the note says whether the sign of the
-    effect agrees (:func:`describe_gain`) plus ``note``. Returns the recorded rows."""
+    so no tolerance is set (status "not comparable", and all the more on synthetic data);
+    the notes say whether the sign of the effect agrees and whether the gain is outside the
+    seed spread (:func:`describe_gain`), then ``note``, then which data the numbers come
+    from (``data``: the :class:`StudyData` of the run, :meth:`StudyData.note`). Returns the
+    recorded rows."""
     from . import scorecard
 
     rows = table.set_index("condition")
-    summary = describe_gain(table, base, other, paper_gain)
     metric = "window AP (ours) vs WIDER-style AP (paper)"
+    tail = " ".join(t for t in (note, _data_note(data, table)) if t)
     out = []
     for name, paper in ((base, paper_base), (other, paper_other)):
         r = rows.loc[name]
@@ -829,9 +1068,7 @@ def record_comparison(prefix: str, table: pd.DataFrame, base: str, other: str, *
             f"{prefix}.{name}", claim=f"{claim}: {name}", paper=paper,
             ours=round(100 * float(r["ap_mean"]), 1), unit="AP %",
             note=f"{metric}; ±{100 * float(r['ap_std']):.1f} over seeds {r['ap_per_seed']}; "
-                 f"template {r['template_hw']}, window {r['window_hw']}, RF {r['effective_rf_hw']}. {note}".strip()))
-    gain = 100 * (float(rows.loc[other, "ap_mean"]) - float(rows.loc[base, "ap_mean"]))
-    out.append(scorecard.record(
-        f"{prefix}.gain", claim=f"{claim}: gain of {other} over {base}", paper=paper_gain,
-        ours=round(gain, 1), unit="AP points", note=f"{summary}. {note}".strip()))
+                 f"template {r['template_hw']}, window {r['window_hw']}, RF {r['effective_rf_hw']}. {tail}".strip()))
+    out.append(record_gain(f"{prefix}.gain", table, base, other, paper=paper_gain,
+                           claim=f"{claim}: gain of {other} over {base}", note=note, data=data))
     return pd.DataFrame([c.as_row() for c in out]).drop(columns=["notebook"])

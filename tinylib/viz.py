@@ -15,7 +15,8 @@ import numpy as np
 
 from .eval import widerface as W
 
-__all__ = ["Outcome", "outcome", "draw_outcome", "draw_boxes_xyxy", "OUTCOME_COLORS"]
+__all__ = ["Outcome", "outcome", "draw_outcome", "draw_boxes_xyxy", "draw_positive_windows",
+           "OUTCOME_COLORS"]
 
 OUTCOME_COLORS = {"tp": "lime", "fp": "red", "missed": "yellow", "ignored": "grey"}
 
@@ -89,4 +90,23 @@ def draw_boxes_xyxy(ax, image, boxes, *, color: str = "lime", linewidth: float =
     ax.imshow(image)
     _rects(ax, np.hstack([b[:, :2], b[:, 2:] - b[:, :2]]), color, linewidth)
     ax.set_title(title, fontsize=9)
+    ax.axis("off")
+
+
+def draw_positive_windows(ax, image, boxes_xyxy, positives, template_sizes, stride: int = 8,
+                          *, title: str = ""):
+    """A training crop with its faces (cyan) and the template windows labelled positive
+    (yellow): ``positives`` is ``(K, 3)`` of ``(template, row, col)`` heatmap indices, as
+    ``torch.nonzero(labels == 1)`` gives them; the window of template ``t`` at ``(i, j)`` is
+    centred at ``(j * stride + stride / 2, i * stride + stride / 2)`` (tinylib.hr.targets)."""
+    sizes = np.asarray(template_sizes, dtype=np.float64).reshape(-1, 2)
+    pos = np.asarray(positives, dtype=np.int64).reshape(-1, 3)
+    cx = pos[:, 2] * stride + stride / 2
+    cy = pos[:, 1] * stride + stride / 2
+    w, h = sizes[pos[:, 0], 0], sizes[pos[:, 0], 1]
+    ax.imshow(image)
+    _rects(ax, np.stack([cx - w / 2, cy - h / 2, w, h], 1), "yellow", 0.7)
+    b = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
+    _rects(ax, np.hstack([b[:, :2], b[:, 2:] - b[:, :2]]), "cyan", 0.7)
+    ax.set_title(title or "faces (cyan) and positive template windows (yellow)", fontsize=9)
     ax.axis("off")

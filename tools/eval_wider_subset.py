@@ -28,30 +28,11 @@ from tinylib.eval import widerface as W
 from tinylib.hr.detect import DEFAULT_WEIGHTS, Detector, load_detector
 from tinylib.io import atomic_write_text
 
-#: the settings each peer is run at (the best by hard AP is reported)
-#: (MTCNN's own image pyramid starts at 12 / min_face_size: min_face_size=10 runs exactly the
-#: levels an extra 2x upsampling would add, at a fraction of the cost of a second pass.)
-PEER_SETTINGS = {
-    "yunet": [{"upsample": 1}, {"upsample": (1, 2)}],
-    "retinaface": [{"upsample": 1}, {"upsample": (1, 2)}],
-    "haar": [{"upsample": 1}, {"upsample": (1, 2)}],
-    "mtcnn": [{"upsample": 1}, {"upsample": 1, "min_face_size": 10}],
-    "dlib_hog": [{"upsample": 1, "adjust_threshold": -0.5}, {"upsample": 2, "adjust_threshold": -0.5}],
-}
-
-
-def _label(name: str, opts: dict) -> str:
-    up = opts.get("upsample", 1)
-    up = "+".join(f"{u:g}x" for u in up) if isinstance(up, (tuple, list)) else f"{up:g}x"
-    if "min_face_size" in opts:
-        up += f" (min face {opts['min_face_size']} px = a 2x level)"
-    return f"{name} @ {up}"
-
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--n", type=int, default=None, help="evenly spread sample of N images")
-    p.add_argument("--detectors", default=",".join(["hr", *PEER_SETTINGS]))
+    p.add_argument("--detectors", default=",".join(["hr", *C.PEER_SETTINGS]))
     p.add_argument("--weights", default=None, help=f"HR weights (default {DEFAULT_WEIGHTS.name})")
     p.add_argument("--max-side", type=int, default=2100, help="HR pyramid cap (keeps 2x of 1024 px)")
     p.add_argument("--out", default="build/wider_subset")
@@ -70,16 +51,13 @@ def main(argv=None) -> int:
     for name in names:
         if name == "hr":
             wpath = Path(args.weights) if args.weights else DEFAULT_WEIGHTS
-            det = Detector(load_detector(wpath), score_threshold=0.05, max_side=args.max_side)
+            det = Detector(load_detector(wpath), score_threshold=0.05, max_side=args.max_side,
+                           routing="full")
             t = time.perf_counter()
             raws = C.hr_raw(det, images, weights_id=weights_id(wpath), progress=True)
             timing["hr"] = time.perf_counter() - t
-            preds["hr @ pyramid"] = C.hr_select(raws)
-            abl = {"A only, no 2x": C.hr_select(raws, use_b=False, max_scale=1.0),
-                   "A only": C.hr_select(raws, use_b=False),
-                   "A+B, no 2x": C.hr_select(raws, max_scale=1.0),
-                   "A+B (full)": C.hr_select(raws)}
-            table, _ = C.compare(abl, gt, keys)
+            preds["hr @ 0.25x..2x pyramid, A+B"] = C.hr_select(raws)
+            table, _ = C.compare(C.ablation_predictions(raws), gt, keys)
             out.mkdir(parents=True, exist_ok=True)
             atomic_write_text(out / "ablation.csv", table.to_csv())
             print(table.round(3).to_string(), flush=True)
@@ -88,8 +66,8 @@ def main(argv=None) -> int:
         if reason is not None:
             print(f"{name}: skipped ({reason})", file=sys.stderr)
             continue
-        for opts in PEER_SETTINGS[name]:
-            label = _label(name, opts)
+        for opts in C.PEER_SETTINGS[name]:
+            label = C.peer_label(name, opts)
             t = time.perf_counter()
             preds[label] = C.peer_predictions(name, images, progress=True, **opts)
             timing[label] = time.perf_counter() - t

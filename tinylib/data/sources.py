@@ -27,6 +27,10 @@ WIDER_ANNOTATIONS = (
     "widerface/wider_face_train_bbx_gt.txt",
     "widerface/wider_face_val_bbx_gt.txt",
 )
+WIDER_IMAGES = WIDER_ANNOTATIONS + (
+    "widerface/WIDER_train/images",
+    "widerface/WIDER_val/images",
+)  # the real train and val images in the official layout (annotations + image folders)
 WIDER_EVAL = tuple(
     f"widerface/eval_gt/wider_{s}_val.mat" for s in ("face", "easy", "medium", "hard")
 )

@@ -39,8 +39,57 @@ from . import widerface as W
 
 log = logging.getLogger(__name__)
 
-__all__ = ["subset_images", "hr_raw", "hr_select", "peer_predictions", "compare",
+__all__ = ["ABLATIONS", "PEER_SETTINGS", "PEER_PUBLISHED", "peer_label", "ablation_predictions",
+           "subset_images", "hr_raw", "hr_select", "peer_predictions", "compare",
            "best_per_detector", "recall_by_size", "spread"]
+
+
+#: the HR ablations of Table 1 / Fig. 10 on real images, as :func:`hr_select` options
+#: (candidates from ``Detector(routing="full")``)
+ABLATIONS = {
+    "Full (all 25 templates, every level)": {"routing": "full"},
+    "A+B (the paper's pruning)": {"routing": "ab"},
+    "A only": {"routing": "ab", "use_b": False},
+    "A+B without the 2x level": {"routing": "ab", "max_scale": 1.0},
+    "A only without the 2x level": {"routing": "ab", "use_b": False, "max_scale": 1.0},
+}
+
+#: the settings each peer runs at: at 1x and with an upsampled level (the best by hard AP
+#: is reported). MTCNN's own pyramid starts at 12 / min_face_size: ``min_face_size=10`` runs
+#: exactly the levels a 2x upsampling would add, without a second pass over 1x.
+PEER_SETTINGS = {
+    "yunet": [{"upsample": 1}, {"upsample": (1, 2)}],
+    "retinaface": [{"upsample": 1}, {"upsample": (1, 2)}],
+    "haar": [{"upsample": 1}, {"upsample": (1, 2)}],
+    "mtcnn": [{"upsample": 1}, {"upsample": 1, "min_face_size": 10}],
+    "dlib_hog": [{"upsample": 1, "adjust_threshold": -0.5},
+                 {"upsample": 2, "adjust_threshold": -0.5}],
+}
+
+#: what each peer's authors report on the FULL WIDER val set (easy, medium, hard), and where
+PEER_PUBLISHED = {
+    "mtcnn": ((0.849, 0.826, 0.598), "MTCNN paper's curve as shipped with the WIDER toolbox "
+              "(multitask-cascade-cnn, val)"),
+    "retinaface": ((0.9070, 0.8816, 0.7382), "the release's README (Pytorch_Retinaface, "
+                   "mobilenet0.25, original scale)"),
+    "yunet": ((0.892, 0.883, 0.811), "the release's README (libfacedetection.train, YuNet-n)"),
+    "haar": (None, "no WIDER FACE number published"),
+    "dlib_hog": (None, "no WIDER FACE number published"),
+}
+
+
+def peer_label(name: str, opts: dict) -> str:
+    """``"mtcnn @ 1x"``, ``"yunet @ 1x+2x"``, ``"mtcnn @ 1x (min face 10 px = a 2x level)"``."""
+    up = opts.get("upsample", 1)
+    up = "+".join(f"{u:g}x" for u in up) if isinstance(up, (tuple, list)) else f"{up:g}x"
+    if "min_face_size" in opts:
+        up += f" (min face {opts['min_face_size']} px = a 2x level)"
+    return f"{name} @ {up}"
+
+
+def ablation_predictions(raws: Mapping[str, RawDetections]) -> dict[str, dict[str, np.ndarray]]:
+    """Every :data:`ABLATIONS` row's predictions from one set of cached candidates."""
+    return {label: hr_select(raws, **opts) for label, opts in ABLATIONS.items()}
 
 
 def spread(items: list, n: int | None) -> list:
@@ -74,7 +123,7 @@ def _fingerprint(path) -> str:
 def _detector_tag(det: Detector, weights_id: str) -> str:
     cfg = {"weights": weights_id, "max_side": det.max_side, "upsample": det.upsample,
            "half_octaves": det.half_octaves, "candidate_threshold": det.candidate_threshold,
-           "top_k": det.top_k}
+           "top_k": det.top_k, "routing": det.routing}
     return hashlib.sha1(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -105,16 +154,19 @@ def hr_raw(det: Detector, images: Mapping[str, os.PathLike], *, weights_id: str,
 
 def hr_select(raws: Mapping[str, RawDetections], *, score_threshold: float = 0.05,
               nms_iou: float = 0.3, levels=None, use_a: bool = True, use_b: bool = True,
-              max_scale: float | None = None, max_dets: int = 2000) -> dict[str, np.ndarray]:
+              routing: str = "ab", max_scale: float | None = None,
+              max_dets: int = 2000) -> dict[str, np.ndarray]:
     """WIDER rows ``(N, 5)`` from cached candidates: :meth:`RawDetections.select` per image.
-    ``max_scale`` drops pyramid levels above it (``1`` = without the 2x level)."""
+    ``max_scale`` drops pyramid levels above it (``1`` = without the 2x level); ``routing``
+    ``"full"`` keeps every template on every level (needs candidates of a
+    ``Detector(routing="full")``)."""
     out = {}
     for key, raw in raws.items():
         lv = levels
         if max_scale is not None:
             lv = [s for s in raw.scales if s <= max_scale + 1e-9]
         boxes, scores = raw.select(score_threshold, nms_iou, levels=lv, use_a=use_a,
-                                   use_b=use_b, max_dets=max_dets)
+                                   use_b=use_b, routing=routing, max_dets=max_dets)
         out[key] = to_wider(boxes, scores)
     return out
 

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_WEIGHTS",
+    "SYNTHETIC_WEIGHTS",
     "pyramid_scales",
     "decode_level",
     "RawDetections",
@@ -59,7 +60,15 @@ __all__ = [
 ]
 
 PACKAGE_WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-DEFAULT_WEIGHTS = PACKAGE_WEIGHTS_DIR / "hr_res18_synth.pt"
+#: the default detector: MobileNetV1 x0.25 HR trained on the real WIDER train images on CPU
+#: (``tools/train_hr_wider.sh``, ``configs/hr_mnet025_wider_cpu.yaml``)
+DEFAULT_WEIGHTS = PACKAGE_WEIGHTS_DIR / "hr_mnet025_wider.pt"
+#: the embedded default's detector: ResNet-18 HR trained on the synthetic world only
+#: (``tools/train_shipped_weights.sh``); used where no real data is present
+SYNTHETIC_WEIGHTS = PACKAGE_WEIGHTS_DIR / "hr_res18_synth.pt"
+#: the pyramid cap of the CLI: keeps the 2x level of images up to 2,100 px (WIDER's 1,024-px
+#: photos and the 2,048-px selfie)
+CLI_MAX_SIDE = 4200
 WEIGHTS_FORMAT = "tinylib.hr/1"
 
 
@@ -160,13 +169,24 @@ class RawDetections:
     b: list[int]
 
     def select(self, score_threshold: float = 0.5, nms_iou: float = 0.3, *, levels=None,
-               use_a: bool = True, use_b: bool = True, max_dets: int | None = None):
-        """Boxes and scores after threshold, level and A/B filtering, and NMS."""
+               use_a: bool = True, use_b: bool = True, routing: str = "ab",
+               max_dets: int | None = None):
+        """Boxes and scores after threshold, level and template filtering, and NMS.
+
+        ``routing="ab"`` (the paper's pruned detector, Table 1 "A+B"): A templates on every
+        level, B templates only on upsampled levels (scale > 1), the rest dropped;
+        ``use_a``/``use_b`` switch either set off. ``routing="full"`` keeps every template
+        on every level (Table 1 "Full"; needs candidates from a ``Detector(routing="full")``)."""
         keep = self.scores >= score_threshold
         if levels is not None:
             keep &= np.isin(np.round(self.level, 6), np.round(np.asarray(list(levels), float), 6))
-        allowed = (list(self.a) if use_a else []) + (list(self.b) if use_b else [])
-        keep &= np.isin(self.template, allowed)
+        if routing == "ab":
+            is_a = np.isin(self.template, list(self.a)) if use_a else np.zeros_like(keep)
+            is_b = (np.isin(self.template, list(self.b)) & (self.level > 1 + 1e-6)
+                    if use_b else np.zeros_like(keep))
+            keep &= is_a | is_b
+        elif routing != "full":
+            raise ValueError(f"routing must be 'ab' or 'full', got {routing!r}")
         boxes = torch.from_numpy(self.boxes[keep]).float()
         scores = torch.from_numpy(self.scores[keep]).float()
         if len(boxes):
@@ -198,7 +218,10 @@ class Detector:
     def __init__(self, model: HRDetector, *, device=None, score_threshold: float = 0.5,
                  nms_iou: float = 0.3, max_side: int = 5000, half_octaves: bool = False,
                  upsample: bool = True, candidate_threshold: float = 0.05,
-                 top_k: int = 5000, max_dets: int = 2000, amp: bool = False):
+                 top_k: int = 5000, max_dets: int = 2000, amp: bool = False,
+                 routing: str = "ab"):
+        if routing not in ("ab", "full"):
+            raise ValueError(f"routing must be 'ab' or 'full', got {routing!r}")
         self.device = torch.device(device or runtime().device)
         self.model = model.to(self.device).eval()
         self.templates = model.templates
@@ -211,12 +234,15 @@ class Detector:
         self.top_k = top_k
         self.max_dets = max_dets
         self.amp = amp
+        self.routing = routing
 
     def scales_for(self, height: int, width: int) -> list[float]:
         return pyramid_scales(height, width, self.templates, max_side=self.max_side,
                               upsample=self.upsample, half_octaves=self.half_octaves)
 
     def _level_templates(self, scale: float) -> list[int]:
+        if self.routing == "full":
+            return list(range(len(self.templates)))
         return sorted(set(self.templates.a) | (set(self.templates.b) if scale > 1 + 1e-6 else set()))
 
     @torch.no_grad()
@@ -281,7 +307,7 @@ class Detector:
         for k in tqdm(range(0, len(images), batch_size), disable=not progress, desc="detect"):
             for r in self.raw_many(images[k:k + batch_size]):
                 results.append(r.select(self.score_threshold, self.nms_iou,
-                                        max_dets=self.max_dets))
+                                        routing=self.routing, max_dets=self.max_dets))
         return results
 
     def detect(self, image):
@@ -320,8 +346,8 @@ def load_detector(path=None, *, device=None) -> HRDetector:
     :mod:`tinylib.engine` (which hold the model config under ``config['model']``)."""
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
     if not path.is_file():
-        hint = (" (the shipped weights are made by tools/train_shipped_weights.sh)"
-                if path == DEFAULT_WEIGHTS else "")
+        hint = {DEFAULT_WEIGHTS: " (made by tools/train_hr_wider.sh)",
+                SYNTHETIC_WEIGHTS: " (made by tools/train_shipped_weights.sh)"}.get(path, "")
         raise FileNotFoundError(f"HR detector weights not found: {path}{hint}")
     obj = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(obj, dict) or "model" not in obj or "config" not in obj:
@@ -350,7 +376,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default=None, help=f"checkpoint (default: {DEFAULT_WEIGHTS.name})")
     p.add_argument("--threshold", type=float, default=0.5, help="score threshold (0.5)")
     p.add_argument("--nms", type=float, default=0.3, help="NMS IoU (0.3)")
-    p.add_argument("--max-side", type=int, default=3000, help="cap on pyramid level size")
+    p.add_argument("--max-side", type=int, default=CLI_MAX_SIDE,
+                   help=f"cap on the pyramid's level size ({CLI_MAX_SIDE}: keeps the 2x level of "
+                        "images up to 2,100 px)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: best)")
     p.add_argument("--draw", action="store_true", help="also write <stem>.jpg with the boxes")
     return p
@@ -386,12 +414,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"tinylib-detect: skipping {path}: {exc}", file=sys.stderr)
             status = 1
             continue
+        levels = det.scales_for(*image.shape[:2])
         boxes, scores = det.detect(image)
         key = f"{path.parent.name or 'images'}/{path.stem}"
         write_predictions({key: to_wider(boxes, scores)}, out)
         if args.draw:
             _draw(image, boxes, out / path.parent.name / f"{path.stem}.jpg")
-        print(f"{path}: {len(boxes)} faces -> {out / (key + '.txt')}")
+        lv = ", ".join(f"{s:g}x" for s in levels)
+        print(f"{path}: {len(boxes)} faces (pyramid {lv}) -> {out / (key + '.txt')}")
     return status
 
 

@@ -31,22 +31,23 @@ import numpy as np
 import yaml
 
 from .. import engine
-from ..config import data_root, runtime
+from ..config import REPO_DIR, data_root, runtime
 from ..data.images import read_image
 from ..data.synthetic import quick_world
 from ..data.transforms import Compose, HorizontalFlip, RandomCrop, RandomRescale
 from ..data.widerface import WiderFaceDataset, load_eval_gt
 from ..engine import NonFiniteLossError
+from ..eval.compare import spread
 from ..eval.widerface import evaluate
 from ..io import atomic_write_text
-from .detect import Detector, save_weights, to_wider
+from .detect import SYNTHETIC_WEIGHTS, Detector, load_detector, save_weights, to_wider
 from .model import RGB_MEAN, build_hr, collate
 from .templates import Templates, hr_template_set
 
 log = logging.getLogger(__name__)
 
 __all__ = ["PaperSampling", "paper_sampling", "load_config", "apply_overrides", "build_model", "build_train_set",
-           "make_eval_fn", "evaluate_world", "spread_indices", "run", "main"]
+           "make_eval_fn", "evaluate_world", "epoch_summary", "history_path", "run", "main"]
 
 
 def load_config(path) -> dict:
@@ -97,11 +98,27 @@ def resolve_templates(spec):
 
 
 def build_model(mcfg: dict):
-
+    """The recipe's model. ``init``: start from the weights of a trained HR detector with
+    the same architecture and templates (``synthetic`` = the shipped synthetic-world
+    ResNet-18, :data:`~tinylib.hr.detect.SYNTHETIC_WEIGHTS`; or a path, relative to the
+    repository) instead of the backbone's own initialisation."""
     m = dict(mcfg or {})
     templates = resolve_templates(m.pop("templates", "hr25"))
     depth = int(m.pop("depth", 18))
-    return build_hr(templates, depth, **m)
+    init = m.pop("init", None)
+    model = build_hr(templates, depth, **m)
+    if init:
+        path = SYNTHETIC_WEIGHTS if init == "synthetic" else Path(init)
+        if not path.is_absolute() and not path.is_file():
+            path = REPO_DIR / path
+        start = load_detector(path)
+        try:
+            model.load_state_dict(start.state_dict(), strict=True)
+        except RuntimeError as exc:
+            raise ValueError(f"model.init {path}: its architecture or templates differ from "
+                             f"the recipe's ({exc})") from exc
+        log.info("model initialised from %s", path)
+    return model
 
 
 def paper_sampling(scales=(0.5, 1.0, 2.0), crop: int = 500, flip: bool = True,
@@ -151,7 +168,7 @@ def evaluate_world(model, root=None, split: str = "val", *, max_images: int | No
 
     root = root or quick_world()
     ds = WiderFaceDataset(root, split)
-    idx = spread_indices(len(ds), max_images)
+    idx = spread(list(range(len(ds))), max_images)
     kw = {"score_threshold": 0.05, "max_side": max_side}
     kw.update(detector_kw or {})
     det = Detector(model, **kw)
@@ -160,14 +177,6 @@ def evaluate_world(model, root=None, split: str = "val", *, max_images: int | No
     preds = {ds.target(i)["image_id"]: to_wider(*r) for i, r in zip(idx, results)}
     gt = load_eval_gt(root)
     return evaluate(preds, gt, subset=list(preds)), preds
-
-
-def spread_indices(n: int, k: int | None) -> list[int]:
-    """``k`` indices evenly spread over ``range(n)`` (all of them when ``k`` is None or
-    ``>= n``): a fixed, reproducible sample that covers every part of a file order."""
-    if k is None or k >= n:
-        return list(range(n))
-    return sorted({int(round(x)) for x in np.linspace(0, n - 1, int(k))})
 
 
 def make_eval_fn(ecfg: dict | None, epochs: int | None = None, source: str = "synthetic"):
@@ -214,7 +223,29 @@ def run(cfg: dict, *, out_dir=None, resume=False, progress: bool = True, export=
         if export:
             save_weights(model, export, meta={"recipe": cfg.get("name", ""),
                                               "steps": int(hist["step"].max())})
+            atomic_write_text(history_path(export), epoch_summary(hist).to_csv(index=False))
     return model, hist
+
+
+def history_path(weights) -> Path:
+    """Where the per-epoch summary of an exported checkpoint's training lives."""
+    weights = Path(weights)
+    return weights.with_name(weights.stem + "_history.csv")
+
+
+def epoch_summary(hist):
+    """Per-epoch means of the step losses, the last lr, the wall-clock seconds at the epoch's
+    end and any evaluation columns (``ap_*``) of an :func:`tinylib.engine.train` history."""
+    num = hist.select_dtypes("number")
+    loss_cols = [c for c in num.columns if c.startswith("loss")]
+    g = num.groupby("epoch")
+    out = g[loss_cols].mean()
+    out["step"] = g["step"].max()
+    out["lr"] = g["lr"].last()
+    out["seconds"] = g["seconds"].max()
+    for c in [c for c in num.columns if c.startswith("ap_")]:
+        out[c] = g[c].last()
+    return out.reset_index()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,112 @@
+"""Detectors side by side on a val subset: sampling, cached HR candidates, the ablation
+selections, best settings, recall by size, and the static outcome drawing."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from tinylib import viz  # noqa: E402
+from tinylib.eval import compare as C  # noqa: E402
+from tinylib.eval import widerface as W  # noqa: E402
+from tinylib.hr.detect import Detector, RawDetections  # noqa: E402
+from tinylib.hr.model import build_hr  # noqa: E402
+from tinylib.hr.templates import Templates  # noqa: E402
+
+
+def _gt():
+    boxes = {"e/a": np.array([[10, 10, 20, 20], [50, 50, 8, 8]], float),
+             "e/b": np.array([[5, 5, 30, 30]], float)}
+    return W.SimpleEvalGT(boxes=boxes)
+
+
+def test_spread_is_even_and_covers_both_ends():
+    assert C.spread(list(range(10)), 4) == [0, 3, 6, 9]
+    assert C.spread([1, 2], None) == [1, 2] and C.spread([1, 2], 5) == [1, 2]
+
+
+def test_subset_images_lists_present_images_in_gt_order(tmp_path):
+    gt = _gt()
+    base = tmp_path / "widerface" / "WIDER_val" / "images" / "e"
+    base.mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(base / "b.jpg")
+    assert list(C.subset_images(gt, tmp_path)) == ["e/b"]
+    with pytest.raises(FileNotFoundError, match="no WIDER val image"):
+        C.subset_images(W.SimpleEvalGT(boxes={"x/y": np.zeros((0, 4))}), tmp_path)
+
+
+def test_compare_labels_the_subset_and_best_setting_picks_hard():
+    gt = _gt()
+    scores = {"e/a": [[0.9], [0.8]], "e/b": [[0.7]]}  # distinct: the official min-max needs a range
+    perfect = {k: np.hstack([b, scores[k]]) for k, b in gt.boxes.items()}
+    half = {"e/a": perfect["e/a"][:1], "e/b": perfect["e/b"]}
+    table, results = C.compare({"p @ 1x": half, "p @ 2x": perfect, "q": half}, gt, ["e/a", "e/b"])
+    assert table.attrs["eval_set"] == "WIDER val subset (2 images)"
+    assert table.loc["p @ 2x", "hard"] == pytest.approx(1.0)
+    best = C.best_per_detector(table)
+    assert best.loc["p", "setting"] == "2x" and best.loc["q", "setting"] == ""
+    with pytest.raises(KeyError, match="no predictions"):
+        C.compare({"x": {"e/a": perfect["e/a"]}}, gt, ["e/a", "e/b"])
+
+
+def test_recall_by_size_bins_faces():
+    gt = _gt()
+    preds = {"e/a": np.array([[10, 10, 20, 20, 0.9]]), "e/b": np.zeros((0, 5))}
+    r = C.recall_by_size(preds, gt, ["e/a", "e/b"], score_threshold=0.5, bins=(0, 10, 25, 1e9))
+    assert r["faces"].tolist() == [1, 1, 1] and r["recall"].tolist() == [0.0, 1.0, 0.0]
+
+
+def _raw():
+    # template 0 is A, 1 is B; candidates on levels 1 and 2
+    boxes = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 44, 44], [60, 60, 64, 64]], np.float32)
+    return RawDetections(boxes, np.array([0.9, 0.8, 0.7, 0.6], np.float32), np.array([0, 0, 1, 1]),
+                         np.array([1.0, 2.0, 1.0, 2.0]), [1.0, 2.0], [0], [1])
+
+
+def test_routing_keeps_b_templates_only_on_upsampled_levels():
+    raw = _raw()
+    ab, _ = raw.select(0.0, 0.3)
+    assert len(ab) == 3  # the B candidate found at 1x is pruned
+    full, _ = raw.select(0.0, 0.3, routing="full")
+    assert len(full) == 4
+    a_only, _ = raw.select(0.0, 0.3, use_b=False)
+    assert len(a_only) == 2
+    sel = C.hr_select({"e/a": raw}, max_scale=1.0)
+    assert len(sel["e/a"]) == 1  # only the A candidate at 1x
+    with pytest.raises(ValueError, match="routing"):
+        raw.select(routing="bogus")
+    assert set(C.ablation_predictions({"e/a": raw})) == set(C.ABLATIONS)
+
+
+def test_hr_raw_cache_round_trips(tmp_path):
+    torch.manual_seed(0)
+    model = build_hr(Templates([[12, 14], [24, 28], [8, 10]], [1, 1, 2]), pretrained=False)
+    img = tmp_path / "e" / "a.jpg"
+    img.parent.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(img)
+    det = Detector(model, score_threshold=0.0, candidate_threshold=0.0, max_side=200, routing="full")
+    first = C.hr_raw(det, {"e/a": img}, weights_id="w", cache=tmp_path / "cache")
+    again = C.hr_raw(det, {"e/a": img}, weights_id="w", cache=tmp_path / "cache")
+    assert len(list((tmp_path / "cache").rglob("*.npz"))) == 1
+    for f in ("boxes", "scores", "template", "level"):
+        np.testing.assert_array_equal(getattr(first["e/a"], f), getattr(again["e/a"], f))
+    assert again["e/a"].scales == first["e/a"].scales
+
+
+def test_outcome_follows_the_wider_rules_and_draws():
+    gt = np.array([[10, 10, 20, 20], [50, 50, 20, 20], [80, 80, 20, 20]], float)
+    dets = np.array([[10, 10, 20, 20, 0.9], [11, 11, 20, 20, 0.8], [200, 200, 5, 5, 0.7],
+                     [80, 80, 20, 20, 0.95], [50, 50, 20, 20, 0.2]])
+    out = viz.outcome(dets, gt, kept_idx=[0, 1], score_threshold=0.5)
+    assert list(out.label) == ["ignored", "tp", "fp", "fp"]  # sorted by score; face 2 not kept
+    assert out.counts() == {"tp": 1, "fp": 2, "missed": 1, "faces": 2}
+    fig, ax = plt.subplots()
+    viz.draw_outcome(ax, np.zeros((120, 120, 3), np.uint8), out, gt)
+    assert len(ax.patches) == 5 and "1 found" in ax.get_title()
+    plt.close(fig)
