@@ -165,6 +165,25 @@ class WarmupMultiStep:
         return f
 
 
+def _follow_recipe_schedule(scheduler, cfg: TrainConfig, steps_per_epoch: int) -> None:
+    """After loading a checkpoint's scheduler state (which carries the schedule it was made
+    with), make the schedule the one of the recipe being resumed -- so a run can be resumed
+    with, e.g., fewer epochs and earlier milestones -- and say so when they differ."""
+    for fn in scheduler.lr_lambdas:
+        if not isinstance(fn, WarmupMultiStep):
+            continue
+        before = dict(vars(fn))
+        fn.__init__(cfg.warmup_steps, [e * steps_per_epoch for e in cfg.lr_milestones],
+                    cfg.lr_gamma)
+        if before != vars(fn):
+            log.warning("resuming with the recipe's learning-rate schedule %s instead of the "
+                        "checkpoint's %s", vars(fn), before)
+    step = scheduler.last_epoch
+    for group, base, fn in zip(scheduler.optimizer.param_groups, scheduler.base_lrs,
+                               scheduler.lr_lambdas):
+        group["lr"] = base * fn(step)
+
+
 def make_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int):
     fn = WarmupMultiStep(cfg.warmup_steps, [e * steps_per_epoch for e in cfg.lr_milestones],
                          cfg.lr_gamma)
@@ -309,6 +328,7 @@ def train(
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        _follow_recipe_schedule(scheduler, cfg, steps_per_epoch)
         if state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         start_epoch, step = int(state["epoch"]) + 1, int(state["step"])

@@ -48,6 +48,7 @@ def main(argv=None) -> int:
     preds, timing = {}, {}
     names = [d.strip() for d in args.detectors.split(",") if d.strip()]
     out = Path(args.out)
+    peer_names = []
     for name in names:
         if name == "hr":
             wpath = Path(args.weights) if args.weights else DEFAULT_WEIGHTS
@@ -66,7 +67,13 @@ def main(argv=None) -> int:
         if reason is not None:
             print(f"{name}: skipped ({reason})", file=sys.stderr)
             continue
-        for opts in C.PEER_SETTINGS[name]:
+        peer_names.append(name)
+    # every peer at 1x first, then every peer with its upsampled level
+    for i in range(max((len(C.PEER_SETTINGS[n]) for n in peer_names), default=0)):
+        for name in peer_names:
+            if i >= len(C.PEER_SETTINGS[name]):
+                continue
+            opts = C.PEER_SETTINGS[name][i]
             label = C.peer_label(name, opts)
             t = time.perf_counter()
             preds[label] = C.peer_predictions(name, images, progress=True, **opts)
