@@ -40,3 +40,24 @@ def test_bad_fallback(monkeypatch, tmp_path):
     monkeypatch.setenv("TINYLIB_DATA", str(tmp_path))
     with pytest.raises(ValueError, match="fallback"):
         sources.choose(sources.SELFIE, fallback="zeros")
+
+
+def test_wider_images_need_the_image_folders_too(monkeypatch, tmp_path):
+    assert set(sources.WIDER_ANNOTATIONS) < set(sources.WIDER_IMAGES)
+    assert {"widerface/WIDER_train/images", "widerface/WIDER_val/images"} < set(sources.WIDER_IMAGES)
+    for rel in sources.WIDER_ANNOTATIONS:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    monkeypatch.setenv("TINYLIB_DATA", str(tmp_path))
+    src = sources.choose(sources.WIDER_IMAGES, fallback=None)
+    assert src.kind == "missing" and src.missing == ("widerface/WIDER_train/images", "widerface/WIDER_val/images")
+    for rel in src.missing:
+        (tmp_path / rel).mkdir(parents=True)
+    assert sources.choose(sources.WIDER_IMAGES, fallback=None).is_real
+
+
+def test_the_real_wider_images_are_found(real_data):
+    src = sources.choose(sources.WIDER_IMAGES, what="WIDER FACE images", fallback=None)
+    if not src.is_real:
+        pytest.skip(f"real WIDER images not under TINYLIB_DATA: {src}")
+    assert src.root == real_data.resolve()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from tinylib.hr.train import PaperSampling, apply_overrides, load_config, main, resolve_templates
@@ -12,7 +13,8 @@ from tinylib.hr.train import PaperSampling, apply_overrides, load_config, main, 
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", ["hr_res18_synth_quick", "hr_res101_wider"])
+@pytest.mark.parametrize("name", ["hr_res18_synth_quick", "hr_res101_wider", "hr_mnet025_wider_cpu",
+                                  "hr_res18_wider_cpu"])
 def test_shipped_configs_parse(name):
     from tinylib.engine import TrainConfig
 
@@ -160,3 +162,30 @@ def test_full_recipe_runs_one_step_on_wider_layout_data(tmp_path, monkeypatch):
     model, hist = run(cfg, out_dir=tmp_path, progress=False)
     assert len(hist) == 1 and np.isfinite(hist["loss"]).all()
     assert model.config["depth"] == 101 and (tmp_path / "last.pt").is_file()
+
+
+@pytest.mark.realdata
+@pytest.mark.timeout(600)
+def test_real_photo_recipe_trains_and_resumes_on_cpu(tmp_path, real_data):
+    """The shipped real-photo recipe (ImageNet MobileNet x0.25, real WIDER train photos) runs
+    on CPU, checkpoints, resumes where it stopped and exports fp16 weights with their
+    per-epoch history -- what tools/train_hr_wider.sh does in chunks."""
+    import torch
+
+    from tinylib.hr.detect import load_detector
+    from tinylib.hr.train import history_path, run
+
+    cfg = apply_overrides(load_config(REPO / "configs" / "hr_mnet025_wider_cpu.yaml"), [
+        "train.epochs=1", "train.max_steps_per_epoch=2", "train.batch_size=2",
+        "train.num_workers=0", "data.crop=160"])
+    cfg.pop("eval")
+    _, first = run(cfg, out_dir=tmp_path, progress=False)
+    assert len(first) == 2 and torch.load(tmp_path / "last.pt", weights_only=False)["epoch"] == 0
+    cfg = apply_overrides(cfg, ["train.epochs=2"])
+    model, hist = run(cfg, out_dir=tmp_path, resume=True, progress=False,
+                      export=tmp_path / "w.pt")
+    assert hist["step"].tolist() == [1, 2, 3, 4] and hist["epoch"].tolist() == [1, 1, 2, 2]
+    assert first["loss"].tolist() == pytest.approx(hist["loss"].tolist()[:2])
+    back = load_detector(tmp_path / "w.pt")
+    assert back.config["backbone"] == "mobilenet_v1_025" and (tmp_path / "w.pt").stat().st_size < 10e6
+    assert len(pd.read_csv(history_path(tmp_path / "w.pt"))) == 2

@@ -314,13 +314,179 @@ def test_describe_gain_and_record_comparison(monkeypatch):
          "template_hw": "50x40", "window_hw": "100x80", "effective_rf_hw": "91x78"},
     ])
     text = S.describe_gain(table, "1x", "2x", paper_gain=6.3)
-    assert "+10.0 AP points" in text and "same sign" in text and "not a significant" not in text
+    assert "+10.0 AP points" in text and "same sign" in text
+    assert "OUTSIDE the seed spread" in text and "INSIDE" not in text
     flipped = S.describe_gain(table, "2x", "1x", paper_gain=6.3)
     assert "NOT the same sign" in flipped
+    # a gain smaller than twice its standard error is inside the spread
+    noisy = table.assign(ap_std=[0.10, 0.12])
+    assert "INSIDE the seed spread" in S.describe_gain(noisy, "1x", "2x")
+    one = table.assign(ap_per_seed=[[0.8], [0.9]], ap_std=[0.0, 0.0])
+    assert "one seed only" in S.describe_gain(one, "1x", "2x")
+    synthetic = S.StudyData("small", S.SMALL_FACE, [], [], "synthetic")
     rows = S.record_comparison("study.test", table, "1x", "2x", paper_base=69, paper_other=75,
-                               paper_gain=6.3, claim="toy")
+                               paper_gain=6.3, claim="toy", data=synthetic)
     assert list(rows["key"]) == ["study.test.1x", "study.test.2x", "study.test.gain"]
     assert list(rows["ours"]) == [80.0, 90.0, 10.0]
     assert list(rows["paper"]) == [69, 75, 6.3]
+    assert all("synthetic world" in n for n in rows["note"])
     saved = scorecard.table("test_studies").set_index("key")
-    assert saved.loc["study.test.gain", "status"] == "not comparable"
+    assert (saved.loc[list(rows["key"]), "status"] == "not comparable").all()
+    drop = S.record_gain("study.test.drop", table, "1x", "2x", paper="~0", claim="toy drop", data=synthetic)
+    assert drop.ours == 10.0 and drop.paper == "~0" and drop.status == "not comparable"
+    assert "OUTSIDE the seed spread" in drop.note and "synthetic world" in drop.note
+
+
+def test_seed_std_is_the_sample_std():
+    res = S.StudyResult("x", _tiny_spec(), ap=[0.7, 0.8, 0.9])
+    assert res.ap_std == pytest.approx(0.1)
+    assert S.StudyResult("x", _tiny_spec(), ap=[0.7]).ap_std == 0.0
+
+
+def test_run_studies_cuts_the_same_windows_at_each_resolution(monkeypatch):
+    """1x and 2x conditions are compared on the same windows (same faces, positions, scales)."""
+    seen = {}
+    real_sample = S.sample_windows
+
+    def spy(scenes, spec, n_pos, rng, neg_per_pos=None):
+        ws = real_sample(scenes, spec, n_pos, rng, neg_per_pos)
+        seen.setdefault((spec.resolution, n_pos), []).append(ws)
+        return ws
+
+    monkeypatch.setattr(S, "sample_windows", spy)
+    scenes = [_scene(seed=i, face_hw=(25, 20), n_faces=3) for i in range(3)]
+    specs = {"1x": _tiny_spec(steps=2, n_train_pos=6, n_test_pos=4),
+             "2x": _tiny_spec(steps=2, n_train_pos=6, n_test_pos=4, resolution=2.0)}
+    S.run_studies(specs, scenes[:2], scenes[2:], seeds=(0, 1))
+    assert len(seen[(1.0, 4)]) == 1 and len(seen[(1.0, 6)]) == 2  # test once, train per seed
+    for n in (4, 6):
+        one, two = seen[(1.0, n)][0], seen[(2.0, n)][0]
+        assert list(one.kind) == list(two.kind)
+        down = torch.nn.functional.avg_pool2d(two.images.float(), 2)
+        assert (down - one.images.float()).abs().mean() < 8
+    assert not torch.equal(seen[(1.0, 6)][0].images, seen[(1.0, 6)][1].images)
+
+
+# --------------------------------------------------------------------------- real WIDER faces
+@pytest.fixture
+def real_images(real_data):
+    """The data root with the real WIDER train and val images, or skip saying what is missing."""
+    from tinylib.data import sources
+
+    missing = sources.missing_files(sources.WIDER_IMAGES, real_data)
+    if missing:
+        pytest.skip(f"real WIDER images not under {real_data}: {', '.join(missing)}")
+    return real_data
+
+
+def test_usable_faces_rule():
+    base = dict(x=0, y=0, w=40, h=50, blur=0, expression=0, illumination=0, invalid=0,
+                occlusion=0, pose=0, degenerate=False)
+    rows = [base, {**base, "invalid": 1}, {**base, "occlusion": 2}, {**base, "degenerate": True},
+            {**base, "w": 16, "h": 20},  # smaller than 25x20: would have to be upscaled
+            {**base, "w": 200, "h": 250},  # more than 5x the study's face
+            {**base, "w": 40, "h": 140},  # a sliver
+            {**base, "occlusion": 1, "blur": 2}]  # partial occlusion and blur are kept
+    ok = S.usable_faces(pd.DataFrame(rows), S.SMALL_FACE)
+    assert ok.tolist() == [True, False, False, False, False, False, False, True]
+
+
+def test_real_scenes_hold_usable_wider_faces(real_images):
+    from tinylib.data import widerface
+
+    scenes = S.real_scenes(S.SMALL_FACE, "train", real_images, limit=3, seed=0)
+    assert len(scenes) == 3
+    gt = widerface.load_faces("train", real_images)
+    keys = set(gt["image"].map(widerface.image_key))
+    for sc in scenes:
+        assert sc.image.dtype == np.uint8 and sc.image.ndim == 3 and sc.image.shape[2] == 3
+        assert sc.image_id in keys and len(sc.boxes) >= 1
+        side = np.sqrt((sc.boxes[:, 2] - sc.boxes[:, 0]) * (sc.boxes[:, 3] - sc.boxes[:, 1]))
+        assert (side >= np.sqrt(25 * 20) - 1e-6).all() and (side <= 5 * np.sqrt(25 * 20) + 1e-6).all()
+        assert len(sc.avoid) >= len(sc.boxes)  # every annotated face is avoided by negatives
+        assert all(any(np.allclose(b, a) for a in sc.avoid) for b in sc.boxes)
+    again = S.real_scenes(S.SMALL_FACE, "train", real_images, limit=3, seed=0)
+    assert [s.image_id for s in again] == [s.image_id for s in scenes]
+
+
+def test_real_windows_are_centred_on_real_faces(real_images):
+    from PIL import Image
+
+    scenes = S.real_scenes(S.SMALL_FACE, "val", real_images, limit=3, seed=1)
+    spec = _tiny_spec(context_factor=3.0)  # 76x60 windows around a 25x20 face
+    ws = S.sample_windows(scenes, spec, n_pos=6, rng=0, neg_per_pos=3)
+    assert ws.images.shape == (24, 3, 76, 60) and ws.images.dtype == torch.uint8
+    assert int(ws.labels.sum()) == 6 and (ws.labels[ws.kind == "pos"] == 1).all()
+    assert (ws.labels[ws.kind != "pos"] == 0).all()
+    # exact centring: the window of a face (centre, scale s so the face is 25x20 by area) is
+    # the image region of 76x60 / s pixels around the face centre, resized (checked against PIL)
+    checked = 0
+    for scene in scenes:
+        H, W = scene.image.shape[:2]
+        for b in scene.boxes:
+            s = np.sqrt(25 * 20 / ((b[2] - b[0]) * (b[3] - b[1])))
+            cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+            region = (cx - 30 / s, cy - 38 / s, cx + 30 / s, cy + 38 / s)
+            if region[0] < 0 or region[1] < 0 or region[2] > W or region[3] > H:
+                continue
+            (win,) = S._crop_many(scene, np.array([[cx, cy, s]]), (76, 60), (76, 60))
+            ref = np.asarray(Image.fromarray(scene.image).resize((60, 76), Image.BILINEAR, box=region),
+                             dtype=np.float32)
+            got = win.permute(1, 2, 0).numpy().astype(np.float32)
+            assert np.corrcoef(got.ravel(), ref.ravel())[0, 1] > 0.98  # a 3 px shift gives < 0.9
+            assert np.abs(got - ref).mean() < 4
+            checked += 1
+    assert checked >= 3
+
+
+def test_windows_past_the_image_border_take_the_mean_colour(real_images):
+    (scene,) = S.real_scenes(S.SMALL_FACE, "train", real_images, limit=1, seed=2)
+    (win,) = S._crop_many(scene, np.array([[0.0, 0.0, 1.0]]), (76, 60), (76, 60))  # centred on the corner
+    win = win.permute(1, 2, 0).numpy().astype(np.float32)
+    mean = scene.image.reshape(-1, 3).mean(0)
+    assert np.abs(win[:36, :28] - mean).max() <= 1  # outside the image: the mean colour
+    assert np.abs(win[38:, 30:] - scene.image[:38, :30]).max() <= 1  # inside: the pixels
+
+
+def test_study_data_cuts_train_from_wider_train_and_test_from_val(real_images, monkeypatch):
+    from tinylib.data import widerface
+
+    monkeypatch.setenv("TINYLIB_QUICK", "1")
+    small = {**S.budget(), "n_train_images": 3, "n_test_images": 2}
+    monkeypatch.setattr(S, "budget", lambda: small)
+    data = S.study_data("small", seed=0)
+    assert data.kind == "real" and data.is_real and len(data.train) == 3 and len(data.test) == 2
+    train_keys = set(widerface.load_faces("train", real_images)["image"].map(widerface.image_key))
+    val_keys = set(widerface.load_faces("val", real_images)["image"].map(widerface.image_key))
+    assert {s.image_id for s in data.train} <= train_keys and {s.image_id for s in data.test} <= val_keys
+    assert "REAL WIDER FACE" in str(data) and "WIDER_val" in str(data)
+    table = pd.DataFrame([{"condition": "a", "n_train": 768, "n_test": 960}])
+    assert data.note(table).startswith("Data: real WIDER faces (768 train / 960 val windows per seed")
+    spec = S.context_specs("small")["loose"]
+    ws = S.sample_windows(data.test, spec, 8, rng=0)
+    assert ws.images.shape == (32, 3, *spec.crop_hw) and int(ws.labels.sum()) == 8
+
+
+@pytest.mark.parametrize("layout", ["empty", "annotations_only"])
+def test_study_data_falls_back_to_synthetic_without_the_real_images(monkeypatch, tmp_path, layout):
+    from tinylib.data import sources
+
+    if layout == "annotations_only":  # the annotation files alone are not enough
+        for rel in sources.WIDER_ANNOTATIONS:
+            (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / rel).write_text("")
+    monkeypatch.setenv("TINYLIB_DATA", str(tmp_path))
+    monkeypatch.setenv("TINYLIB_QUICK", "1")
+    tiny = {**S.budget(), "n_train_scenes": 2, "n_test_scenes": 1, "image_size": (160, 120)}
+    monkeypatch.setattr(S, "budget", lambda: tiny)
+    data = S.study_data("small", seed=0)
+    assert data.kind == "synthetic" and not data.is_real
+    assert len(data.train) == 2 and len(data.test) == 1
+    assert "SYNTHETIC" in str(data) and "WIDER_val/images" in str(data)
+    assert "synthetic world" in data.note() and "not comparable" in data.note()
+    train, test = S.study_scenes("small", seed=0)
+    assert np.array_equal(train[0].image, data.train[0].image)
+    with pytest.raises(FileNotFoundError, match="WIDER_train/images"):
+        S.study_data("small", source="real")
+    with pytest.raises(ValueError, match="source"):
+        S.study_data("small", source="imagenet")

@@ -40,7 +40,7 @@ Pieces
   (:func:`render_scenes`, the embedded default). It says which (:class:`StudyData`), and the
   scorecard notes repeat it (:meth:`StudyData.note`).
 * :func:`run_studies` — train and test each condition over several seeds (each seed draws
-  its own windows and its own initialisation); returns a table.
+  its own training windows and initialisation; the test windows are fixed); returns a table.
 * :func:`describe_gain`, :func:`record_comparison`, :func:`record_gain` — the verdict (sign
   against the paper, inside or outside the seed spread) and the scorecard rows.
 * :func:`context_specs`, :func:`foveal_specs`, :func:`resolution_specs` — the standard
@@ -53,6 +53,7 @@ import logging
 import math
 import os
 import time
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -172,6 +173,12 @@ class StudySpec:
         """Conditions with the same key share the same sampled windows."""
         return (self.face_hw, self.resolution, self.context_factor, self.n_train_pos,
                 self.n_test_pos, self.neg_per_pos, self.test_neg_per_pos, self.scale_range)
+
+    def plan_key(self) -> tuple:
+        """Conditions with the same key cut the same windows (same faces, positions, scales),
+        possibly at different resolutions: the data key without the resolution."""
+        key = self.data_key()
+        return key[:1] + key[2:]
 
 
 def budget() -> dict:
@@ -392,7 +399,8 @@ def real_scenes(face_hw, split: str, root=None, limit: int | None = None, seed: 
 
     base = (Path(root) if root is not None else config.data_root()) / "widerface" / f"WIDER_{split}" / "images"
     faces = widerface.load_faces(split, root)
-    faces = faces[[(base / im).is_file() for im in faces["image"]]] if len(faces) else faces
+    present = {im for im in pd.unique(faces["image"]) if (base / im).is_file()}
+    faces = faces[faces["image"].isin(present)]
     ok = usable_faces(faces, face_hw)
     images = list(pd.unique(faces.loc[ok, "image"]))
     if not images:
@@ -439,8 +447,12 @@ class StudyData:
                     f"train windows from {len(self.train)} WIDER_train images ({n_tr} usable faces), "
                     f"test windows from {len(self.test)} WIDER_val images ({n_te} usable faces); usable = "
                     f"valid, not heavily occluded, 1x-{MAX_DOWNSCALE:g}x the study's face size")
-        why = (str(self.source) if self.source is not None and not self.source.is_real
-               else "synthetic scenes requested")
+        if self.source is not None and not self.source.is_real:
+            why = (f"the data root {config.data_root(must_exist=False)} lacks "
+                   + ", ".join(self.source.missing)
+                   + "; set TINYLIB_DATA to the real data root to run on real faces")
+        else:
+            why = "synthetic scenes requested (source='synthetic')"
         return (f"{self.size} faces ({face}): SYNTHETIC world — {len(self.train)} train / {len(self.test)} "
                 f"test rendered scenes ({n_tr} / {n_te} usable faces). Why: {why}")
 
@@ -571,7 +583,12 @@ def sample_windows(scenes: Sequence[Scene], spec: StudySpec, n_pos: int, rng,
     centred up to 8% of the face size off the window centre. Negatives: half at random
     positions/scales, a quarter centred 0.6-1.0 face sizes off a face ("shifted"), a quarter
     on a face at 2x or 0.5x the target size ("wrong_size"); every negative's template box
-    overlaps every face by IoU < 0.3."""
+    overlaps every face of ``Scene.avoid`` by IoU < 0.3.
+
+    Positives come from ``Scene.boxes`` within ``spec.scale_range`` (for real WIDER scenes
+    :func:`real_scenes` puts there only faces at least as large as the target, so they are
+    only ever shrunk). Window pixels past the image border take the image's mean colour.
+    The crops run with one CPU thread."""
     rng = np.random.default_rng(rng)
     neg_per_pos = spec.neg_per_pos if neg_per_pos is None else neg_per_pos
     th, tw = spec.face_hw
@@ -642,8 +659,9 @@ def sample_windows(scenes: Sequence[Scene], spec: StudySpec, n_pos: int, rng,
     by_scene: dict[int, list[int]] = {}
     for i, p in enumerate(plan):
         by_scene.setdefault(p[0], []).append(i)
-    for si, idx in by_scene.items():
-        images[idx] = _crop_many(scenes[si], np.array([plan[i][1:4] for i in idx]), native, out)
+    with torch_threads(1):  # small per-scene ops: extra threads only cost (a lot on a busy machine)
+        for si, idx in by_scene.items():
+            images[idx] = _crop_many(scenes[si], np.array([plan[i][1:4] for i in idx]), native, out)
     labels = torch.tensor([p[4] for p in plan], dtype=torch.float32)
     return WindowSet(images, labels, np.array([p[5] for p in plan]))
 
@@ -759,16 +777,17 @@ def analytic_receptive_field(layer: str, arch: str = "tiny") -> int:
 def effective_receptive_field(model: nn.Module, crop_hw, tol: float = 1e-8) -> tuple[int, int]:
     """Height and width of the input region that influences the centre output: the bounding
     box of the pixels where the input gradient is non-zero (the model in eval mode, summed
-    over a few random inputs)."""
+    over a few random inputs). Runs with one CPU thread (three single-window passes)."""
     was_training = model.training
     model.eval()
     g = torch.zeros(crop_hw)
     dev = next(model.parameters()).device
     gen = torch.Generator().manual_seed(0)
-    for _ in range(3):
-        x = torch.rand(1, 3, *crop_hw, generator=gen).to(dev).requires_grad_(True)
-        model(x).sum().backward()
-        g += x.grad.detach().abs().sum(dim=(0, 1)).cpu()
+    with torch_threads(1):
+        for _ in range(3):
+            x = torch.rand(1, 3, *crop_hw, generator=gen).to(dev).requires_grad_(True)
+            model(x).sum().backward()
+            g += x.grad.detach().abs().sum(dim=(0, 1)).cpu()
     model.train(was_training)
     ys, xs = torch.nonzero(g > tol * g.max(), as_tuple=True)
     if len(ys) == 0:
@@ -896,9 +915,11 @@ class StudyResult:
 
 
 def run_study(spec: StudySpec, train: WindowSet, test: WindowSet, seed: int = 0,
-              device: str | None = None, progress: bool = False, name: str = "study"):
+              device: str | None = None, progress: bool = False, name: str = "study",
+              train_eval: int | None = 512):
     """Train one model for ``spec`` on ``train`` windows (seeded) and return
-    ``(test AP, train AP, history, model)``."""
+    ``(test AP, train AP, history, model)``. The train AP (an over-fitting check) is measured
+    on ``train_eval`` training windows drawn with ``seed`` (``None``: all of them)."""
     device = device or config.runtime().device
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -907,7 +928,12 @@ def run_study(spec: StudySpec, train: WindowSet, test: WindowSet, seed: int = 0,
     hist = train_classifier(model, batches, spec.steps, lr=spec.lr, device=device,
                             progress=progress, desc=name)
     ap = window_ap(predict(model, test.images, device=device), test.labels.numpy())
-    train_ap = window_ap(predict(model, train.images, device=device), train.labels.numpy())
+    idx = np.arange(len(train))
+    if train_eval is not None and train_eval < len(train):
+        idx = np.sort(np.random.default_rng([seed, 2]).choice(len(train), train_eval, replace=False))
+        if train.labels[idx].sum() == 0:  # (never with the standard ratios) keep AP defined
+            idx = np.arange(len(train))
+    train_ap = window_ap(predict(model, train.images[idx], device=device), train.labels.numpy()[idx])
     return ap, train_ap, hist, model
 
 
@@ -929,11 +955,15 @@ def run_studies(specs: dict[str, StudySpec], train_scenes: Sequence[Scene],
                 threads: int | str | None = "budget") -> tuple[pd.DataFrame, dict]:
     """Train and test every condition of ``specs`` for each seed.
 
-    For each seed, windows are sampled once per data configuration
-    (:meth:`StudySpec.data_key`) with the generator seeded ``(data_seed, seed, config)``
-    (train from ``train_scenes``, test from ``test_scenes``), so conditions that differ only
-    in the model (context mask, layers) see identical windows within a seed, and the seed
-    spread covers both the draw of the windows and the initialisation / batch order. Returns
+    Test windows are drawn once from ``test_scenes`` (a fixed test set, as a benchmark is
+    fixed); training windows are drawn anew for each seed from ``train_scenes``, so the seed
+    spread covers the draw of the training windows as well as the initialisation and batch
+    order. Conditions with the same :meth:`StudySpec.plan_key` get the *same* windows (same
+    faces, positions and scales), each cut at its own resolution: conditions that differ
+    only in the model (context mask, layers) or in the template resolution are compared on
+    identical windows. Generators are seeded ``(data_seed, plan)`` for the test set and
+    ``(data_seed, plan, seed)`` for training, ``plan`` a checksum of the plan key, so a
+    condition gets the same windows whatever other conditions run beside it. Returns
     ``(table, results)``: one row per condition with ``ap_mean, ap_std`` (sample std over
     seeds), ``ap_per_seed, train_ap_mean``, receptive field, ``n_train``/``n_test`` (windows
     per seed), ``seconds``, and the :class:`StudyResult` objects.
@@ -948,22 +978,23 @@ def run_studies(specs: dict[str, StudySpec], train_scenes: Sequence[Scene],
 
 
 def _run_studies(specs, train_scenes, test_scenes, seeds, data_seed, device, progress):
-    config_index: dict[tuple, int] = {}
+    plans = {spec.plan_key(): zlib.crc32(repr(spec.plan_key()).encode()) for spec in specs.values()}
+    tests: dict[tuple, WindowSet] = {}
     for spec in specs.values():
-        config_index.setdefault(spec.data_key(), len(config_index))
+        if spec.data_key() not in tests:
+            rng = np.random.default_rng([data_seed, plans[spec.plan_key()]])
+            tests[spec.data_key()] = sample_windows(test_scenes, spec, spec.n_test_pos, rng,
+                                                    spec.test_neg_per_pos)
     results = {name: StudyResult(name, spec) for name, spec in specs.items()}
     sizes: dict[str, tuple[int, int]] = {}
-    for seed in seeds:  # one seed's windows at a time (full-mode windows are large)
-        cache: dict[tuple, tuple[WindowSet, WindowSet]] = {}
+    for seed in seeds:  # one seed's training windows at a time (full-mode windows are large)
+        cache: dict[tuple, WindowSet] = {}
         for name, spec in specs.items():
             key = spec.data_key()
             if key not in cache:
-                rng = np.random.default_rng([data_seed, seed, config_index[key]])
-                cache[key] = (
-                    sample_windows(train_scenes, spec, spec.n_train_pos, rng),
-                    sample_windows(test_scenes, spec, spec.n_test_pos, rng, spec.test_neg_per_pos),
-                )
-            train, test = cache[key]
+                rng = np.random.default_rng([data_seed, plans[spec.plan_key()], seed])
+                cache[key] = sample_windows(train_scenes, spec, spec.n_train_pos, rng)
+            train, test = cache[key], tests[key]
             sizes[name] = (len(train), len(test))
             res = results[name]
             start = time.perf_counter()
@@ -995,33 +1026,38 @@ def _run_studies(specs, train_scenes, test_scenes, seeds, data_seed, device, pro
 # --------------------------------------------------------------------------- reporting
 def _gain_stats(table: pd.DataFrame, base: str, other: str) -> dict:
     rows = table.set_index("condition")
-    gain = 100 * (float(rows.loc[other, "ap_mean"]) - float(rows.loc[base, "ap_mean"]))
-    spread = 100 * max(float(rows.loc[other, "ap_std"]), float(rows.loc[base, "ap_std"]))
-    n = min(len(rows.loc[other, "ap_per_seed"]), len(rows.loc[base, "ap_per_seed"]))
-    return {"gain": gain, "spread": spread, "n": n,
-            "outside": n >= 2 and abs(gain) > 2 * spread}
+    a, b = rows.loc[base], rows.loc[other]
+    gain = 100 * (float(b["ap_mean"]) - float(a["ap_mean"]))
+    na, nb = len(a["ap_per_seed"]), len(b["ap_per_seed"])
+    sa, sb = 100 * float(a["ap_std"]), 100 * float(b["ap_std"])
+    se = math.sqrt(sa ** 2 / na + sb ** 2 / nb)
+    n = min(na, nb)
+    return {"gain": gain, "std": (sa, sb), "se": se, "n": n, "outside": n >= 2 and abs(gain) > 2 * se}
 
 
 def describe_gain(table: pd.DataFrame, base: str, other: str, paper_gain: float | None = None) -> str:
     """One honest sentence comparing two conditions of a :func:`run_studies` table: the AP
     difference in points, the seed spread, whether it agrees in sign with the paper, and
-    plainly whether the gain is **outside the seed spread** — ``|gain| > 2 x`` the larger of
-    the two conditions' seed standard deviations (needs at least 2 seeds) — or inside it
-    (then it cannot be told from seed noise)."""
+    plainly whether the gain is **outside the seed spread**.
+
+    The rule: the gain is outside the seed spread when it exceeds twice its standard error,
+    ``|gain| > 2 * sqrt(std_a^2 / n_a + std_b^2 / n_b)`` (``std``: the sample standard
+    deviation of window AP over the ``n`` seeds of each condition; each seed draws its own
+    training windows and initialisation, on a fixed test set) — roughly a 95 % two-sided
+    test, sharper with more seeds. With one seed there is no spread and the sentence says so."""
     st = _gain_stats(table, base, other)
-    gain, spread, n = st["gain"], st["spread"], st["n"]
-    text = f"{other} - {base} = {gain:+.1f} AP points (seed std up to {spread:.1f}, {n} seeds)"
+    gain, (sa, sb), se, n = st["gain"], st["std"], st["se"], st["n"]
+    text = (f"{other} - {base} = {gain:+.1f} AP points (seed std {sb:.1f} / {sa:.1f} over {n} seeds, "
+            f"standard error of the gain {se:.1f})")
     if paper_gain is not None:
         same = np.sign(gain) == np.sign(paper_gain) and gain != 0
         text += f"; paper {paper_gain:+.1f}: {'same sign' if same else 'NOT the same sign'}"
     if n < 2:
         text += "; one seed only: no seed spread to judge the gain against"
     elif st["outside"]:
-        text += (f"; OUTSIDE the seed spread (|gain| {abs(gain):.1f} > 2 x std = {2 * spread:.1f}): "
-                 "a real difference at this budget")
+        text += f"; OUTSIDE the seed spread (|gain| > 2 x s.e. = {2 * se:.1f}): a real difference at this budget"
     else:
-        text += (f"; INSIDE the seed spread (|gain| {abs(gain):.1f} <= 2 x std = {2 * spread:.1f}): "
-                 "not distinguishable from seed noise")
+        text += f"; INSIDE the seed spread (|gain| <= 2 x s.e. = {2 * se:.1f}): not distinguishable from seed noise"
     return text
 
 
