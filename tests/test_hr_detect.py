@@ -155,3 +155,28 @@ def test_cli_keeps_the_2x_level_on_1024_px_photos(tmp_path, small_model, capsys)
     assert rc == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 2 and all(", 2x)" in line for line in out), out
+
+
+def test_shipped_real_photo_weights_find_real_faces(real_data):
+    """The default checkpoint (MobileNet x0.25 HR trained on real WIDER photos) is small,
+    loads, and finds most of the clearly visible faces of a real val photo."""
+    from tinylib.data.images import read_image
+    from tinylib.data.widerface import load_eval_gt
+    from tinylib.eval.widerface import match_image
+    from tinylib.hr.detect import DEFAULT_WEIGHTS, load_detector
+
+    assert DEFAULT_WEIGHTS.is_file(), "run tools/train_hr_wider.sh"
+    assert DEFAULT_WEIGHTS.stat().st_size < 10e6
+    model = load_detector()
+    assert model.config["backbone"] == "mobilenet_v1_025"
+    key = "0--Parade/0_Parade_marchingband_1_410"
+    path = real_data / "widerface" / "sample_images" / "0_Parade_marchingband_1_410.jpg"
+    if not path.is_file():
+        pytest.skip(f"{path} not in the data root")
+    gt = load_eval_gt().boxes[key]
+    big = gt[np.sqrt(gt[:, 2] * gt[:, 3]) >= 20]
+    boxes, scores = Detector(model, device="cpu", score_threshold=0.5, max_side=2100).detect(
+        read_image(path))
+    hit = match_image(to_wider(boxes, scores), big)
+    recall = len(set(hit[hit >= 0].tolist())) / len(big)
+    assert len(big) >= 10 and recall >= 0.6, (len(big), recall)

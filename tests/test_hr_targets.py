@@ -142,3 +142,22 @@ def test_decode_deltas_inverse():
     win = torch.tensor([[0.0, 0, 10, 20], [5, 5, 40, 30]])
     gt = torch.tensor([[1.0, 2, 12, 19], [0, 0, 44, 35]])
     assert torch.allclose(T.decode_deltas(T.encode_deltas(gt, win), win), gt, atol=1e-5)
+
+
+def test_match_best_gives_an_off_grid_tiny_face_its_positive():
+    """A 20x22 face 4 px off the stride-8 grid reaches IoU 0.49 with the same-shape window:
+    no positive at 0.7; with the RPN rule (``match_best``) exactly its best window is one,
+    and its regression target points at the face."""
+    sizes = torch.tensor([[20.0, 22.0], [60.0, 66.0]])
+    face = torch.tensor([[30.0, 31.0, 50.0, 53.0]])  # centre (40, 42): 4 px off (36, 36)/(44, 44)
+    labels, _ = T.assign_targets(sizes, face, 12, 12, 8)
+    assert int((labels == T.POSITIVE).sum()) == 0
+    labels, reg = T.assign_targets(sizes, face, 12, 12, 8, match_best=0.3)
+    pos = torch.nonzero(labels == T.POSITIVE)
+    assert len(pos) == 1 and int(pos[0, 0]) == 0  # the small template
+    t, i, j = pos[0].tolist()
+    win = T.template_windows(sizes, 12, 12, 8)[t, i, j]
+    assert torch.allclose(T.decode_deltas(reg[t, :, i, j], win), face[0], atol=1e-4)
+    # a face whose best window lies over the padding gets none
+    labels, _ = T.assign_targets(sizes, face, 12, 12, 8, match_best=0.3, valid=(0, 0, 40, 96))
+    assert int((labels == T.POSITIVE).sum()) == 0

@@ -103,6 +103,7 @@ class HRDetector(nn.Module):
         freeze_bn: bool = False,
         pos_iou: float = 0.7,
         neg_iou: float = 0.3,
+        match_best: float | None = None,
         ohem_threshold: float = 0.03,
         num_pos: int = 128,
         num_neg: int = 128,
@@ -118,6 +119,7 @@ class HRDetector(nn.Module):
         self.use_res5 = use_res5
         self.freeze_bn = freeze_bn
         self.pos_iou, self.neg_iou = pos_iou, neg_iou
+        self.match_best = match_best
         self.ohem_threshold, self.num_pos, self.num_neg = ohem_threshold, num_pos, num_neg
         self.reg_weight = reg_weight
         self.balance_classes = balance_classes
@@ -203,7 +205,7 @@ class HRDetector(nn.Module):
             lab, reg = T.assign_targets(
                 self.template_sizes, t["boxes"], height, width, self.stride,
                 ignore=t.get("ignore"), valid=t.get("valid"),
-                pos_iou=self.pos_iou, neg_iou=self.neg_iou)
+                pos_iou=self.pos_iou, neg_iou=self.neg_iou, match_best=self.match_best)
             labels.append(lab)
             regs.append(reg)
         return torch.stack(labels), torch.stack(regs)

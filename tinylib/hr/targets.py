@@ -149,6 +149,7 @@ def assign_targets(
     neg_iou: float = 0.3,
     offset: float | None = None,
     ignore_border: bool = True,
+    match_best: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Labels ``(T, H, W)`` int8 in {1, 0, -1} and regression targets ``(T, 4, H, W)``.
 
@@ -158,6 +159,12 @@ def assign_targets(
     ``None`` means the whole ``width*stride x height*stride`` input is image. Windows that
     leave ``valid`` are ignored (when ``ignore_border``). Regression targets are zero where
     the label is not positive. Runs on the device of ``sizes``.
+
+    ``match_best``: also make each face's best window (over every template and location
+    inside ``valid``) positive when its IoU is at least this value, even below ``pos_iou``
+    -- the RPN rule (Ren et al.; torchvision's ``allow_low_quality_matches``). At stride 8 a
+    20-px template window off-centre by 4 px has IoU 0.49 with its face, so without it the
+    tiny templates see a positive only for faces that happen to sit on the grid.
     """
     sizes = torch.as_tensor(sizes, dtype=torch.float32)
     device = sizes.device
@@ -177,6 +184,18 @@ def assign_targets(
     best_iou = torch.zeros((T, height, width), device=device)
     best_idx = torch.zeros((T, height, width), dtype=torch.long, device=device)
     ign_iou = torch.zeros((T, height, width), device=device)
+    face_iou = torch.zeros(len(boxes), device=device)  # each face's best window (match_best)
+    face_at = torch.full((len(boxes),), -1, dtype=torch.long, device=device)
+    if ignore_border:
+        if valid is None:
+            vx1, vy1, vx2, vy2 = 0.0, 0.0, float(width * stride), float(height * stride)
+        else:
+            vx1, vy1, vx2, vy2 = (float(v) for v in valid)
+        eps = 1e-4
+        outside = ((windows[..., 0] < vx1 - eps) | (windows[..., 1] < vy1 - eps)
+                   | (windows[..., 2] > vx2 + eps) | (windows[..., 3] > vy2 + eps))
+    else:
+        outside = torch.zeros((T, height, width), dtype=torch.bool, device=device)
     if len(boxes):
         # Only faces whose shape can reach neg_iou with a template can change its labels.
         reach = _shape_jaccard(sizes, boxes) >= neg_iou  # (T, N)
@@ -191,6 +210,13 @@ def assign_targets(
                 r_best, r_arg = r_iou.max(dim=0)
                 best_iou[t] = r_best
                 best_idx[t] = cand[real][r_arg]
+                if match_best is not None:
+                    inside = r_iou.masked_fill(outside[t][None], -1.0).flatten(1)
+                    f_best, f_loc = inside.max(dim=1)
+                    faces = cand[real]
+                    better = f_best > face_iou[faces]
+                    face_iou[faces[better]] = f_best[better]
+                    face_at[faces[better]] = t * height * width + f_loc[better]
             if (~real).any():
                 ign_iou[t] = iou[~real].max(dim=0).values
 
@@ -198,15 +224,13 @@ def assign_targets(
     labels[best_iou < neg_iou] = NEGATIVE
     labels[best_iou > pos_iou] = POSITIVE
     labels[(labels == NEGATIVE) & (ign_iou >= neg_iou)] = IGNORE
-    if ignore_border:
-        if valid is None:
-            vx1, vy1, vx2, vy2 = 0.0, 0.0, float(width * stride), float(height * stride)
-        else:
-            vx1, vy1, vx2, vy2 = (float(v) for v in valid)
-        eps = 1e-4
-        outside = ((windows[..., 0] < vx1 - eps) | (windows[..., 1] < vy1 - eps)
-                   | (windows[..., 2] > vx2 + eps) | (windows[..., 3] > vy2 + eps))
-        labels[outside] = IGNORE
+    labels[outside] = IGNORE
+    if match_best is not None:
+        chosen = (face_at >= 0) & (face_iou >= match_best)
+        if chosen.any():
+            at = face_at[chosen]
+            labels.view(-1)[at] = POSITIVE
+            best_idx.view(-1)[at] = torch.nonzero(chosen, as_tuple=False).flatten()
 
     reg = torch.zeros((T, height, width, 4), device=device)
     pos = labels == POSITIVE

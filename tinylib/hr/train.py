@@ -101,23 +101,33 @@ def build_model(mcfg: dict):
     """The recipe's model. ``init``: start from the weights of a trained HR detector with
     the same architecture and templates (``synthetic`` = the shipped synthetic-world
     ResNet-18, :data:`~tinylib.hr.detect.SYNTHETIC_WEIGHTS`; or a path, relative to the
-    repository) instead of the backbone's own initialisation."""
+    repository) instead of the backbone's own initialisation. ``init_strict: false`` lets the
+    recipe's model have parts the init lacks (e.g. a ``use_res5`` branch added to a res3+res4
+    model): those keep their own initialisation (ImageNet for backbone stages)."""
     m = dict(mcfg or {})
     templates = resolve_templates(m.pop("templates", "hr25"))
     depth = int(m.pop("depth", 18))
     init = m.pop("init", None)
+    init_strict = bool(m.pop("init_strict", True))
     model = build_hr(templates, depth, **m)
     if init:
         path = SYNTHETIC_WEIGHTS if init == "synthetic" else Path(init)
         if not path.is_absolute() and not path.is_file():
             path = REPO_DIR / path
-        start = load_detector(path)
-        try:
-            model.load_state_dict(start.state_dict(), strict=True)
-        except RuntimeError as exc:
+        start = load_detector(path).state_dict()
+        own = model.state_dict()
+        shapes = [k for k in start if k in own and start[k].shape != own[k].shape]
+        if shapes or set(start) - set(own):
             raise ValueError(f"model.init {path}: its architecture or templates differ from "
-                             f"the recipe's ({exc})") from exc
-        log.info("model initialised from %s", path)
+                             f"the recipe's (mismatched: {(shapes + sorted(set(start) - set(own)))[:5]})")
+        new = sorted(set(own) - set(start))
+        if new and init_strict:
+            raise ValueError(f"model.init {path} lacks {len(new)} tensors of the recipe's model "
+                             f"(e.g. {new[:3]}); set model.init_strict: false to keep their own "
+                             "initialisation")
+        model.load_state_dict(start, strict=False)
+        log.info("model initialised from %s%s", path,
+                 f" ({len(new)} tensors keep their own initialisation, e.g. {new[:2]})" if new else "")
     return model
 
 

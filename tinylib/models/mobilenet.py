@@ -34,7 +34,8 @@ from .backbones import FeatureBackbone
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MobileNetV1", "mobilenet_v1_025", "IMAGENET_WEIGHTS", "load_imagenet_state"]
+__all__ = ["MobileNetV1", "mobilenet_v1_025", "IMAGENET_WEIGHTS", "load_imagenet_state",
+           "load_bundle_state"]
 
 #: the checkpoint's path under the data root (registry entry ``weights_mobilenet_v1_025_imagenet``)
 IMAGENET_WEIGHTS = "weights/mobilenet_v1_025_imagenet/mobilenetV1X0.25_pretrain.tar"
@@ -89,24 +90,31 @@ class MobileNetV1(FeatureBackbone):
         return self.fc(feats["stage3"].mean(dim=(2, 3)))
 
 
-def load_imagenet_state(path=None) -> dict:
-    """The checkpoint's state dict with the ``module.`` prefix removed. ``path`` defaults to
-    :data:`IMAGENET_WEIGHTS` under the data root."""
+def load_bundle_state(relpath: str, what: str, path=None) -> dict:
+    """A state dict shipped in the data bundle (``weights/...``, SOURCES.md section 8),
+    loaded with ``weights_only=True``, from ``path`` or ``relpath`` under the data root, the
+    checkpoint's ``state_dict`` taken when it has one and a ``module.`` prefix removed. A
+    missing file raises :class:`FileNotFoundError` naming it and where it comes from."""
     from ..config import data_root
 
-    path = Path(path) if path is not None else data_root() / IMAGENET_WEIGHTS
+    path = Path(path) if path is not None else data_root(must_exist=False) / relpath
     if not path.is_file():
         raise FileNotFoundError(
-            f"ImageNet MobileNetV1 x0.25 weights not found: {path}. They ship with the data "
-            f"bundle (SOURCES.md section 8; `tinylib-data status` shows what is present); "
-            f"set TINYLIB_DATA to the folder that holds {IMAGENET_WEIGHTS}, or build the "
-            f"backbone with pretrained=False.")
+            f"{what} weights not found: {path}. They ship with the data bundle (SOURCES.md "
+            f"section 8; `tinylib-data status` shows what is present); set TINYLIB_DATA to "
+            f"the folder that holds {relpath}.")
     obj = torch.load(path, map_location="cpu", weights_only=True)
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
     if not isinstance(state, dict) or not state:
-        raise ValueError(f"{path}: expected a checkpoint dict with a 'state_dict', got "
-                         f"{type(obj).__name__}")
+        raise ValueError(f"{path}: expected a state dict (or a checkpoint with a "
+                         f"'state_dict'), got {type(obj).__name__}")
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+
+
+def load_imagenet_state(path=None) -> dict:
+    """The ImageNet checkpoint's state dict (``path`` defaults to :data:`IMAGENET_WEIGHTS`
+    under the data root); build the backbone with ``pretrained=False`` to do without it."""
+    return load_bundle_state(IMAGENET_WEIGHTS, "ImageNet MobileNetV1 x0.25", path)
 
 
 def mobilenet_v1_025(*, pretrained: bool = False, weights=None) -> MobileNetV1:

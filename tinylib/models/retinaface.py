@@ -39,7 +39,6 @@ from __future__ import annotations
 import logging
 import math
 from collections import OrderedDict
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -47,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import nms
 
-from .mobilenet import MobileNetV1
+from .mobilenet import MobileNetV1, load_bundle_state
 
 log = logging.getLogger(__name__)
 
@@ -210,19 +209,7 @@ def load_retinaface_state(path=None) -> dict:
     """The released state dict (``module.`` prefix removed). ``path`` defaults to
     :data:`RETINAFACE_WEIGHTS` under the data root; a missing file raises
     :class:`FileNotFoundError` naming it."""
-    from ..config import data_root
-
-    path = Path(path) if path is not None else data_root(must_exist=False) / RETINAFACE_WEIGHTS
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"RetinaFace-MobileNet0.25 weights not found: {path}. They come with the data "
-            f"bundle (SOURCES.md section 8; `tinylib-data status` shows what is present); set "
-            f"TINYLIB_DATA to the folder that holds {RETINAFACE_WEIGHTS}.")
-    obj = torch.load(path, map_location="cpu", weights_only=True)
-    state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
-    if not isinstance(state, dict) or not state:
-        raise ValueError(f"{path}: expected a state dict, got {type(obj).__name__}")
-    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+    return load_bundle_state(RETINAFACE_WEIGHTS, "RetinaFace-MobileNet0.25", path)
 
 
 def retinaface_mnet025(*, pretrained: bool = True, weights=None) -> RetinaFace:
