@@ -37,6 +37,9 @@ def main(argv=None) -> int:
     p.add_argument("--max-side", type=int, default=2100, help="HR pyramid cap (keeps 2x of 1024 px)")
     p.add_argument("--out", default="build/wider_subset")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--peer-settings", default=None,
+                   help="comma-separated peer=N: run only the first N settings of that peer "
+                        "(e.g. haar=1,dlib_hog=1); default every setting")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.threads:
@@ -48,6 +51,8 @@ def main(argv=None) -> int:
     preds, timing = {}, {}
     names = [d.strip() for d in args.detectors.split(",") if d.strip()]
     out = Path(args.out)
+    limit = {k: int(v) for k, v in (item.split("=") for item in
+                                     (args.peer_settings or "").split(",") if item)}
     peer_names = []
     for name in names:
         if name == "hr":
@@ -71,7 +76,7 @@ def main(argv=None) -> int:
     # every peer at 1x first, then every peer with its upsampled level
     for i in range(max((len(C.PEER_SETTINGS[n]) for n in peer_names), default=0)):
         for name in peer_names:
-            if i >= len(C.PEER_SETTINGS[name]):
+            if i >= min(len(C.PEER_SETTINGS[name]), limit.get(name, 99)):
                 continue
             opts = C.PEER_SETTINGS[name][i]
             label = C.peer_label(name, opts)
