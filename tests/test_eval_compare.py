@@ -110,3 +110,24 @@ def test_outcome_follows_the_wider_rules_and_draws():
     viz.draw_outcome(ax, np.zeros((120, 120, 3), np.uint8), out, gt)
     assert len(ax.patches) == 5 and "1 found" in ax.get_title()
     plt.close(fig)
+
+
+def test_weights_id_follows_content_not_size(tmp_path):
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    a.write_bytes(b"x" * 10)
+    b.write_bytes(b"y" * 10)
+    assert C.weights_id(a) != C.weights_id(b) and len(C.weights_id(a)) == 16
+    b.write_bytes(b"x" * 10)
+    assert C.weights_id(a) == C.weights_id(b)
+
+
+def test_all_peer_predictions_skips_unavailable_peers(monkeypatch, tmp_path):
+    from tinylib import peers
+
+    monkeypatch.setattr(peers, "available", lambda: {"haar": None, "yunet": "no weights"})
+    calls = []
+    monkeypatch.setattr(C, "peer_predictions",
+                        lambda name, images, progress=False, **o: calls.append((name, o)) or {})
+    out = C.all_peer_predictions({"e/a": tmp_path / "a.jpg"}, settings=1)
+    assert list(out) == ["haar @ 1x"] and calls == [("haar", {"upsample": 1})]
+    assert len(C.all_peer_predictions({"e/a": tmp_path / "a.jpg"})) == len(C.PEER_SETTINGS["haar"])

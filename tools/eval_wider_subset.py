@@ -60,7 +60,7 @@ def main(argv=None) -> int:
             det = Detector(load_detector(wpath), score_threshold=0.05, max_side=args.max_side,
                            routing="full")
             t = time.perf_counter()
-            raws = C.hr_raw(det, images, weights_id=weights_id(wpath), progress=True)
+            raws = C.hr_raw(det, images, weights_id=C.weights_id(wpath), progress=True)
             timing["hr"] = time.perf_counter() - t
             preds["hr @ 0.25x..2x pyramid, A+B"] = C.hr_select(raws)
             table, _ = C.compare(C.ablation_predictions(raws), gt, keys)
@@ -95,13 +95,6 @@ def main(argv=None) -> int:
     print(table.round(3).to_string())
     print(best.round(3).to_string())
     return 0
-
-
-def weights_id(path: Path) -> str:
-    """The weights file's identity for the detection cache key."""
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 if __name__ == "__main__":

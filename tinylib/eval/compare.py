@@ -40,6 +40,7 @@ from . import widerface as W
 log = logging.getLogger(__name__)
 
 __all__ = ["ABLATIONS", "PEER_SETTINGS", "PEER_PUBLISHED", "peer_label", "ablation_predictions",
+           "weights_id", "all_peer_predictions",
            "subset_images", "hr_raw", "hr_select", "peer_predictions", "compare",
            "best_per_detector", "recall_by_size", "spread"]
 
@@ -171,7 +172,27 @@ def hr_select(raws: Mapping[str, RawDetections], *, score_threshold: float = 0.0
     return out
 
 
+def weights_id(path) -> str:
+    """A weights file's identity for the detection caches: the first 16 hex digits of its
+    SHA-256 (fp16 exports of one architecture all have the same size, so size is not one)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
 # ------------------------------------------------------------------------------------ peers
+def all_peer_predictions(images: Mapping[str, os.PathLike], *, settings: int | None = None,
+                         progress: bool = False) -> dict[str, dict[str, np.ndarray]]:
+    """Every available peer at its :data:`PEER_SETTINGS` (the first ``settings`` of each, all
+    when None), keyed by :func:`peer_label`; unavailable peers are left out (see
+    :func:`tinylib.peers.available` for why)."""
+    out = {}
+    for name, reason in peers.available().items():
+        if reason is not None:
+            continue
+        for opts in PEER_SETTINGS[name][:settings]:
+            out[peer_label(name, opts)] = peer_predictions(name, images, progress=progress, **opts)
+    return out
+
+
 def peer_predictions(name: str, images: Mapping[str, os.PathLike], *, upsample=1,
                      progress: bool = False, **opts) -> dict[str, np.ndarray]:
     """A peer's WIDER rows per image at one upsampling setting (cached by
