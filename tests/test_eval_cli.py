@@ -14,12 +14,18 @@ def _tiny_gt():
                                  "0--E/b": np.array([[5, 5, 20, 20]])})
 
 
-def test_widerface_prints_aps_and_writes_curves(tmp_path, monkeypatch, capsys):
+def _toy_submission(tmp_path, monkeypatch):
+    """The tiny ground truth behind the CLI and its predictions written to ``tmp_path/pred``."""
     gt = _tiny_gt()
     monkeypatch.setattr(cli, "_load_gt", lambda _d: gt)
     preds = {"0--E/a": np.array([[0, 0, 10, 10, 0.9], [100, 100, 5, 5, 0.2]]),
              "0--E/b": np.array([[5, 5, 20, 20, 0.7]])}
     W.write_predictions(preds, tmp_path / "pred")
+    return gt, preds
+
+
+def test_widerface_prints_aps_and_writes_curves(tmp_path, monkeypatch, capsys):
+    gt, preds = _toy_submission(tmp_path, monkeypatch)
     rc = cli.main(["widerface", str(tmp_path / "pred"), "--curves", str(tmp_path / "curves"),
                    "--name", "toy"])
     out = capsys.readouterr().out
@@ -41,11 +47,7 @@ def test_widerface_bad_file_is_a_clean_error(tmp_path, monkeypatch, capsys):
 
 
 def test_widerface_images_list_restricts_and_labels(tmp_path, monkeypatch, capsys):
-    gt = _tiny_gt()
-    monkeypatch.setattr(cli, "_load_gt", lambda _d: gt)
-    preds = {"0--E/a": np.array([[0, 0, 10, 10, 0.9], [100, 100, 5, 5, 0.2]]),
-             "0--E/b": np.array([[5, 5, 20, 20, 0.7]])}
-    W.write_predictions(preds, tmp_path / "pred")
+    gt, preds = _toy_submission(tmp_path, monkeypatch)
     lst = tmp_path / "images.txt"
     lst.write_text("# one of the two\n0--E/a.jpg\n")
     rc = cli.main(["widerface", str(tmp_path / "pred"), "--images", str(lst),

@@ -62,7 +62,7 @@ def outcome(dets_xywh, gt_xywh, kept_idx=None, *, score_threshold: float = 0.5,
 
 
 def _rects(ax, xywh, color, lw):
-    from matplotlib.patches import Rectangle
+    from matplotlib.patches import Rectangle  # matplotlib only when drawing (heavy import)
 
     for x, y, w, h in np.asarray(xywh, dtype=np.float64).reshape(-1, 4)[:, :4]:
         ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor=color, linewidth=lw))

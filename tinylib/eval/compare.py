@@ -31,7 +31,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .. import peers
-from ..config import cache_dir
+from ..config import cache_dir, data_root
 from ..data.images import read_image
 from ..hr.detect import Detector, RawDetections, to_wider
 from ..io import atomic_save
@@ -106,8 +106,6 @@ def subset_images(gt: W.EvalGT, root=None, n: int | None = None) -> dict[str, Pa
     """``{"event/stem": path}`` of the val images of ``gt`` present under
     ``<root>/widerface/WIDER_val/images`` (``root``: the data root), in ground-truth order;
     ``n`` keeps an evenly spread sample of them."""
-    from ..config import data_root
-
     base = Path(root if root is not None else data_root()) / "widerface" / "WIDER_val" / "images"
     present = [k for k in gt.images if (base / f"{k}.jpg").is_file()]
     if not present:
