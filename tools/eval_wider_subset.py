@@ -8,7 +8,7 @@ with an upsampled level, caches every detection (re-runs are instant), and write
 ``<out>/results.csv`` (one row per detector and setting: easy/medium/hard AP on the
 "WIDER val subset (N images)"), ``<out>/best.csv`` (each detector's best setting by hard AP)
 and ``<out>/ablation.csv`` (the HR detector's A only / A+B / without the 2x level). The
-numbers in notebook 05's "we get" and in the issue notes come from this script.
+numbers in notebook 07's "we get" and in the issue notes come from this script.
 """
 
 from __future__ import annotations

@@ -148,7 +148,7 @@ def paper_sampling(scales=(0.5, 1.0, 2.0), crop: int = 500, flip: bool = True,
     return Compose(steps)
 
 
-PaperSampling = paper_sampling  # the name the recipes and notebook 05 use
+PaperSampling = paper_sampling  # the name the recipes and notebook 07 use
 
 
 def build_train_set(dcfg: dict, seed: int = 0):

@@ -287,7 +287,7 @@ HRNET_SPECS: dict[str, HRNetSpec] = {
     # blocks per branch in stage 3 (fewer modules) and HRNet's three modules in stage 4 (fewer
     # blocks); stage 1 = four basic blocks of width 2C run at stride 2 (max-pool after it),
     # the placement that keeps the FLOPs of the originals (with the pool in the stem the
-    # BH-HRNets would lose 30-40% of them). See notebooks/07_bottom_heavy.ipynb.
+    # BH-HRNets would lose 30-40% of them). See notebooks/08_bottom_heavy.ipynb.
     "bh_hrnet18": HRNetSpec(18, stem="bottom_heavy", stage1=("basic", 36, 4),
                             stages=((1, 4), (3, 4), (3, 2)), pool_after_stage1=True),
     "bh_hrnet32": HRNetSpec(32, stem="bottom_heavy", stage1=("basic", 64, 4),
