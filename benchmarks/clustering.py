@@ -17,6 +17,9 @@ import time
 
 import numpy as np
 
+from tinylib.analysis import clustering, scales
+from tinylib.data import widerface
+
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -27,10 +30,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
-    import kmedoids
-
-    from tinylib.analysis import clustering, scales
-    from tinylib.data import widerface
+    import kmedoids  # optional (the dev extra): the plain k-medoids baseline
 
     faces, n_bad = scales.wider_valid_faces(widerface.load_faces("train"))
     shapes = faces[["h", "w"]].to_numpy(float)

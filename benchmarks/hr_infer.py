@@ -31,6 +31,8 @@ import torch
 
 
 def _images(n: int) -> tuple[list[np.ndarray], str]:
+    # tinylib is imported inside the child process that runs one detector, only the parts
+    # that detector needs, so each row's peak memory (ru_maxrss) is its own
     from tinylib.data import sources
     from tinylib.data.images import read_image
 
@@ -53,6 +55,7 @@ def _images(n: int) -> tuple[list[np.ndarray], str]:
 
 def _detector(name: str, device: str):
     """``(detect(image) -> boxes, description)`` for ``hr``, ``hr_res<depth>`` or a peer."""
+    # tinylib parts are imported here, in the child process running this detector (_images)
     if name == "hr":
         from tinylib.hr.detect import DEFAULT_WEIGHTS, Detector, load_detector
 
@@ -104,7 +107,7 @@ def main(argv=None) -> int:
     if args.one:
         print(json.dumps(run_one(args.one, args.images, args.device, args.threads)))
         return 0
-    from tinylib import peers
+    from tinylib import peers  # the parent imports only what lists the peers
 
     names = ["hr", *[f"hr_res{d}" for d in args.depths]]
     names += args.peers if args.peers is not None else [n for n, r in peers.available().items() if r is None]

@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from tinylib.boxes import box_convert
 from tinylib.eval import widerface as W
 from tinylib.eval.pr import voc_ap
 
@@ -47,7 +48,7 @@ def loop_evaluate(preds, gt, keys, thresh_num=1000) -> dict[str, float]:
     for k in keys:
         p = preds[k][np.argsort(-preds[k][:, 4], kind="stable")].copy()
         p[:, 4] = ((p[:, 4].astype(np.float32) - lo) / (hi - lo)).astype(np.float64)
-        p[:, 2:4] += p[:, 0:2]
+        p[:, :4] = box_convert(p[:, :4], "xywh", "xyxy")
         norm[k] = p
     ap = {}
     for s in W.SETTINGS:
@@ -60,7 +61,7 @@ def loop_evaluate(preds, gt, keys, thresh_num=1000) -> dict[str, float]:
             p = norm[k]
             if not len(p) or not len(g):
                 continue
-            g[:, 2:4] += g[:, 0:2]
+            g = box_convert(g, "xywh", "xyxy")
             kept = np.zeros(len(g))
             kept[keep] = 1
             recall_list = np.zeros(len(g))

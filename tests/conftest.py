@@ -3,7 +3,8 @@
 * Every test session writes its build outputs and caches to a temporary directory, never
   into the user's ``build/`` or ``~/.cache``.
 * ``real_data`` gives the data root holding the real annotation files, or skips the test
-  saying why (CI points ``TINYLIB_DATA`` at ``../shared/data``).
+  saying why (CI points ``TINYLIB_DATA`` at ``../shared/data``). The root is the library's
+  own answer, :func:`tinylib.config.dataset_dir`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+from tinylib import config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,11 +35,10 @@ def _isolated_outputs(tmp_path_factory):
 
 
 def _real_root() -> Path | None:
-    env = os.environ.get("TINYLIB_DATA")
-    candidates = [Path(env)] if env else [REPO / "data", REPO.parent / "shared" / "data"]
-    for c in candidates:
-        if (c / "widerface").is_dir():
-            return c
+    """The data root (``TINYLIB_DATA``, else the repository's ``data/``) if it holds the
+    real WIDER FACE folder, else None."""
+    if config.dataset_dir("widerface", must_exist=False).is_dir():
+        return config.dataset_dir(must_exist=False)
     return None
 
 

@@ -67,10 +67,10 @@ def test_bh_resnet50_params_without_bn():
     assert t["params_no_bn_m"] == pytest.approx(10.91, abs=0.01)
 
 
-def test_stage_of():
-    assert FL.stage_of("res3.0.conv1.weight") == "stage2"
-    assert FL.stage_of("stages.2.0.fuse") == "stage4"
-    assert FL.stage_of("transitions.0.1.0.weight") == "stage2"
+def test_bh_stage_of():
+    assert FL.bh_stage_of("res3.0.conv1.weight") == "stage2"
+    assert FL.bh_stage_of("stages.2.0.fuse") == "stage4"
+    assert FL.bh_stage_of("transitions.0.1.0.weight") == "stage2"
 
 
 def test_stage_shares_fig2_direction():

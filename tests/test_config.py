@@ -34,6 +34,20 @@ def test_data_root_from_env(monkeypatch, tmp_path):
         config.data_file("widerface/missing.txt")
 
 
+def test_dataset_dir_under_the_data_root_or_an_explicit_root(monkeypatch, tmp_path):
+    monkeypatch.setenv("TINYLIB_DATA", str(tmp_path))
+    assert config.dataset_dir("fddb") == tmp_path.resolve() / "fddb"
+    assert config.dataset_dir() == tmp_path.resolve()
+    other = tmp_path / "other"
+    assert config.dataset_dir("widerface", other) == other / "widerface"
+    assert config.dataset_dir(root=str(other)) == other
+    monkeypatch.setenv("TINYLIB_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(config.DataRootError, match="nowhere"):
+        config.dataset_dir("fddb")
+    assert config.dataset_dir("fddb", must_exist=False) == tmp_path / "nowhere" / "fddb"
+    assert config.dataset_dir("fddb", other) == other / "fddb"  # an explicit root is not checked
+
+
 def test_data_root_pointing_nowhere_lists_where_it_looked(monkeypatch, tmp_path):
     nowhere = tmp_path / "does-not-exist"
     monkeypatch.setenv("TINYLIB_DATA", str(nowhere))

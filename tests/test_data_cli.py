@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -139,10 +141,14 @@ def test_fetch_errors_are_clear(tmp_path, monkeypatch, capsys):
     assert ei.value.code == 2
 
 
-def test_stats_reports_missing_module(monkeypatch, capsys):
-    monkeypatch.setitem(__import__("sys").modules, "tinylib.data.stats", None)
-    assert cli.main(["stats", "fddb"]) == 1
-    assert "tinylib.data.stats is missing" in capsys.readouterr().err
+def test_status_does_not_import_the_loaders():
+    """`tinylib-data status` starts fast: only the stats command imports the loaders."""
+    code = (
+        "import sys; from tinylib.data import cli; "
+        "print(sorted(m for m in ('tinylib.data.stats', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 @pytest.mark.realdata

@@ -61,3 +61,36 @@ def test_the_real_wider_images_are_found(real_data):
     if not src.is_real:
         pytest.skip(f"real WIDER images not under TINYLIB_DATA: {src}")
     assert src.root == real_data.resolve()
+
+
+def test_choose_by_registry_name_checks_the_registry_files(monkeypatch, tmp_path):
+    from tinylib.data import registry
+
+    monkeypatch.setenv("TINYLIB_DATA", str(tmp_path))
+    src = sources.choose("widerface_eval", fallback=None)
+    assert src.kind == "missing" and src.missing == registry.files_of("widerface_eval")
+    assert src.what == registry.get("widerface_eval").title
+    for rel in registry.files_of("widerface_eval"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    assert sources.choose("widerface_eval", what="eval", fallback=None).is_real
+    # several names, or names mixed with paths, ask for all of them
+    both = sources.choose(("widerface_eval", "demo/selfie.jpg"), fallback=None)
+    assert both.missing == ("demo/selfie.jpg",)
+    assert sources.required_files(("widerface_eval", "widerface_eval")) == sources.WIDER_EVAL
+    with pytest.raises(ValueError, match="unknown dataset 'nope'"):
+        sources.choose("nope", fallback=None)
+
+
+def test_the_named_parts_are_files_the_registry_lists():
+    from tinylib.data import registry
+
+    parts = (sources.WIDER_ANNOTATIONS + sources.WIDER_IMAGES + sources.WIDER_EVAL
+             + sources.IMAGENET_BOXES + sources.HR_TEMPLATES + sources.PR_CURVES
+             + sources.SELFIE + sources.FDDB + sources.WIDER_SAMPLES[1:])
+    assert all(registry.spec_for(rel) is not None for rel in parts)
+    assert sources.WIDER_ANNOTATIONS == (
+        "widerface/wider_face_train_bbx_gt.txt", "widerface/wider_face_val_bbx_gt.txt"
+    )
+    assert len(sources.FDDB) == 10 and len(sources.WIDER_EVAL) == 4
+    assert sources.HR_TEMPLATES == ("tinyfaces_hr/RefBox_N25.mat", "tinyfaces_hr/RefBox_N25_scaled.mat")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
@@ -76,13 +75,6 @@ def test_synthetic_world(monkeypatch, tmp_path):
     assert by["synthetic-widerface-val-eval"]["images"] == 2
     assert by["synthetic-widerface-val-eval"]["objects"] == by["synthetic-widerface-val"]["objects"]
     assert {"synthetic-tinyperson-train", "synthetic-tinyperson-test"} <= set(by)
-
-
-def test_synthetic_unavailable(monkeypatch):
-    monkeypatch.setenv("TINYLIB_QUICK", "1")
-    monkeypatch.setitem(sys.modules, "tinylib.data.synthetic", None)
-    with pytest.raises(RuntimeError, match="synthetic world is not available"):
-        stats.collect("synthetic")
 
 
 @pytest.mark.realdata

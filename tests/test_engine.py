@@ -166,3 +166,30 @@ def test_resume_follows_the_resumed_recipes_schedule(tmp_path, caplog):
     assert "learning-rate schedule" in caplog.text
     assert h_res["lr"].tolist() == pytest.approx(h_new["lr"].tolist())
     assert torch.allclose(_params(resumed), _params(model), atol=1e-6)
+
+
+def test_cosine_schedule_and_dataset_order():
+    """``lr_schedule="cosine"`` decays each step from lr to 0 over all steps (after an
+    optional warm-up); ``shuffle=False`` reads the samples in dataset order."""
+    fn = engine.WarmupCosine(0, 10)
+    assert fn(0) == 1.0 and fn(5) == pytest.approx(0.5) and fn(10) == pytest.approx(0.0) and fn(12) == 0.0
+    assert engine.WarmupCosine(4, 10)(0) == pytest.approx(0.25 * fn(0))
+
+    class Ordered(ToyDataset):
+        seen: list = []
+
+        def __getitem__(self, i):
+            self.seen.append(i)
+            return super().__getitem__(i)
+
+    ds = Ordered(n=6)
+    hist = engine.train(ToyModel(), ds, collate_fn=toy_collate, progress=False, device="cpu",
+                        config={"epochs": 2, "batch_size": 2, "lr": 0.1, "optimizer": "adamw",
+                                "lr_schedule": "cosine", "shuffle": False})
+    assert ds.seen == [0, 1, 2, 3, 4, 5] * 2
+    lrs = hist["lr"].tolist()
+    assert lrs[0] == pytest.approx(0.1)  # the largest group rate (head, lr_mult 1) at step 0
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    with pytest.raises(ValueError, match="lr_schedule"):
+        engine.train(ToyModel(), ds, collate_fn=toy_collate, progress=False, device="cpu",
+                     config={"epochs": 1, "lr_schedule": "linear"})

@@ -81,7 +81,8 @@ def test_routing_keeps_b_templates_only_on_upsampled_levels():
     assert len(sel["e/a"]) == 1  # only the A candidate at 1x
     with pytest.raises(ValueError, match="routing"):
         raw.select(routing="bogus")
-    assert set(C.ablation_predictions({"e/a": raw})) == set(C.ABLATIONS)
+    assert set(C.ablation_predictions({"e/a": raw})) == set(C.ABLATIONS) == set(C.ABLATION_KEYS)
+    assert len(set(C.ABLATION_KEYS.values())) == len(C.ABLATION_KEYS)
 
 
 def test_hr_raw_cache_round_trips(tmp_path):

@@ -11,7 +11,15 @@ from PIL import Image
 
 from tinylib.boxes import box_iou
 from tinylib.hr import targets as T
-from tinylib.hr.detect import Detector, RawDetections, main, pyramid_scales, save_weights, to_wider
+from tinylib.hr.detect import (
+    Detector,
+    RawDetections,
+    main,
+    nms_vote,
+    pyramid_scales,
+    save_weights,
+    to_wider,
+)
 from tinylib.hr.model import build_hr
 from tinylib.hr.templates import Templates
 
@@ -38,14 +46,14 @@ class PerfectModel(torch.nn.Module):
         super().__init__()
         self.templates = templates
         self.stride = 8
-        self.register_buffer("template_sizes", torch.tensor(templates.sizes, dtype=torch.float32))
+        self.register_buffer("template_sizes_wh", torch.tensor(templates.sizes_wh, dtype=torch.float32))
         self.faces = torch.tensor(faces, dtype=torch.float32)
         self.image_hw = image_hw
 
     def forward(self, x):
         H, W = x.shape[-2] // 8, x.shape[-1] // 8
         s = self.current_scale  # set by the patched Detector._run below
-        lab, reg = T.assign_targets(self.template_sizes, self.faces * s, H, W, 8,
+        lab, reg = T.assign_targets(self.template_sizes_wh, self.faces * s, H, W, 8,
                                     valid=(0, 0, self.image_hw[1] * s, self.image_hw[0] * s))
         cls = torch.where(lab == T.POSITIVE, 10.0, -10.0)
         return cls[None].repeat(len(x), 1, 1, 1), reg[None].repeat(len(x), 1, 1, 1, 1)
@@ -111,6 +119,28 @@ def test_nms_at_03_and_wider_rows():
     assert len(kept) == 2
     rows = to_wider(np.array([[1.0, 2, 11, 22]]), np.array([0.5]))
     assert rows.tolist() == [[1.0, 2.0, 10.0, 20.0, 0.5]]
+
+
+def test_box_voting_by_hand():
+    # 0 and 1 overlap with IoU 80/120 = 0.67: NMS keeps 0, voting moves it towards 1 by
+    # 0.3 / (0.9 + 0.3); 2 (IoU 0 with both) stays; 3 is degenerate and votes only for itself
+    boxes = np.array([[0, 0, 10, 10], [2, 0, 12, 10], [50, 50, 60, 60], [80, 80, 80, 90]], np.float32)
+    scores = np.array([0.9, 0.3, 0.6, 0.2], np.float32)
+    plain, s_plain = nms_vote(boxes, scores, 0.3)
+    assert plain.tolist() == [[0, 0, 10, 10], [50, 50, 60, 60], [80, 80, 80, 90]]
+    voted, s_voted = nms_vote(boxes, scores, 0.3, vote_iou=0.4)
+    np.testing.assert_allclose(voted, [[0.5, 0, 10.5, 10], [50, 50, 60, 60], [80, 80, 80, 90]],
+                               atol=1e-5)
+    assert s_voted.tolist() == s_plain.tolist()  # voting moves boxes, never scores
+    alone, _ = nms_vote(boxes, scores, 0.3, vote_iou=0.7)  # 0.67 < 0.7: 1 does not vote
+    assert alone[0].tolist() == [0, 0, 10, 10]
+    assert nms_vote(boxes, scores, 0.3, vote_iou=0.4, max_dets=1)[0].shape == (1, 4)
+    empty = nms_vote(np.zeros((0, 4)), np.zeros(0), 0.3, vote_iou=0.4)
+    assert empty[0].shape == (0, 4) and empty[1].shape == (0,)
+    with pytest.raises(ValueError, match="2 boxes but 1 scores"):
+        nms_vote(boxes[:2], scores[:1])
+    raw = RawDetections(boxes, scores, np.zeros(4, int), np.ones(4), [1.0], [0], [])
+    np.testing.assert_allclose(raw.select(0.1, 0.3, vote_iou=0.4)[0], voted, atol=1e-5)
 
 
 def test_cli_writes_wider_submission(tmp_path, small_model, capsys):

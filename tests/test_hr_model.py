@@ -22,7 +22,7 @@ def model():
 
 def test_templates_from_any_and_routing(tmp_path):
     t = Templates.from_any(np.array([[-10.0, -12, 10, 12, 1], [-4, -5, 4, 5, 2]]))
-    assert np.allclose(t.sizes, [[21, 25], [9, 11]])  # MATLAB +1 widths of RefBox files
+    assert np.allclose(t.sizes_wh, [[21, 25], [9, 11]])  # MATLAB +1 widths of RefBox files
     assert t.a == [0] and t.b == [1]
     assert Templates.from_any(t.to_dict()).to_dict() == t.to_dict()
     assert np.allclose(Templates.from_any(SIZES).scales, [1, 1, 2])
@@ -33,7 +33,7 @@ def test_templates_from_any_and_routing(tmp_path):
 def test_paper_templates(real_data):
     t = hr_template_set()
     assert len(t) == 25 and t.a == HR25_A and t.b == HR25_B
-    assert np.allclose(t.sizes[24], [20.32, 22.23], atol=0.01)  # table in SOURCES.md
+    assert np.allclose(t.sizes_wh[24], [20.32, 22.23], atol=0.01)  # table in SOURCES.md
     assert np.allclose(t.scales[t.a], 1.0) and np.allclose(t.scales[t.b], 2.0)
 
 
@@ -139,4 +139,4 @@ def test_own_templates_stand_in_without_the_released_files(monkeypatch, tmp_path
     assert tpl.a and set(tpl.a).isdisjoint(tpl.b)
     # the resolution rule: 2x templates are built for faces shorter than 40 px
     small = tpl.scales == 2.0
-    assert (tpl.sizes[small, 1] / 2 < 40).all() and (tpl.sizes[~small, 1] / tpl.scales[~small] >= 40).all()
+    assert (tpl.sizes_wh[small, 1] / 2 < 40).all() and (tpl.sizes_wh[~small, 1] / tpl.scales[~small] >= 40).all()

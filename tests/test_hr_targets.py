@@ -134,7 +134,7 @@ def test_decode_scale_maps_back_to_original_image():
     face2x = torch.tensor([[30.0, 33, 51, 54]])  # the face in the 2x image
     labels, reg = T.assign_targets(sizes, face2x, 12, 12, 8)
     boxes, _, _ = decode_level(torch.where(labels == 1, 9.0, -9.0), reg, sizes, 8, 2.0,
-                               threshold=0.5, image_size=(48, 48))
+                               threshold=0.5, image_hw=(48, 48))
     assert np.allclose(boxes.numpy(), (face2x / 2).numpy(), atol=1e-4)
 
 

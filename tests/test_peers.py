@@ -89,13 +89,13 @@ def _need(name):
 
 @pytest.mark.parametrize("name", ["yunet", "retinaface"])
 def test_wider_peer_finds_faces_on_a_wider_val_image(name, real_data):
-    from tinylib.boxes import box_iou, xywh_to_xyxy
+    from tinylib.boxes import box_convert, box_iou
     from tinylib.data.images import read_image
     from tinylib.data.widerface import load_eval_gt
 
     _need(name)
     img = read_image(real_data / SAMPLE)
-    gt = xywh_to_xyxy(load_eval_gt().boxes[SAMPLE_KEY].astype(np.float64))
+    gt = box_convert(load_eval_gt().boxes[SAMPLE_KEY].astype(np.float64), "xywh", "xyxy")
     boxes, scores = peers.get(name).detect(img)
     assert boxes.dtype == np.float32 and np.all(np.diff(scores) <= 0)
     assert np.all((scores >= 0) & (scores <= 1))  # both scores are probabilities

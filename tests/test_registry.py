@@ -15,6 +15,7 @@ import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -125,6 +126,121 @@ def test_required_entries_and_consistency():
         assert ds.files[0].url.startswith("https://raw.githubusercontent.com/")
         assert "LICENSE" in ds.how_to_obtain
     assert "shared data bundle" in registry.get("widerface_subset_manifest").where()
+
+
+# --------------------------------------------------------------------------- the catalog
+_CATALOG = REPO / "tinylib" / "data" / "registry_catalog.toml"
+_MINI = """
+[github]
+tiny = ["peiyunh/tiny", "37c44deacf53e0fbe23327ef3721b5fb5f22559f"]
+
+[terms]
+wider = "WIDER terms."
+
+[[dataset]]
+name = "demo"
+title = "Selfie"
+homepage = "https://github.com/peiyunh/tiny"
+terms = ["@wider", "and more."]
+downloadable = true
+how_to_obtain = "fetch it"
+
+[[dataset.files]]
+relpath = "demo/selfie.jpg"
+checksum = "table"
+url = { github = "tiny", path = "data/demo/selfie.jpg" }
+"""
+
+
+def test_catalog_is_packaged_data_and_loads_like_the_module():
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert '"data/*.toml"' in pyproject and '"data/*.json"' in pyproject
+    assert registry.load_catalog() == registry.DATASETS
+    assert list(registry.DATASETS)[:2] == ["widerface_annotations", "widerface_eval"]
+    assert len(registry.DATASETS) == 19
+    assert sum(len(d.files) for d in registry.DATASETS.values()) == 139
+
+
+def test_catalog_matches_what_the_python_catalog_built():
+    """Spot values of the catalog as the former Python literals built it (expanded
+    table_prefix groups, pinned GitHub URLs, joined terms, image sets)."""
+    ev = registry.get("widerface_eval")
+    assert [f.relpath.rsplit("/", 1)[1] for f in ev.files] == [
+        "wider_easy_val.mat", "wider_face_val.mat", "wider_hard_val.mat", "wider_medium_val.mat",
+    ]
+    assert ev.files[1].url == (
+        "https://raw.githubusercontent.com/peiyunh/tiny/37c44deacf53e0fbe23327ef3721b5fb5f22559f/"
+        "eval_tools/ground_truth/wider_face_val.mat"
+    )
+    pr = registry.get("widerface_pr_curves")
+    assert len(pr.files) == 63 and all(
+        f.url.endswith(quote("eval_tools/plot/baselines/" + f.relpath[len("widerface/pr_curves/"):]))
+        for f in pr.files
+    )
+    wider_terms = registry.get("widerface_annotations").terms
+    assert wider_terms.startswith("WIDER FACE: research use;")
+    assert registry.get("widerface_pr_curves").terms.endswith(" " + wider_terms)
+    assert registry.get("weights_yunet").terms.endswith("Trained on WIDER FACE: " + wider_terms)
+    split = registry.get("widerface_annotations")
+    assert split.archives[0].members[0] == (
+        "wider_face_split/wider_face_val_bbx_gt.txt", "widerface/wider_face_val_bbx_gt.txt"
+    )
+    assert all(f.source == "widerface/wider_face_split.zip" for f in split.files)
+    assert "RECONSTRUCTED" in split.files[1].note
+    i32 = registry.get("imagenet32").files
+    assert len(i32) == 11 and i32[9].relpath.endswith("train_data_batch_10.npz")
+    fddb = registry.get("fddb").files
+    assert len(fddb) == 20 and fddb[0].url.endswith("/FDDB-folds/FDDB-fold-01-ellipseList.txt")
+    assert registry.get("widerface_val_images").images == registry.ImageSet(
+        "val", "widerface/WIDER_val/images", "widerface/wider_subset_manifest.csv", 3226,
+        "WIDER val images",
+    )
+    assert registry.get("widerface_subset_manifest").by_hand == "copy it from the shared data bundle"
+    assert registry.files_of("demo") == ("demo/selfie.jpg", "demo/selfie_hr_detections.png")
+
+
+def test_a_minimal_catalog_loads(tmp_path):
+    path = tmp_path / "catalog.toml"
+    path.write_text(_MINI)
+    ds = registry.load_catalog(path)["demo"]
+    assert ds.terms == "WIDER terms. and more."
+    assert ds.files[0].sha256 == TABLE["demo/selfie.jpg"]["sha256"]
+    assert ds.files[0].url.endswith("/37c44deacf53e0fbe23327ef3721b5fb5f22559f/data/demo/selfie.jpg")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('title = "Selfie"\n', "", r"dataset 'demo': missing field 'title'"),
+        ("downloadable = true", 'downloadable = "yes"', r"dataset 'demo': field 'downloadable' must be bool"),
+        ('checksum = "table"', 'checksum = "table"\ncolour = "red"', r"files\[0\] \(demo/selfie.jpg\): unknown field 'colour'"),
+        ('relpath = "demo/selfie.jpg"', 'relpath = "demo/nope.jpg"', r"files\[0\] \(demo/nope.jpg\): checksum = \"table\" but registry_files.json has no row"),
+        ('github = "tiny"', 'github = "tinny"', r"files\[0\] \(demo/selfie.jpg\): url: unknown github name 'tinny'"),
+        ('"@wider"', '"@widr"', r"dataset 'demo': field 'terms': unknown reference '@widr'"),
+        ('relpath = "demo/selfie.jpg"\nchecksum = "table"', 'relpath = "../selfie.jpg"', r"files\[0\] \(../selfie.jpg\): .*relative"),
+        ('checksum = "table"', 'checksum = "table"\nsource = "demo/x.zip"', r"source 'demo/x.zip' is not one of the dataset's archives"),
+        ('name = "demo"', "name = 3", r"dataset\[0\]: field 'name' must be str"),
+        ("[[dataset.files]]", "[[dataset.files]]\n[dataset.files.oops]", r"unknown field 'oops'"),
+        ("[[dataset.files]]", "[[dataset.file]]", r"unknown field 'file'"),
+        ('title = "Selfie"', 'title = "Selfie', r"cannot read the dataset catalog"),
+    ],
+)
+def test_a_malformed_catalog_entry_names_the_file_the_entry_and_the_field(
+    tmp_path, old, new, expected
+):
+    assert old in _MINI
+    path = tmp_path / "catalog.toml"
+    path.write_text(_MINI.replace(old, new, 1))
+    with pytest.raises(registry.CatalogError, match=expected) as err:
+        registry.load_catalog(path)
+    assert str(err.value).startswith(f"{path}: ")
+
+
+def test_a_dataset_listed_twice_is_an_error(tmp_path):
+    path = tmp_path / "catalog.toml"
+    path.write_text(_MINI + _MINI[_MINI.index("[[dataset]]"):])
+    with pytest.raises(registry.CatalogError, match="dataset 'demo': name used twice"):
+        registry.load_catalog(path)
 
 
 def test_unknown_dataset_lists_known_names():

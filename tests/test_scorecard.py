@@ -1,11 +1,18 @@
 from __future__ import annotations
 
+import ast
 import json
+import re
+from functools import cache
+from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 
-from tinylib import scorecard
+from tinylib import papers, scorecard
+
+NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 @pytest.fixture
@@ -49,7 +56,8 @@ def test_record_and_collect(build, monkeypatch):
     assert set(data[0]) == {"notebook", "key", "claim", "paper", "ours", "unit", "status", "note"}
     assert data[0]["status"] == "differs" and data[0]["ours"] == 0.7
     assert data[1] == {"notebook": "03_receptive_fields", "key": "rf.resnet50_caffe.res3",
-                       "claim": "rf.resnet50_caffe.res3", "paper": 99, "ours": 99, "unit": "px",
+                       "claim": "receptive field of res3, Caffe ResNet-50",  # from tinylib.papers
+                       "paper": 99, "ours": 99, "unit": "px",
                        "status": "reproduced", "note": "exact"}
     md = (build / "scorecard.md").read_text()
     assert "| `rf.resnet50_caffe.res3` |" in md and "1 reproduced, 1 differs" in md
@@ -77,3 +85,153 @@ def test_reset_forgets_one_notebook(build):
     scorecard.reset("nb1")
     assert [r["key"] for r in scorecard.load_parts()] == ["k.two"]
     assert list(scorecard.table()["key"]) == ["k.two"]
+
+
+# --- scorecard keys recorded by the notebooks, collected statically ---------------------
+#
+# A key is the first argument of ``record(...)`` / ``record_gain(...)`` / ``gain_claim(...)``
+# (and of ``record_comparison`` / ``comparison_claims(prefix, table, base, other)``, which
+# record ``prefix.{base,other,gain}``; ``tinylib.studies``).
+# Literal strings are taken as they are; f-strings become glob patterns in which ``*`` is one
+# placeholder, standing for a value without dots, unless the placeholder's name is bound to
+# literal strings or f-strings (``prefix = "a" if REAL else "b"``, ``for key, ... in
+# [("a.b", ...)]``, ``for m in ["x", "y"]``) -- then each binding is an alternative (and ``*``
+# too if the name is also bound to something else). Names are looked up in the cell first,
+# then in the whole notebook.
+
+
+def _cells(nb_path: Path) -> list[ast.Module]:
+    out = []
+    for cell in nbformat.read(nb_path, 4).cells:
+        if cell.cell_type == "code":
+            lines = [ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("%", "!"))]
+            out.append(ast.parse("\n".join(lines)))
+    return out
+
+
+def _patterns(node, env) -> list[str]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value.replace("*", "?")]
+    if isinstance(node, ast.IfExp):
+        return _patterns(node.body, env) + _patterns(node.orelse, env)
+    if isinstance(node, ast.Name):
+        return env(node.id)
+    if isinstance(node, ast.JoinedStr):
+        out = [""]
+        for part in node.values:
+            alts = [part.value] if isinstance(part, ast.Constant) else (
+                env(part.value.id) if isinstance(part.value, ast.Name) else ["*"])
+            out = [o + a for o in out for a in alts]
+        return out
+    return ["*"]
+
+
+def _bindings(tree: ast.Module, env) -> dict[str, list[str]]:
+    """Names bound in ``tree`` and their key patterns (names they use resolved by ``env``)."""
+    found: dict[str, set[str]] = {}
+
+    def bind(target, value):  # value None: not a literal, the name may hold anything
+        if isinstance(target, ast.Name):
+            found.setdefault(target.id, set()).update(["*"] if value is None else _patterns(value, env))
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for t in target.elts:
+                bind(t, None)
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                bind(t, node.value)
+        elif isinstance(node, (ast.For, ast.comprehension)):
+            if not isinstance(node.iter, (ast.List, ast.Tuple)):
+                bind(node.target, None)
+                continue
+            for elt in node.iter.elts:
+                if isinstance(node.target, ast.Tuple) and isinstance(elt, ast.Tuple):
+                    for t, v in zip(node.target.elts, elt.elts):
+                        bind(t, v)
+                else:
+                    bind(node.target, elt)
+    return {k: sorted(v) for k, v in found.items()}
+
+
+def notebook_keys(nb_path: Path) -> set[str]:
+    """Glob patterns of every scorecard key ``nb_path`` can record."""
+    cells = _cells(nb_path)
+    everywhere: dict[str, set[str]] = {}
+    for tree in cells:
+        for k, v in _bindings(tree, lambda name: ["*"]).items():
+            everywhere.setdefault(k, set()).update(v)
+
+    def global_env(name):
+        return sorted(everywhere.get(name, {"*"}))
+
+    keys = set()
+    for tree in cells:
+        local = _bindings(tree, global_env)
+
+        def env(name, local=local):
+            return local.get(name) or global_env(name)
+
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and node.args:
+                f = node.func
+                name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+                if name in ("record", "record_gain", "gain_claim"):
+                    keys.update(_patterns(node.args[0], env))
+                elif name in ("record_comparison", "comparison_claims"):
+                    conds = [c for a in node.args[2:4] for c in _patterns(a, env)] + ["gain"]
+                    keys.update(f"{p}.{c}" for p in _patterns(node.args[0], env) for c in conds)
+    return keys
+
+
+def globs_intersect(a: str, b: str) -> bool:
+    """Whether some key matches both patterns (``*``: any run of characters other than ``.``)."""
+
+    @cache
+    def f(i: int, j: int) -> bool:
+        if i == len(a) and j == len(b):
+            return True
+        if i < len(a) and a[i] == "*":
+            if f(i + 1, j) or (j < len(b) and b[j] not in ".*" and f(i, j + 1)):
+                return True
+        if j < len(b) and b[j] == "*":
+            if f(i, j + 1) or (i < len(a) and a[i] not in ".*" and f(i + 1, j)):
+                return True
+        return i < len(a) and j < len(b) and a[i] == b[j] != "*" and f(i + 1, j + 1)
+
+    return f(0, 0)
+
+
+@pytest.mark.parametrize("a, b, hit", [
+    ("a.b", "a.b", True), ("a.*", "a.b", True), ("a.*", "a.b.c", False), ("*.x", "a.*", True),
+    ("eval.peers.*.synthetic.*", "eval.peers.*.wider_subset.*", False),
+    ("hr.*.easy", "hr.synthetic.*", True), ("x*y.z", "xay.*", True), ("x*y.z", "xab.*", False),
+])
+def test_globs_intersect(a, b, hit):
+    assert globs_intersect(a, b) is hit and globs_intersect(b, a) is hit
+
+
+def test_notebook_keys_are_collected():
+    keys = {p.stem: notebook_keys(p) for p in NOTEBOOKS}
+    assert {"data.widerface.train.images", "data.fddb.faces"} <= keys["01_datasets"]
+    assert {"hr.wider_subset.*", "hr.synthetic.*", "hr.selfie.faces_found"} <= keys["07_hr_detector"]
+    assert "bh.table4.*.gflops" in keys["08_bottom_heavy"]
+    for nb, pats in keys.items():
+        assert "*" not in pats, f"{nb}: a record(...) key that cannot be read statically"
+
+
+def test_no_scorecard_key_is_recorded_by_two_notebooks():
+    keys = {p.stem: notebook_keys(p) for p in NOTEBOOKS}
+    clashes = [(n1, k1, n2, k2) for i, (n1, ks1) in enumerate(keys.items())
+               for n2, ks2 in list(keys.items())[i + 1:] for k1 in ks1 for k2 in ks2
+               if globs_intersect(k1, k2)]
+    assert not clashes, f"scorecard keys used by two notebooks: {clashes}"
+
+
+def test_every_paper_claim_is_recorded_somewhere():
+    """A claim no notebook records is stale -- except reference values printed beside ours."""
+    reference_only = re.compile(r"scales\.tinyperson\..*|data\.widerface\.test\.images")
+    patterns = set().union(*(notebook_keys(p) for p in NOTEBOOKS))
+    stale = [k for k in papers.CLAIMS if not reference_only.fullmatch(k)
+             and not any(globs_intersect(k, p) for p in patterns)]
+    assert not stale, f"paper claims no notebook records: {stale}"

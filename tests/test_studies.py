@@ -175,11 +175,11 @@ def test_tight_model_sees_only_the_face_box_and_loose_sees_context():
     torch.manual_seed(0)
     tight, loose = S.build_model(spec_t), S.build_model(spec_l)
     crop = spec_t.crop_hw  # (96, 80)
-    eh, ew = S.effective_receptive_field(tight, crop)
+    eh, ew = S.window_rf_extent(tight, crop)
     th, tw = spec_t.template_hw
     # the face box grown by 10 % on each side, to the pixel
     assert abs(eh - th * 1.2) <= 1.5 and abs(ew - tw * 1.2) <= 1.5
-    lh, lw = S.effective_receptive_field(loose, crop)
+    lh, lw = S.window_rf_extent(loose, crop)
     rf = S.analytic_receptive_field("s4")
     # context reaches the output: (almost) the whole window or the stage's theoretical RF
     assert lh >= 0.9 * min(rf, crop[0]) and lw >= 0.9 * min(rf, crop[1])
@@ -235,6 +235,35 @@ def test_training_with_bf16_autocast_on_cpu_runs():
     model = S.StudyNet(("s1",), width=4)
     hist = S.train_classifier(model, S.balanced_batches(data, 8, rng=0), steps=3, device="cpu", amp=True)
     assert np.isfinite(hist["loss"]).all()
+
+
+def test_balanced_batch_dataset_matches_the_stream():
+    data = _separable(40)
+    stream = S.balanced_batches(data, 10, rng=3)
+    ds = S.BalancedBatches(data, 10, 5, rng=3)
+    assert len(ds) == 5
+    for i in range(5):
+        x, y = next(stream)
+        assert torch.equal(ds[i][0], x) and torch.equal(ds[i][1], y)
+
+
+def test_training_through_the_engine_matches_a_stream_and_keeps_global_rngs():
+    """The same batches as a dataset or as a stream train the same model; the engine's
+    per-epoch seeding does not leak into the caller's global generators."""
+    data = _separable(48)
+    hists = []
+    for batches in (S.BalancedBatches(data, 8, 12, rng=1), S.balanced_batches(data, 8, rng=1)):
+        torch.manual_seed(0)
+        model = S.StudyNet(("s1",), width=4)
+        np.random.seed(123)  # noqa: NPY002 - the global state must survive
+        before = (torch.random.get_rng_state(), np.random.random())  # noqa: NPY002
+        np.random.seed(123)  # noqa: NPY002 - the global state must survive
+        hists.append(S.train_classifier(model, batches, steps=12, lr=5e-3, device="cpu"))
+        after = (torch.random.get_rng_state(), np.random.random())  # noqa: NPY002
+        assert torch.equal(before[0], after[0]) and before[1] == after[1]
+    pd.testing.assert_frame_equal(hists[0], hists[1])
+    assert hists[0]["step"].tolist() == list(range(12))
+    assert hists[0]["lr"].iloc[0] == pytest.approx(5e-3)  # the rate the first step used
 
 
 def test_balanced_batches_are_balanced_and_need_both_classes():
@@ -303,7 +332,7 @@ def test_render_scenes_in_processes_gives_the_same_scenes():
         assert np.array_equal(a.image, b.image) and np.array_equal(a.avoid, b.avoid)
 
 
-def test_describe_gain_and_record_comparison(monkeypatch):
+def test_describe_gain_and_comparison_claims(monkeypatch):
     from tinylib import scorecard
 
     monkeypatch.setenv("TINYLIB_NOTEBOOK", "test_studies")
@@ -324,15 +353,20 @@ def test_describe_gain_and_record_comparison(monkeypatch):
     one = table.assign(ap_per_seed=[[0.8], [0.9]], ap_std=[0.0, 0.0])
     assert "one seed only" in S.describe_gain(one, "1x", "2x")
     synthetic = S.StudyData("small", S.SMALL_FACE, [], [], "synthetic")
-    rows = S.record_comparison("study.test", table, "1x", "2x", paper_base=69, paper_other=75,
-                               paper_gain=6.3, claim="toy", data=synthetic)
+    claims = S.comparison_claims("study.test", table, "1x", "2x", paper_base=69, paper_other=75,
+                                 paper_gain=6.3, claim="toy", data=synthetic)
+    # the studies return claims as data (the arguments of scorecard.record); the caller records
+    assert [c["key"] for c in claims] == ["study.test.1x", "study.test.2x", "study.test.gain"]
+    assert all(set(c) == {"key", "claim", "paper", "ours", "unit", "note"} for c in claims)
+    rows = pd.DataFrame([scorecard.record(**c).as_row() for c in claims])
     assert list(rows["key"]) == ["study.test.1x", "study.test.2x", "study.test.gain"]
     assert list(rows["ours"]) == [80.0, 90.0, 10.0]
     assert list(rows["paper"]) == [69, 75, 6.3]
     assert all("synthetic world" in n for n in rows["note"])
     saved = scorecard.table("test_studies").set_index("key")
     assert (saved.loc[list(rows["key"]), "status"] == "not comparable").all()
-    drop = S.record_gain("study.test.drop", table, "1x", "2x", paper="~0", claim="toy drop", data=synthetic)
+    drop = scorecard.record(**S.gain_claim("study.test.drop", table, "1x", "2x", paper="~0",
+                                           claim="toy drop", data=synthetic))
     assert drop.ours == 10.0 and drop.paper == "~0" and drop.status == "not comparable"
     assert "OUTSIDE the seed spread" in drop.note and "synthetic world" in drop.note
 
@@ -353,7 +387,7 @@ def test_run_studies_cuts_the_same_windows_at_each_resolution(monkeypatch):
         seen.setdefault((spec.resolution, n_pos), []).append(ws)
         return ws
 
-    monkeypatch.setattr(S, "sample_windows", spy)
+    monkeypatch.setattr(S.experiment, "sample_windows", spy)
     scenes = [_scene(seed=i, face_hw=(25, 20), n_faces=3) for i in range(3)]
     specs = {"1x": _tiny_spec(steps=2, n_train_pos=6, n_test_pos=4),
              "2x": _tiny_spec(steps=2, n_train_pos=6, n_test_pos=4, resolution=2.0)}
@@ -429,7 +463,7 @@ def test_real_windows_are_centred_on_real_faces(real_images):
             region = (cx - 30 / s, cy - 38 / s, cx + 30 / s, cy + 38 / s)
             if region[0] < 0 or region[1] < 0 or region[2] > W or region[3] > H:
                 continue
-            (win,) = S._crop_many(scene, np.array([[cx, cy, s]]), (76, 60), (76, 60))
+            (win,) = S.windows._crop_many(scene, np.array([[cx, cy, s]]), (76, 60), (76, 60))
             ref = np.asarray(Image.fromarray(scene.image).resize((60, 76), Image.BILINEAR, box=region),
                              dtype=np.float32)
             got = win.permute(1, 2, 0).numpy().astype(np.float32)
@@ -441,7 +475,7 @@ def test_real_windows_are_centred_on_real_faces(real_images):
 
 def test_windows_past_the_image_border_take_the_mean_colour(real_images):
     (scene,) = S.real_scenes(S.SMALL_FACE, "train", real_images, limit=1, seed=2)
-    (win,) = S._crop_many(scene, np.array([[0.0, 0.0, 1.0]]), (76, 60), (76, 60))  # centred on the corner
+    (win,) = S.windows._crop_many(scene, np.array([[0.0, 0.0, 1.0]]), (76, 60), (76, 60))  # centred on the corner
     win = win.permute(1, 2, 0).numpy().astype(np.float32)
     mean = scene.image.reshape(-1, 3).mean(0)
     assert np.abs(win[:36, :28] - mean).max() <= 1  # outside the image: the mean colour
@@ -453,7 +487,7 @@ def test_study_data_cuts_train_from_wider_train_and_test_from_val(real_images, m
 
     monkeypatch.setenv("TINYLIB_QUICK", "1")
     small = {**S.budget(), "n_train_images": 3, "n_test_images": 2}
-    monkeypatch.setattr(S, "budget", lambda: small)
+    monkeypatch.setattr(S.scenes, "budget", lambda: small)
     data = S.study_data("small", seed=0)
     assert data.kind == "real" and data.is_real and len(data.train) == 3 and len(data.test) == 2
     train_keys = set(widerface.load_faces("train", real_images)["image"].map(widerface.image_key))
@@ -478,7 +512,7 @@ def test_study_data_falls_back_to_synthetic_without_the_real_images(monkeypatch,
     monkeypatch.setenv("TINYLIB_DATA", str(tmp_path))
     monkeypatch.setenv("TINYLIB_QUICK", "1")
     tiny = {**S.budget(), "n_train_scenes": 2, "n_test_scenes": 1, "image_size": (160, 120)}
-    monkeypatch.setattr(S, "budget", lambda: tiny)
+    monkeypatch.setattr(S.scenes, "budget", lambda: tiny)
     data = S.study_data("small", seed=0)
     assert data.kind == "synthetic" and not data.is_real
     assert len(data.train) == 2 and len(data.test) == 1

@@ -88,7 +88,7 @@ def test_image_sizes_csv(world):
 def test_zero_face_images_use_the_official_dummy_line():
     empty = pd.DataFrame(columns=syn.FACE_COLUMNS, dtype=np.int64)
     one = pd.DataFrame([[1, 2, 3, 4, 0, 0, 0, 0, 1, 0]], columns=syn.FACE_COLUMNS)
-    text = syn._bbx_txt([("0--Crowd/a.jpg", empty), ("1--Street/b.jpg", one)])
+    text = syn.worlds._bbx_txt([("0--Crowd/a.jpg", empty), ("1--Street/b.jpg", one)])
     assert text == ("0--Crowd/a.jpg\n0\n0 0 0 0 0 0 0 0 0 0 \n"
                     "1--Street/b.jpg\n1\n1 2 3 4 0 0 0 0 1 0 \n")
 
@@ -201,7 +201,7 @@ def test_cache_reuse_and_atomic_publish(tmp_path, monkeypatch):
     loser = tmp_path / "cache" / "synthetic" / ".loser"
     loser.mkdir()
     (loser / "world.json").write_text("{}")
-    syn._publish(loser, first, key)
+    syn.worlds._publish(loser, first, key)
     assert syn.read_manifest(first)["key"] == key
     leftovers = [p.name for p in first.parent.iterdir() if ".tmp-" in p.name]
     assert leftovers == []
@@ -284,7 +284,7 @@ def _naive_paste(img, boxes, rng):
     faces, _ = syn.face_crop_library()
     out = img.copy()
     for x, y, w, h in boxes:
-        lum = syn._resize(faces[rng.integers(0, len(faces))], w, h)
+        lum = syn.scene._resize(faces[rng.integers(0, len(faces))], w, h)
         out[y:y + h, x:x + w] = np.clip(lum * 255, 0, 255).astype(np.uint8)[..., None]
     return out
 

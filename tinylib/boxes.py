@@ -17,15 +17,22 @@ the WIDER FACE MATLAB toolbox and the Tiny Faces MATLAB code compute widths as
 ``x2 - x1 + 1`` on ``x2 = x + w``. ``tinylib.eval.widerface`` applies that ``+1`` *inside*
 its IoU (``box_iou(..., plus_one=True)``), says so, and shows in notebook 06 how much it
 moves the AP. Arrays of boxes are ``(N, 4)``; helpers accept NumPy arrays and return NumPy.
+
+Formats between layouts are converted in one place, :func:`box_convert` (``"xyxy"``,
+``"xywh"``, ``"cxcywh"``, as ``torchvision.ops.box_convert``; NumPy arrays and torch
+tensors). Sizes name their order: ``*_hw`` is ``(height, width)``, ``*_wh`` is
+``(width, height)``.
 """
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 __all__ = [
-    "xywh_to_xyxy",
-    "xyxy_to_xywh",
+    "BOX_FORMATS",
+    "box_convert",
     "widths_heights",
     "box_area",
     "box_iou",
@@ -48,19 +55,63 @@ def _as_boxes(boxes) -> np.ndarray:
     return arr
 
 
-def xywh_to_xyxy(boxes) -> np.ndarray:
-    """``(x, y, w, h)`` (WIDER FACE, COCO) -> ``(x1, y1, x2, y2)`` with ``x2 = x + w``."""
-    b = _as_boxes(boxes).copy()
-    b[:, 2] += b[:, 0]
-    b[:, 3] += b[:, 1]
-    return b
+#: the box layouts :func:`box_convert` knows (torchvision's names)
+BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 
 
-def xyxy_to_xywh(boxes) -> np.ndarray:
-    b = _as_boxes(boxes).copy()
-    b[:, 2] -= b[:, 0]
-    b[:, 3] -= b[:, 1]
-    return b
+def _to_xyxy(c0, c1, c2, c3, fmt: str):
+    if fmt == "xywh":
+        return c0, c1, c0 + c2, c1 + c3
+    if fmt == "cxcywh":
+        return c0 - 0.5 * c2, c1 - 0.5 * c3, c0 + 0.5 * c2, c1 + 0.5 * c3
+    return c0, c1, c2, c3
+
+
+def box_convert(boxes, in_fmt: str, out_fmt: str):
+    """Convert boxes between ``"xyxy"`` ``(x1, y1, x2, y2)``, ``"xywh"`` ``(x, y, w, h)``
+    (WIDER FACE, COCO) and ``"cxcywh"`` ``(cx, cy, w, h)``, like
+    ``torchvision.ops.box_convert``, in tinylib's convention: ``x2 = x + w``, no ``+ 1``
+    (the module docstring).
+
+    ``boxes``: a NumPy array or a torch tensor of shape ``(..., K)`` with ``K >= 4``; the
+    first four columns are converted, **extra columns (e.g. a score) are carried over
+    unchanged**, so WIDER rows ``x y w h score`` convert as they are. A single box ``(4,)``
+    gives ``(1, 4)``; lists become float64 arrays; an empty list gives ``(0, 4)``. Returns
+    the same kind (array or tensor, same device) and dtype; never modifies ``boxes``.
+    Integer input stays integer between ``xyxy`` and ``xywh``; ``cxcywh`` halves, so it
+    comes out floating (as in torchvision)."""
+    for fmt in (in_fmt, out_fmt):
+        if fmt not in BOX_FORMATS:
+            raise ValueError(f"unknown box format {fmt!r}; known: {', '.join(BOX_FORMATS)}")
+    # torch is not imported here (heavy, and the NumPy-only evaluation does not need it): a
+    # tensor can only exist once torch is loaded, so it is taken from sys.modules
+    torch = sys.modules.get("torch")
+    is_tensor = torch is not None and isinstance(boxes, torch.Tensor)
+    if not is_tensor:
+        boxes = boxes if isinstance(boxes, np.ndarray) else np.asarray(boxes, np.float64)
+    if boxes.ndim == 1:
+        boxes = boxes.reshape(-1, 4) if boxes.shape[0] in (0, 4) else boxes[None, :]
+    if boxes.shape[-1] < 4:
+        raise ValueError(f"boxes must have at least 4 columns, got shape {tuple(boxes.shape)}")
+    if in_fmt == out_fmt:
+        return boxes.clone() if is_tensor else boxes.copy()
+    c = [boxes[..., k] for k in range(4)]
+    x1, y1, x2, y2 = _to_xyxy(*c, in_fmt)
+    if out_fmt == "xyxy":
+        cols = (x1, y1, x2, y2)
+    elif in_fmt == "cxcywh":  # cxcywh -> xywh: the corner, sizes as they are
+        cols = (x1, y1, c[2], c[3])
+    elif in_fmt == "xywh":  # xywh -> cxcywh: the centre, sizes as they are
+        cols = (c[0] + 0.5 * c[2], c[1] + 0.5 * c[3], c[2], c[3])
+    elif out_fmt == "xywh":
+        cols = (x1, y1, x2 - x1, y2 - y1)
+    else:  # xyxy -> cxcywh
+        cols = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)
+    if is_tensor:
+        out = torch.stack(torch.broadcast_tensors(*cols), dim=-1)
+        return torch.cat([out, boxes[..., 4:].to(out.dtype)], dim=-1) if boxes.shape[-1] > 4 else out
+    out = np.stack(np.broadcast_arrays(*cols), axis=-1)
+    return np.concatenate([out, boxes[..., 4:].astype(out.dtype)], axis=-1) if boxes.shape[-1] > 4 else out
 
 
 def widths_heights(boxes, plus_one: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -99,13 +150,13 @@ def box_iou(a, b, plus_one: bool = False) -> np.ndarray:
     return iou
 
 
-def shape_jaccard(shapes_a, shapes_b) -> np.ndarray:
+def shape_jaccard(shapes_a_hw, shapes_b_hw) -> np.ndarray:
     """Eq. 1 of *Finding Tiny Faces*: IoU of two box *shapes* ``(h, w)`` aligned at a corner.
 
     Returns the pairwise **similarity** ``J = min(h)min(w) / (h_a w_a + h_b w_b - min(h)min(w))``;
     the clustering distance is ``1 - J``. Shapes are ``(N, 2)`` arrays of ``(h, w)``."""
-    a = np.asarray(shapes_a, dtype=np.float64).reshape(-1, 2)
-    b = np.asarray(shapes_b, dtype=np.float64).reshape(-1, 2)
+    a = np.asarray(shapes_a_hw, dtype=np.float64).reshape(-1, 2)
+    b = np.asarray(shapes_b_hw, dtype=np.float64).reshape(-1, 2)
     inter = np.minimum(a[:, None, 0], b[None, :, 0]) * np.minimum(a[:, None, 1], b[None, :, 1])
     union = a[:, 0, None] * a[:, 1, None] + (b[:, 0] * b[:, 1])[None, :] - inter
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,18 @@ def data_root(must_exist: bool = True) -> Path:
     )
 
 
+def dataset_dir(
+    name: str | None = None, root: str | os.PathLike | None = None, *, must_exist: bool = True
+) -> Path:
+    """Where a dataset's folder is: ``<root>/<name>``, where ``root`` is the explicit root
+    when given, else :func:`data_root` (``must_exist`` is passed to it: a missing data root
+    raises :class:`DataRootError`). ``name`` is the folder under the data root
+    (``"widerface"``, ``"fddb"``, ``"imagenet32"`` ...); without it, the root itself. The
+    one answer to "where is my data": every loader passes its ``root=`` argument here."""
+    base = Path(root).expanduser() if root is not None else data_root(must_exist=must_exist)
+    return base / name if name else base
+
+
 def data_file(relpath: str | os.PathLike, required: bool = True) -> Path | None:
     """Path of ``relpath`` under the data root; ``None`` (or an error if ``required``) if absent."""
     root = data_root(must_exist=required)
@@ -141,7 +154,7 @@ class Runtime:
 
 def pick_device(prefer: str | None = None) -> str:
     """``TINYLIB_DEVICE`` (or ``prefer``) if given, else ``cuda`` > ``mps`` > ``cpu``."""
-    import torch
+    import torch  # heavy: only when a device is asked for (config is imported by everything)
 
     choice = prefer or os.environ.get("TINYLIB_DEVICE")
     if choice:
@@ -166,7 +179,7 @@ def amp_dtype_for(device: str):
 
     CPU training runs in fp32 by default (bf16 autocast on CPU is exercised by the tests
     but is slower than fp32 on most laptops)."""
-    import torch
+    import torch  # heavy: see pick_device
 
     kind = torch.device(device).type
     if kind == "cuda":
@@ -183,6 +196,7 @@ def runtime(prefer: str | None = None) -> Runtime:
 
 def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
     """Seed Python, NumPy and torch explicitly. Call it yourself; nothing seeds at import."""
+    # heavy: config is imported by everything (the data CLI too); these only when seeding
     import numpy as np
     import torch
 
@@ -197,8 +211,7 @@ def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
 
 def describe() -> dict:
     """A small summary for the tour notebook and bug reports."""
-    import platform
-
+    # heavy: see seed_everything
     import numpy as np
     import torch
     import torchvision

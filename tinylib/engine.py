@@ -74,6 +74,8 @@ class TrainConfig:
     warmup_steps: int = 0
     lr_milestones: list[int] = field(default_factory=list)  # epochs at which lr *= lr_gamma
     lr_gamma: float = 0.1
+    lr_schedule: str = "multistep"  # multistep (warm-up, then lr_gamma at lr_milestones) | cosine
+    shuffle: bool = True  # False: the samples in dataset order (e.g. a dataset of ready batches)
     lr_mult: dict[str, float] = field(default_factory=dict)  # overrides the model's defaults
     grad_clip: float | None = None
     amp: str = "auto"  # auto (bf16/fp16 on GPU, off on CPU) | off | bf16 | fp16
@@ -165,16 +167,43 @@ class WarmupMultiStep:
         return f
 
 
+class WarmupCosine:
+    """Learning-rate factor per step: linear warm-up, then a cosine from 1 down to 0 at
+    ``total_steps`` (and 0 after it)."""
+
+    def __init__(self, warmup_steps: int, total_steps: int):
+        self.warmup_steps = int(warmup_steps)
+        self.total_steps = int(total_steps)
+
+    def __call__(self, step: int) -> float:
+        f = 0.5 * (1 + math.cos(math.pi * min(step, self.total_steps) / max(self.total_steps, 1)))
+        if self.warmup_steps and step < self.warmup_steps:
+            f *= (step + 1) / self.warmup_steps
+        return f
+
+
+def _schedule_fn(cfg: TrainConfig, steps_per_epoch: int):
+    kind = cfg.lr_schedule.lower()
+    if kind == "multistep":
+        return WarmupMultiStep(cfg.warmup_steps, [e * steps_per_epoch for e in cfg.lr_milestones],
+                               cfg.lr_gamma)
+    if kind == "cosine":
+        return WarmupCosine(cfg.warmup_steps, cfg.epochs * steps_per_epoch)
+    raise ValueError(f"lr_schedule must be 'multistep' or 'cosine', got {cfg.lr_schedule!r}")
+
+
 def _follow_recipe_schedule(scheduler, cfg: TrainConfig, steps_per_epoch: int) -> None:
     """After loading a checkpoint's scheduler state (which carries the schedule it was made
     with), make the schedule the one of the recipe being resumed -- so a run can be resumed
     with, e.g., fewer epochs and earlier milestones -- and say so when they differ."""
     for fn in scheduler.lr_lambdas:
-        if not isinstance(fn, WarmupMultiStep):
+        if not isinstance(fn, (WarmupMultiStep, WarmupCosine)):
             continue
         before = dict(vars(fn))
-        fn.__init__(cfg.warmup_steps, [e * steps_per_epoch for e in cfg.lr_milestones],
-                    cfg.lr_gamma)
+        recipe = _schedule_fn(cfg, steps_per_epoch)
+        if type(recipe) is not type(fn):  # the checkpoint's state was loaded into this object
+            continue
+        fn.__dict__.update(vars(recipe))
         if before != vars(fn):
             log.warning("resuming with the recipe's learning-rate schedule %s instead of the "
                         "checkpoint's %s", vars(fn), before)
@@ -185,9 +214,9 @@ def _follow_recipe_schedule(scheduler, cfg: TrainConfig, steps_per_epoch: int) -
 
 
 def make_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int):
-    fn = WarmupMultiStep(cfg.warmup_steps, [e * steps_per_epoch for e in cfg.lr_milestones],
-                         cfg.lr_gamma)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, fn)
+    """Per-step ``LambdaLR``: :class:`WarmupMultiStep` or :class:`WarmupCosine` (over all
+    ``cfg.epochs * steps_per_epoch`` steps), as ``cfg.lr_schedule`` says."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule_fn(cfg, steps_per_epoch))
 
 
 def resolve_amp(amp: str, device: torch.device):
@@ -298,9 +327,11 @@ def train(
 
     if world > 1:
         sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=world, rank=rank,
-                                                      shuffle=True, seed=cfg.seed)
-    else:
+                                                      shuffle=cfg.shuffle, seed=cfg.seed)
+    elif cfg.shuffle:
         sampler = _EpochSampler(len(dataset), cfg.seed)
+    else:
+        sampler = torch.utils.data.SequentialSampler(dataset)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
         collate_fn=collate_fn, drop_last=False, pin_memory=device.type == "cuda")

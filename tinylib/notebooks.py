@@ -21,6 +21,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import scorecard
 from .config import REPO_DIR
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def list_notebooks(directory: Path = NOTEBOOK_DIR) -> list[Path]:
 
 
 def _read(path: Path):
-    import nbformat
+    import nbformat  # heavy import (jsonschema), only when a notebook is read
 
     return nbformat.read(str(path), as_version=4)
 
@@ -59,7 +60,7 @@ def dirty_cells(path: Path) -> list[int]:
 
 def strip(path: Path) -> bool:
     """Remove outputs and execution counts; returns True if the file changed."""
-    import nbformat
+    import nbformat  # heavy import (jsonschema), only when a notebook is written
 
     nb = _read(path)
     changed = False
@@ -101,11 +102,9 @@ def execute(
     ``TINYLIB_QUICK`` and ``TINYLIB_NOTEBOOK`` are passed to the kernel through its
     environment. Raises :class:`NotebookError` naming the failing cell. Returns the executed
     notebook (written to ``out_dir`` if given, also on failure, for inspection)."""
-    import nbformat
+    import nbformat  # heavy imports (jsonschema, jupyter_client, zmq), only to run notebooks
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-
-    from . import scorecard
 
     path = Path(path)
     nb = _read(path)
@@ -158,8 +157,6 @@ def execute(
 
 def run_all(paths: list[Path], out_dir: Path, quick: bool = True, timeout: int = DEFAULT_TIMEOUT):
     """Execute notebooks in order, collect the scorecard; returns ``(results, failures)``."""
-    from . import scorecard
-
     out_dir = Path(out_dir)
     results, failures = [], []
     for path in paths:

@@ -53,7 +53,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
 
+from .boxes import box_convert
+from .config import cache_dir, data_root
+from .data.images import read_image
 from .io import atomic_save
 
 log = logging.getLogger(__name__)
@@ -82,23 +87,23 @@ class PeerUnavailable(ImportError):
 def _probe(name: str, check_weights: bool = True) -> str | None:
     try:
         if name == "mtcnn":
-            import facenet_pytorch  # noqa: F401
+            import facenet_pytorch  # noqa: F401  (optional: the ``peers`` extra)
         elif name == "haar":
-            import cv2
+            import cv2  # optional dependency (the ``peers`` extra)
 
             xml = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
             if not xml.is_file():
                 return f"OpenCV is installed but has no cascade file {xml}"
         elif name == "dlib_hog":
-            import dlib  # noqa: F401
+            import dlib  # noqa: F401  (optional: the ``peers`` extra)
         elif name == "yunet":
-            import cv2
+            import cv2  # optional dependency (the ``peers`` extra)
 
             if not hasattr(cv2, "FaceDetectorYN"):
                 return (f"OpenCV {cv2.__version__} has no cv2.FaceDetectorYN — install with: "
                         f"{_PIP[name]}")
         elif name == "retinaface":
-            import torch  # noqa: F401
+            import torch  # noqa: F401  (heavy; imported only to probe for it)
             import torchvision  # noqa: F401
         else:
             return f"unknown peer {name!r} (known: {', '.join(PEERS)})"
@@ -114,8 +119,6 @@ def _probe(name: str, check_weights: bool = True) -> str | None:
 
 
 def _weights_path(name: str) -> Path:
-    from .config import data_root
-
     return data_root(must_exist=False) / _WEIGHTS[name]
 
 
@@ -127,8 +130,6 @@ def available() -> dict[str, str | None]:
 def _resize(image: np.ndarray, factor: float) -> np.ndarray:
     if factor == 1:
         return image
-    from PIL import Image
-
     h, w = image.shape[:2]
     size = (max(1, round(w * factor)), max(1, round(h * factor)))
     return np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
@@ -169,7 +170,7 @@ class Peer:
         boxes = np.concatenate(all_b)
         scores = np.concatenate(all_s)
         if len(self.scales) > 1 and len(boxes):
-            import torch
+            import torch  # heavy import, only to merge the scales of a pyramid
             from torchvision.ops import nms
 
             keep = nms(torch.as_tensor(boxes), torch.as_tensor(scores), self.nms_iou).numpy()
@@ -194,14 +195,14 @@ class MTCNNPeer(Peer):
                  factor=0.709, device="cpu"):
         super().__init__(upsample, nms_iou, min_face_size=min_face_size,
                          thresholds=list(thresholds), factor=factor, device=device)
-        from facenet_pytorch import MTCNN
+        from facenet_pytorch import MTCNN  # optional dependency (the ``peers`` extra)
 
         self._net = MTCNN(keep_all=True, device=device, min_face_size=min_face_size,
                           thresholds=list(thresholds), factor=factor, post_process=False,
                           select_largest=False)
 
     def _detect_one(self, image):
-        import torch
+        import torch  # heavy import; facenet-pytorch needs it anyway
 
         with torch.no_grad():
             boxes, probs = self._net.detect(image)
@@ -220,7 +221,7 @@ class HaarPeer(Peer):
                  scale_factor=1.1, min_neighbors=3, min_size=10):
         super().__init__(upsample, nms_iou, cascade=cascade, scale_factor=scale_factor,
                          min_neighbors=min_neighbors, min_size=min_size)
-        import cv2
+        import cv2  # optional dependency (the ``peers`` extra)
 
         path = Path(cascade) if Path(cascade).is_file() else Path(cv2.data.haarcascades) / cascade
         self._clf = cv2.CascadeClassifier(str(path))
@@ -228,7 +229,7 @@ class HaarPeer(Peer):
             raise PeerUnavailable(f"OpenCV could not load the cascade {path}")
 
     def _detect_one(self, image):
-        import cv2
+        import cv2  # optional dependency (the ``peers`` extra)
 
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         o = self.opts
@@ -253,7 +254,7 @@ class DlibHogPeer(Peer):
     def __init__(self, upsample=1, nms_iou=0.3, adjust_threshold=0.0, upsample_num_times=0):
         super().__init__(upsample, nms_iou, adjust_threshold=adjust_threshold,
                          upsample_num_times=upsample_num_times)
-        import dlib
+        import dlib  # optional dependency (the ``peers`` extra)
 
         self._det = dlib.get_frontal_face_detector()
 
@@ -299,8 +300,7 @@ class YuNetPeer(Peer):
             return np.zeros((0, 4)), np.zeros(0)
         f = np.asarray(faces, dtype=np.float64).reshape(len(faces), -1)
         # rows: x, y, w, h, 5 landmarks (x, y), score
-        boxes = np.hstack([f[:, :2], f[:, :2] + f[:, 2:4]])
-        return boxes, f[:, -1]
+        return box_convert(f[:, :4], "xywh", "xyxy"), f[:, -1]
 
 
 class RetinaFacePeer(Peer):
@@ -361,8 +361,6 @@ def _fingerprint(src) -> str:
 
 
 def _cache_path(peer: Peer, key: str, cache: str | os.PathLike | None, src=None) -> Path:
-    from .config import cache_dir
-
     tag = hashlib.sha1(json.dumps(peer.config(), sort_keys=True, default=str).encode()).hexdigest()[:12]
     base = Path(cache) if cache is not None else cache_dir("peers")
     suffix = f"-{_fingerprint(src)}" if src is not None else ""
@@ -380,8 +378,6 @@ def detect_many(
 
     Detections are cached per image under ``cache_dir("peers")`` (keyed by the peer's
     options) unless ``cache=False``; a path gives another cache folder."""
-    from tqdm.auto import tqdm
-
     out = {}
     for key, src in tqdm(list(images.items()), desc=peer.name, disable=not progress):
         path = None
@@ -392,14 +388,12 @@ def detect_many(
                     out[key] = z["dets"]
                 continue
         if isinstance(src, (str, os.PathLike)):
-            from .data.images import read_image
-
             img = read_image(src)
         else:
             img = src
         boxes, scores = peer.detect(img)
-        b = boxes.astype(np.float64)
-        dets = np.hstack([b[:, :2], b[:, 2:] - b[:, :2], scores[:, None].astype(np.float64)])
+        dets = box_convert(np.hstack([boxes.astype(np.float64), scores[:, None].astype(np.float64)]),
+                           "xyxy", "xywh")
         out[key] = dets
         if path is not None:
             atomic_save(path, lambda t, d=dets: np.savez(t, dets=d), suffix=".npz")

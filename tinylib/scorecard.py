@@ -1,8 +1,21 @@
 """The workbook's scorecard: every reproduced claim, "paper says / we get", in one table.
 
-A notebook records a claim with a stable key::
+The papers' numbers live in one table, :mod:`tinylib.papers`, keyed like the scorecard rows.
+A notebook records its number under that key and says which data it came from::
 
     from tinylib import scorecard
+    src = sources.choose(sources.WIDER_ANNOTATIONS, what="WIDER FACE annotations")
+    scorecard.record("scales.wider.abs_size_mean", 32.79, source=src)
+
+``record`` takes the paper's value, tolerance, claim text and unit from the table (any of
+them given explicitly wins; ``paper=`` may also be another key's
+:class:`~tinylib.papers.PaperClaim`), and decides comparability from ``source``: a
+:class:`tinylib.data.sources.Source` (or anything with a ``kind``, e.g. a
+``studies.StudyData``), the kind itself (``"real"``, ``"synthetic"``, ``"missing"``), a
+sequence of them (real only if all are), or None (default: the number needs no data, e.g.
+FLOPs). On synthetic or missing data the row is *not comparable* whatever the tolerance, and
+its note says why. The old explicit form still works::
+
     scorecard.record("rf.resnet50_caffe.res3", claim="receptive field of res3 (px)",
                      paper=99, ours=rf, unit="px", tolerance=0)
 
@@ -14,7 +27,8 @@ merges all parts into ``build/scorecard.json`` and ``build/scorecard.md``.
 
 Status rule: ``reproduced`` when both numbers are finite and ``|ours - paper| <= tolerance``
 (absolute) or ``<= rel_tolerance * |paper|``; ``differs`` otherwise; ``not comparable`` when
-either side is missing or not a number, or when no tolerance is given.
+either side is missing or not a number, when no tolerance is given, or when the data source
+is not real.
 """
 
 from __future__ import annotations
@@ -28,6 +42,8 @@ from pathlib import Path
 
 from .config import build_dir
 from .io import atomic_write_text as _atomic_write_text
+from .papers import PaperClaim
+from .papers import find as _find_claim
 
 STATUSES = ("reproduced", "differs", "not comparable")
 FIELDS = ("notebook", "key", "claim", "paper", "ours", "unit", "status", "note")
@@ -114,29 +130,105 @@ def _load_part(path: Path) -> list[dict]:
     return data
 
 
+class _FromTable:
+    """Default of :func:`record` arguments: take the value from :mod:`tinylib.papers`."""
+
+    def __repr__(self) -> str:
+        return "<from tinylib.papers>"
+
+
+FROM_TABLE = _FromTable()
+KINDS = ("real", "synthetic", "missing")
+
+
+def _kind_of(item) -> str:
+    kind = item if isinstance(item, str) else getattr(item, "kind", None)
+    if kind is None and hasattr(item, "is_real"):
+        kind = "real" if item.is_real else "synthetic"
+    if kind not in KINDS:
+        raise ValueError(f"source must be a data source or one of {KINDS}, got {item!r}")
+    return kind
+
+
+def _what(item) -> str:
+    what = getattr(item, "what", None) or getattr(getattr(item, "source", None), "what", None)
+    return what or "data"
+
+
+def source_kind(source) -> str | None:
+    """``"real"``, ``"synthetic"`` or ``"missing"`` for ``source`` (see :func:`record`); a
+    sequence is as weak as its weakest member; None for None (no data involved)."""
+    if source is None:
+        return None
+    items = list(source) if isinstance(source, (list, tuple)) else [source]
+    kinds = {_kind_of(item) for item in items}
+    return next(k for k in ("missing", "synthetic", "real") if k in kinds)
+
+
+def source_note(source) -> str:
+    """Why a row on ``source`` is not comparable ("" when the source is real or None)."""
+    kind = source_kind(source)
+    if kind in (None, "real"):
+        return ""
+    items = list(source) if isinstance(source, (list, tuple)) else [source]
+    item = next(i for i in items if _kind_of(i) == kind)
+    if kind == "synthetic":
+        return f"synthetic world (real {_what(item)} absent)"
+    return f"{_what(item)} not in the data root (set TINYLIB_DATA): skipped, not comparable"
+
+
 def record(
     key: str,
-    *,
-    paper=None,
     ours=None,
-    unit: str = "",
+    *,
+    source=None,
+    paper=FROM_TABLE,
+    unit=FROM_TABLE,
     note: str = "",
-    claim: str = "",
-    tolerance: float | None = None,
-    rel_tolerance: float | None = None,
+    claim=FROM_TABLE,
+    tolerance=FROM_TABLE,
+    rel_tolerance=FROM_TABLE,
     notebook: str | None = None,
 ) -> Claim:
-    """Record one claim (see the module docstring); returns it for display."""
+    """Record one claim (see the module docstring); returns it for display.
+
+    ``paper``, ``unit``, ``claim``, ``tolerance`` and ``rel_tolerance`` default to the entry
+    of :mod:`tinylib.papers` under ``key`` (or to the :class:`~tinylib.papers.PaperClaim`
+    passed as ``paper``); without an entry, to nothing. The two tolerances go together: give
+    either and the table's are not used. ``source`` says which data ``ours``
+    was measured on: unless it is real (or None), the status is "not comparable" and the
+    note starts with :func:`source_note` (on missing data it replaces ``note``). Without an
+    explicit ``note`` the table's note on the paper value is used when the data is real."""
     if not key or any(ch.isspace() for ch in key):
         raise ValueError(f"scorecard key must be a non-empty string without spaces, got {key!r}")
+    entry = paper if isinstance(paper, PaperClaim) else _find_claim(key)
+
+    def pick(given, field, default=None):
+        if given is not FROM_TABLE and not isinstance(given, PaperClaim):
+            return given
+        return getattr(entry, field) if entry is not None else default
+
+    paper = pick(paper, "value")
+    if tolerance is FROM_TABLE and rel_tolerance is FROM_TABLE:
+        tolerance, rel_tolerance = pick(tolerance, "tolerance"), pick(rel_tolerance, "rel_tolerance")
+    else:  # one given explicitly: the table's pair is not used
+        tolerance = None if tolerance is FROM_TABLE else tolerance
+        rel_tolerance = None if rel_tolerance is FROM_TABLE else rel_tolerance
+    kind = source_kind(source)
+    if kind in (None, "real"):
+        note = note or (entry.note if entry is not None else "")
+    else:  # synthetic or missing data: shown, never compared
+        tolerance = rel_tolerance = None
+        why = source_note(source)
+        note = why if kind == "missing" or not note else f"{why}; {note}"
     nb = notebook or current_notebook()
     item = Claim(
         notebook=nb,
         key=key,
-        claim=claim or key,
+        claim=pick(claim, "claim", "") or key,
         paper=_plain(paper),
         ours=_plain(ours),
-        unit=unit,
+        unit=pick(unit, "unit", ""),
         status=decide_status(paper, ours, tolerance, rel_tolerance),
         note=note,
         tolerance=tolerance,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .boxes import box_convert
 from .eval import widerface as W
 
 __all__ = ["Outcome", "outcome", "draw_outcome", "draw_boxes_xyxy", "draw_positive_windows",
@@ -88,25 +89,26 @@ def draw_boxes_xyxy(ax, image, boxes, *, color: str = "lime", linewidth: float =
     """Plain ``x1 y1 x2 y2`` boxes on ``image``."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     ax.imshow(image)
-    _rects(ax, np.hstack([b[:, :2], b[:, 2:] - b[:, :2]]), color, linewidth)
+    _rects(ax, box_convert(b, "xyxy", "xywh"), color, linewidth)
     ax.set_title(title, fontsize=9)
     ax.axis("off")
 
 
-def draw_positive_windows(ax, image, boxes_xyxy, positives, template_sizes, stride: int = 8,
+def draw_positive_windows(ax, image, boxes_xyxy, positives, template_sizes_wh, stride: int = 8,
                           *, title: str = ""):
     """A training crop with its faces (cyan) and the template windows labelled positive
     (yellow): ``positives`` is ``(K, 3)`` of ``(template, row, col)`` heatmap indices, as
     ``torch.nonzero(labels == 1)`` gives them; the window of template ``t`` at ``(i, j)`` is
-    centred at ``(j * stride + stride / 2, i * stride + stride / 2)`` (tinylib.hr.targets)."""
-    sizes = np.asarray(template_sizes, dtype=np.float64).reshape(-1, 2)
+    centred at ``(j * stride + stride / 2, i * stride + stride / 2)`` (tinylib.hr.targets);
+    ``template_sizes_wh`` is ``(T, 2)`` of template ``(w, h)``."""
+    sizes_wh = np.asarray(template_sizes_wh, dtype=np.float64).reshape(-1, 2)
     pos = np.asarray(positives, dtype=np.int64).reshape(-1, 3)
     cx = pos[:, 2] * stride + stride / 2
     cy = pos[:, 1] * stride + stride / 2
-    w, h = sizes[pos[:, 0], 0], sizes[pos[:, 0], 1]
+    w, h = sizes_wh[pos[:, 0], 0], sizes_wh[pos[:, 0], 1]
     ax.imshow(image)
-    _rects(ax, np.stack([cx - w / 2, cy - h / 2, w, h], 1), "yellow", 0.7)
+    _rects(ax, box_convert(np.stack([cx, cy, w, h], 1), "cxcywh", "xywh"), "yellow", 0.7)
     b = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
-    _rects(ax, np.hstack([b[:, :2], b[:, 2:] - b[:, :2]]), "cyan", 0.7)
+    _rects(ax, box_convert(b, "xyxy", "xywh"), "cyan", 0.7)
     ax.set_title(title or "faces (cyan) and positive template windows (yellow)", fontsize=9)
     ax.axis("off")

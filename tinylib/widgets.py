@@ -9,10 +9,12 @@ slider never re-runs a detector.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import numpy as np
 
+from .boxes import box_convert
 from .data.images import draw_boxes
 from .eval import widerface as W
 
@@ -27,10 +29,10 @@ def apply_nms(dets: np.ndarray, iou: float) -> np.ndarray:
     d = np.asarray(dets, dtype=np.float64).reshape(-1, 5)
     if iou >= 1 or len(d) < 2:
         return d[np.argsort(-d[:, 4], kind="stable")]
-    import torch
+    import torch  # heavy import, only when NMS actually runs
     from torchvision.ops import nms
 
-    xyxy = np.hstack([d[:, :2], d[:, :2] + d[:, 2:4]])
+    xyxy = box_convert(d[:, :4], "xywh", "xyxy")
     keep = nms(torch.as_tensor(xyxy), torch.as_tensor(d[:, 4]), float(iou)).numpy()
     return d[keep]
 
@@ -88,7 +90,7 @@ def explorer_state(raw_dets, gt, key: str, setting: str = "hard", score_thr: flo
 def draw_state(state: ExplorerState, image, gt_xywh, kept, axes=None, published=None):
     """Draw the image with faces and labelled detections (left) and the PR curve with the
     current point (right). ``published``: optional ``{label: (precision, recall)}``."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib only when drawing (heavy import)
     from matplotlib.patches import Rectangle
 
     if axes is None:
@@ -129,9 +131,7 @@ def render_jpeg(draw, figsize=(11, 4.5), dpi: int = 80, **subplots) -> bytes:
     The explorers show their drawings as an ``ipywidgets.Image``: a figure displayed inside
     an ``Output`` widget can stall headless execution (nbclient waiting for widget output
     messages), and nothing is left for pyplot to show twice."""
-    import io
-
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # matplotlib only when drawing (heavy import)
 
     fig = Figure(figsize=figsize, dpi=dpi)
     draw(fig)
@@ -144,7 +144,7 @@ def render_jpeg(draw, figsize=(11, 4.5), dpi: int = 80, **subplots) -> bytes:
 def explorer(image, raw_dets, gt, key: str, setting: str = "hard", published=None):
     """The interactive explorer (an ``ipywidgets`` box). Sliders: score threshold over the
     range of the cached scores, NMS IoU in [0.1, 1] (1 = no NMS)."""
-    import ipywidgets as widgets
+    import ipywidgets as widgets  # UI only: inference and the pure functions never import it
 
     d = np.asarray(raw_dets, dtype=np.float64).reshape(-1, 5)
     lo = float(d[:, 4].min()) if len(d) else 0.0

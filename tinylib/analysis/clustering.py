@@ -54,9 +54,9 @@ __all__ = [
 ]
 
 
-def jaccard_distance(a, b) -> np.ndarray:
+def jaccard_distance(a_hw, b_hw) -> np.ndarray:
     """Pairwise Eq. 1 distance ``1 - J`` between ``(h, w)`` shapes, shape ``(len(a), len(b))``."""
-    return 1.0 - shape_jaccard(a, b)
+    return 1.0 - shape_jaccard(a_hw, b_hw)
 
 
 def _as_shapes(shapes, name="shapes") -> np.ndarray:

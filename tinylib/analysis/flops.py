@@ -23,25 +23,25 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from .. import papers
+from ..models.backbones import build_backbone
+
 log = logging.getLogger(__name__)
 
-__all__ = ["stage_of", "count_params", "complexity_by_stage", "complexity_summary",
+__all__ = ["bh_stage_of", "count_params", "complexity_by_stage", "complexity_summary",
            "PAPER_TABLE4", "stage_shares"]
 
-PAPER_TABLE4 = {  # params (M), GFLOPs at 640 x 512 -- Ning et al., Table 4
-    "resnet50": (23.23, 26.91), "bh_resnet50": (10.91, 27.12),
-    "hrnet32": (29.31, 51.93), "bh_hrnet32": (12.36, 51.89),
-    "hrnet18": (9.56, 21.71), "bh_hrnet18": (5.85, 21.66),
-}
+PAPER_TABLE4 = papers.TABLE4  # params (M), GFLOPs at 640 x 512 -- Ning et al., Table 4
 
 _STAGE_NAMES = {"res2": "stage1", "res3": "stage2", "res4": "stage3", "res5": "stage4",
                 "stage1": "stage1", "stem": "stem", "pool": "stage1"}
 
 
-def stage_of(name: str) -> str:
-    """Stage of a parameter/module name: ``stem``, ``stage1``..``stage4`` (ResNet ``res2``
-    = stage 1; HRNet ``transitions.i``/``stages.i`` = stage ``i + 2``, ``pool`` (BH-HRNet's
-    max-pool after stage 1) = stage 1)."""
+def bh_stage_of(name: str) -> str:
+    """The BH paper's stage of a parameter/module name: ``stem``, ``stage1``..``stage4``
+    (ResNet ``res2`` = stage 1; HRNet ``transitions.i``/``stages.i`` = stage ``i + 2``,
+    ``pool`` (BH-HRNet's max-pool after stage 1) = stage 1), ``other`` otherwise. (The HR
+    detector's learning-rate groups are another grouping: ``tinylib.hr.model``.)"""
     head = name.split(".")[0]
     if head in _STAGE_NAMES:
         return _STAGE_NAMES[head]
@@ -61,7 +61,7 @@ def count_params(model: nn.Module, include_bn: bool = True) -> dict[str, int]:
     for name, p in model.named_parameters():
         if name in bn_names:
             continue
-        out[stage_of(name)] = out.get(stage_of(name), 0) + p.numel()
+        out[bh_stage_of(name)] = out.get(bh_stage_of(name), 0) + p.numel()
     return out
 
 
@@ -69,7 +69,7 @@ def _extra_ops_hooks(model: nn.Module, extra: dict):
     handles = []
 
     def add(name, n):
-        s = stage_of(name)
+        s = bh_stage_of(name)
         extra[s] = extra.get(s, 0) + int(n)
 
     for name, m in model.named_modules():
@@ -121,7 +121,7 @@ def complexity_by_stage(model: nn.Module, input_size=(512, 640), device: str = "
         depth_ok = (len(parts) == 2 and parts[1] not in ("transitions", "stages")) or (
             len(parts) == 3 and parts[1] in ("transitions", "stages"))
         if depth_ok:
-            s = stage_of(sub)
+            s = bh_stage_of(sub)
             conv[s] = conv.get(s, 0) + sum(ops.values()) / 2
     if interp["n"]:  # HRNet fusions (stages 2-4), kept on their own row
         extra["fusion_upsample"] = interp["n"]
@@ -140,8 +140,6 @@ def complexity_by_stage(model: nn.Module, input_size=(512, 640), device: str = "
 
 def complexity_summary(names=tuple(PAPER_TABLE4), input_size=(512, 640)) -> pd.DataFrame:
     """Table 4 side by side: per backbone, paper params/GFLOPs and ours in each convention."""
-    from ..models.backbones import build_backbone
-
     rows = []
     for name in names:
         with torch.device("meta"):  # no weight initialisation cost

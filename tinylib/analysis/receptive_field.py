@@ -314,7 +314,7 @@ def foveal_figure(rfs: dict, face=(25, 20), erf_sizes: dict | None = None, ax=No
     """Fig. 4-style picture: a ``face = (h, w)`` box centred at 0 with the theoretical
     receptive field of each feature (dotted squares) and, optionally, the ERF sizes
     (``erf_sizes[name]`` px, dashed). Returns the matplotlib axes."""
-    import matplotlib.patches as mpatches
+    import matplotlib.patches as mpatches  # matplotlib only when drawing (heavy import)
     import matplotlib.pyplot as plt
 
     if ax is None:

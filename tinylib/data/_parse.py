@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import scipy.io
 
 __all__ = [
     "AnnotationError",
@@ -103,8 +104,6 @@ def parse_float_rows(path, rows: list[list[str]], line_numbers, ncols, what: str
 # --------------------------------------------------------------------------- MATLAB cells
 def load_mat(path: str | os.PathLike) -> dict:
     """``scipy.io.loadmat`` with a clear error for missing or v7.3 (HDF5) files."""
-    import scipy.io
-
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"MAT file not found: {path}")

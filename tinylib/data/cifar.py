@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.utils.data
 
-from ..config import data_root
+from ..config import dataset_dir
 from ._parse import AnnotationError, read_text_lines
 
 __all__ = ["read_cifar_bin", "read_label_names", "load_cifar100", "Cifar100", "to_tensor", "cifar_dir"]
@@ -27,7 +27,7 @@ LABEL_LIMITS = {1: (10,), 2: (20, 100)}  # classes per label byte (CIFAR-10; CIF
 
 
 def cifar_dir(root=None) -> Path:
-    base = (Path(root) if root is not None else data_root()) / "cifar100"
+    base = dataset_dir("cifar100", root)
     for c in (base / "cifar-100-binary", base):
         if (c / "train.bin").is_file() or (c / "test.bin").is_file():
             return c

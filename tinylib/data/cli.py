@@ -16,18 +16,16 @@ usage errors.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import sys
-from pathlib import Path
 
 from tinylib import config
 from tinylib.data import registry
 
 
 def _print_status(args) -> int:
-    base = Path(args.root).expanduser() if args.root else config.data_root(must_exist=False)
+    base = config.dataset_dir(root=args.root or None, must_exist=False)
     root_ok = base.is_dir()
     rows = registry.status(
         root=base, verify=not args.no_verify, progress=not args.json and sys.stderr.isatty()
@@ -93,16 +91,10 @@ def _fetch(args) -> int:
 
 
 def _stats(args) -> int:
-    try:
-        stats = importlib.import_module("tinylib.data.stats")
-    except ModuleNotFoundError as e:
-        if e.name not in ("tinylib.data.stats",):
-            raise
-        print(
-            "tinylib-data: error: stats are not available (tinylib.data.stats is missing)",
-            file=sys.stderr,
-        )
-        return 1
+    # heavy (the loaders import torch and pandas): only this command needs it, so
+    # `tinylib-data status` and `fetch` start fast
+    from tinylib.data import stats
+
     try:
         rows = stats.collect(args.name, root=args.root)
     except (FileNotFoundError, ValueError) as exc:  # absent dataset, unknown name, bad file

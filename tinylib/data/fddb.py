@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..boxes import ellipse_to_box
-from ..config import data_root
+from ..config import dataset_dir
 from ._parse import AnnotationError, parse_float_rows, read_text_lines
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,6 @@ __all__ = [
 FOLDS = tuple(range(1, 11))
 COLUMNS = ("fold", "image", "major", "minor", "angle", "cx", "cy", "x1", "y1", "x2", "y2")
 _ELLIPSE_EXPECTED = "5 numbers 'major minor angle center_x center_y' (+ optional score 1)"
-
-
-def _dir(root) -> Path:
-    return (Path(root) if root is not None else data_root()) / "fddb"
 
 
 def read_fold_list(path: str | os.PathLike) -> list[str]:
@@ -124,7 +120,7 @@ def read_ellipse_list(path: str | os.PathLike) -> pd.DataFrame:
 
 def load_folds(root=None, folds=FOLDS) -> dict[int, list[str]]:
     """``{fold: [image, ...]}`` from ``FDDB-fold-NN.txt``."""
-    d = _dir(root)
+    d = dataset_dir("fddb", root)
     return {f: read_fold_list(d / f"FDDB-fold-{f:02d}.txt") for f in folds}
 
 
@@ -133,7 +129,7 @@ def load_faces(root=None, folds=FOLDS, check_folds: bool = True) -> pd.DataFrame
 
     ``df.attrs["images"]`` lists every image (fold order). With ``check_folds`` the image
     order of each ellipse list must equal its fold list (it does in the official files)."""
-    d = _dir(root)
+    d = dataset_dir("fddb", root)
     parts = []
     images: list[str] = []
     for f in folds:
@@ -161,7 +157,7 @@ def load_faces(root=None, folds=FOLDS, check_folds: bool = True) -> pd.DataFrame
 
 def image_path(image: str, root=None) -> Path | None:
     """``<root>/fddb/originalPics/<image>.jpg`` if present, else None."""
-    p = _dir(root) / "originalPics" / f"{image}.jpg"
+    p = dataset_dir("fddb", root) / "originalPics" / f"{image}.jpg"
     return p if p.is_file() else None
 
 

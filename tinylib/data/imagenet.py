@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
-from ..config import data_root
+from ..config import dataset_dir
 from ._parse import AnnotationError, parse_int_rows, read_text_lines
 
 log = logging.getLogger(__name__)
@@ -48,10 +49,6 @@ FILES = {
 }
 
 
-def _dir(root) -> Path:
-    return (Path(root) if root is not None else data_root()) / "imagenet"
-
-
 def image_stem(name: str) -> str:
     """``"val/ILSVRC2012_val_00000001.JPEG"`` -> ``"ILSVRC2012_val_00000001"``."""
     base = name.rsplit("/", 1)[-1]
@@ -61,7 +58,7 @@ def image_stem(name: str) -> str:
 def load_synsets(root=None, path=None) -> pd.DataFrame:
     """``LOC_synset_mapping.txt`` -> columns ``class_index, wnid, class_name`` (the first
     synonym, e.g. ``tench``) and ``names`` (the full list as written)."""
-    path = Path(path) if path is not None else _dir(root) / FILES["synsets"]
+    path = Path(path) if path is not None else dataset_dir("imagenet", root) / FILES["synsets"]
     rows = []
     for i, line in enumerate(read_text_lines(path), start=1):
         s = line.strip()
@@ -94,7 +91,7 @@ def load_val_boxes(root=None, progress: bool = False) -> pd.DataFrame:
 
     ``df.attrs["images"]`` lists the 50,000 image stems in id-file order. Every image must
     have a class, a size and at least one box; a box must lie inside its image."""
-    d = _dir(root)
+    d = dataset_dir("imagenet", root)
     ids_path = d / FILES["ids"]
     ids = [image_stem(s.strip()) for s in read_text_lines(ids_path) if s.strip()]
     lab_names, labels, _ = _csv(d / FILES["labels"], 1, "'image,class_index'")
@@ -188,8 +185,6 @@ def read_voc_xml(path: str | os.PathLike) -> pd.DataFrame:
 
 def read_voc_dir(directory: str | os.PathLike, progress: bool = False) -> pd.DataFrame:
     """All ``*.xml`` files of a directory (sorted), concatenated."""
-    from tqdm.auto import tqdm
-
     files = sorted(Path(directory).glob("*.xml"))
     parts = [read_voc_xml(f) for f in tqdm(files, disable=not progress, desc="VOC XML")]
     if not parts:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch.utils.data
 
-from ..config import data_root
+from ..config import dataset_dir
 from ._parse import AnnotationError
 from .cifar import to_tensor
 
@@ -81,7 +81,7 @@ def read_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 def split_files(split: str = "train", root=None) -> list[Path]:
     """The official files of a split under ``<root>/imagenet32/`` (existing ones, sorted by
     batch number)."""
-    base = (Path(root) if root is not None else data_root()) / "imagenet32"
+    base = dataset_dir("imagenet32", root)
     if split == "train":
         found = {p.name: p for d in (base / "Imagenet32_train_npz", base) for p in d.glob("train_data_batch_*.npz")}
         files = sorted(found.values(), key=lambda p: int(p.stem.rsplit("_", 1)[-1]))

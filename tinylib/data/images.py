@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 __all__ = ["read_image", "to_rgb_uint8", "draw_boxes", "draw_ellipses", "blank_canvas"]
 
@@ -54,8 +55,6 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as ``uint8 H x W x 3`` RGB (EXIF orientation is *not* applied,
     as in the benchmarks' own readers). Missing file: ``FileNotFoundError`` naming it;
     unreadable file: ``OSError`` naming it."""
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {path}")
@@ -97,6 +96,7 @@ def draw_boxes(ax, image, boxes, *, labels=None, ignore=None, color="lime",
     ``boxes`` ``(N, 4)`` in ``fmt`` ``"xyxy"`` (tinylib's convention) or ``"xywh"``;
     ``ignore`` (bool ``(N,)``) boxes are drawn dashed in ``ignore_color``; ``labels`` an
     optional list of strings. Returns ``ax``."""
+    # heavy: only drawing needs matplotlib, and the loaders import this module
     from matplotlib.patches import Rectangle
 
     if image is not None:
@@ -132,6 +132,7 @@ def draw_ellipses(ax, image, ellipses, *, color="yellow", linewidth: float = 1.0
                   boxes=None, box_color="cyan", title=None):
     """Draw FDDB ellipses ``(N, 5)`` = ``major minor angle cx cy`` (angle in radians, major
     semi-axis along ``angle``) and optionally their boxes (xyxy). Returns ``ax``."""
+    # heavy: only drawing needs matplotlib, and the loaders import this module
     from matplotlib.patches import Ellipse
 
     if image is not None:

@@ -25,20 +25,30 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from ..config import data_root
+from .. import papers
+from ..config import dataset_dir
+from . import cifar, fddb, imagenet, imagenet32, synthetic, tinyperson, widerface
 
 log = logging.getLogger(__name__)
 
 __all__ = ["collect", "OFFICIAL", "NAMES", "compare_official"]
 
-# Official counts to compare against (the datasets' papers / READMEs).
+# Official counts to compare against (the datasets' papers / READMEs). Those the scorecard
+# also compares (WIDER FACE, FDDB) come from the one table of paper numbers, tinylib.papers.
+_paper = papers.value
+
+
 OFFICIAL = {
-    "widerface-train": {"images": 12880, "objects": 159424, "note": "159,420 faces + 4 placeholders"},
-    "widerface-val": {"images": 3226, "objects": 39708},
-    "widerface-test": {"images": 16097, "objects": None},
-    "widerface-val-eval": {"images": 3226, "objects": 39708},
-    "fddb": {"images": 2845, "objects": 5171},
+    "widerface-train": {"images": _paper("data.widerface.train.images"),
+                        "objects": _paper("data.widerface.train.boxes"),
+                        "note": "159,420 faces + 4 placeholders"},
+    "widerface-val": {"images": _paper("data.widerface.val.images"), "objects": _paper("data.widerface.val.faces")},
+    "widerface-test": {"images": _paper("data.widerface.test.images"), "objects": None},
+    "widerface-val-eval": {"images": _paper("data.widerface.val.images"),
+                           "objects": _paper("data.widerface.val.faces")},
+    "fddb": {"images": _paper("data.fddb.images"), "objects": _paper("data.fddb.faces")},
     "imagenet-val": {"images": 50000, "objects": None},
     "tinyperson-train": {"images": 794, "objects": 42197, "note": "incl. dense images (tiny_set_train_with_dense)"},
     "tinyperson-test": {"images": 816, "objects": 30454},
@@ -63,8 +73,6 @@ def _row(dataset, images, objects, degenerate=0, ignored=0, source="", **extra) 
 
 
 def _widerface(root: Path, prefix: str = "widerface") -> list[dict]:
-    from . import widerface
-
     rows = []
     for split in ("train", "val"):
         df = widerface.load_faces(split, root)
@@ -79,8 +87,6 @@ def _widerface(root: Path, prefix: str = "widerface") -> list[dict]:
 
 
 def _widerface_eval(root: Path, prefix: str = "widerface") -> list[dict]:
-    from . import widerface
-
     gt = widerface.load_eval_gt(root)
     boxes = np.concatenate([b for b in gt.boxes.values() if len(b)] or [np.zeros((0, 4))])
     degenerate = int(((boxes[:, 2] <= 0) | (boxes[:, 3] <= 0)).sum())
@@ -90,16 +96,12 @@ def _widerface_eval(root: Path, prefix: str = "widerface") -> list[dict]:
 
 
 def _fddb(root: Path) -> list[dict]:
-    from . import fddb
-
     df = fddb.load_faces(root)
     deg = ((df["x2"] - df["x1"]) <= 0) | ((df["y2"] - df["y1"]) <= 0)
     return [_row("fddb", len(df.attrs["images"]), len(df), deg.sum(), 0, df.attrs["path"], folds=df["fold"].nunique())]
 
 
 def _imagenet(root: Path) -> list[dict]:
-    from . import imagenet
-
     df = imagenet.load_val_boxes(root)
     deg = ((df["x2"] - df["x1"]) <= 0) | ((df["y2"] - df["y1"]) <= 0)
     return [_row("imagenet-val", len(df.attrs["images"]), len(df), deg.sum(), 0, df.attrs["path"],
@@ -107,8 +109,6 @@ def _imagenet(root: Path) -> list[dict]:
 
 
 def _tinyperson(root: Path, prefix: str = "tinyperson", required: bool = True) -> list[dict]:
-    from . import tinyperson
-
     rows = []
     for split in ("train", "test"):
         try:
@@ -127,8 +127,6 @@ def _tinyperson(root: Path, prefix: str = "tinyperson", required: bool = True) -
 
 
 def _cifar(root: Path) -> list[dict]:
-    from . import cifar
-
     d = cifar.cifar_dir(root)
     rows = []
     for split in ("train", "test"):
@@ -144,8 +142,6 @@ def _cifar(root: Path) -> list[dict]:
 
 
 def _imagenet32(root: Path) -> list[dict]:
-    from . import imagenet32
-
     rows = []
     for split in ("train", "val"):
         try:
@@ -160,14 +156,6 @@ def _imagenet32(root: Path) -> list[dict]:
 
 
 def _synthetic(root: Path) -> list[dict]:
-    import importlib
-
-    try:
-        synthetic = importlib.import_module("tinylib.data.synthetic")
-    except ImportError as exc:
-        raise RuntimeError(
-            f"the synthetic world is not available (tinylib.data.synthetic cannot be imported: {exc})"
-        ) from exc
     world = Path(synthetic.quick_world())
     rows = _widerface(world, prefix="synthetic-widerface")
     if (world / "widerface" / "eval_gt" / "wider_face_val.mat").is_file():
@@ -204,7 +192,7 @@ def collect(name: str, root=None) -> list[dict]:
     """One dict per readable split of dataset ``name`` (see the module docstring)."""
     key = _ALIASES.get(name, name)
     if key == "all":
-        base = Path(root) if root is not None else data_root()
+        base = dataset_dir(root=root)
         rows = []
         for k in _ALL:
             try:
@@ -219,13 +207,11 @@ def collect(name: str, root=None) -> list[dict]:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(NAMES)}")
     if key == "synthetic":
         return _synthetic(Path(root) if root is not None else Path("."))
-    return _COLLECTORS[key](Path(root) if root is not None else data_root())
+    return _COLLECTORS[key](dataset_dir(root=root))
 
 
 def compare_official(rows: list[dict]):
     """A DataFrame of ``rows`` beside the official counts (:data:`OFFICIAL`)."""
-    import pandas as pd
-
     out = []
     for r in rows:
         off = OFFICIAL.get(r["dataset"], {})

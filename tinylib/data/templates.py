@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import scipy.io
 
-from ..config import data_root
+from ..config import dataset_dir
 
 __all__ = ["load_templates", "read_templates_mat", "TEMPLATE_COLUMNS"]
 
@@ -56,6 +56,5 @@ def load_templates(scaled: bool = True, root=None) -> pd.DataFrame:
     """The HR templates from the data root: ``RefBox_N25_scaled.mat`` (``scaled=True``, the set
     the detector runs) or ``RefBox_N25.mat`` (the raw clusters). See the module doc for the
     ``+1`` convention of ``w`` and ``h``."""
-    base = Path(root) if root is not None else data_root()
     name = "RefBox_N25_scaled.mat" if scaled else "RefBox_N25.mat"
-    return read_templates_mat(base / "tinyfaces_hr" / name)
+    return read_templates_mat(dataset_dir("tinyfaces_hr", root) / name)

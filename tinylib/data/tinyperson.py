@@ -33,9 +33,10 @@ import numpy as np
 import pandas as pd
 import torch.utils.data
 
-from ..boxes import xywh_to_xyxy
-from ..config import data_root
+from ..boxes import box_convert
+from ..config import dataset_dir
 from ._parse import AnnotationError
+from .images import read_first_readable
 
 log = logging.getLogger(__name__)
 
@@ -172,16 +173,12 @@ def read_annotations(path: str | os.PathLike) -> TinyPersonSet:
     return TinyPersonSet(images=images, boxes=boxes[list(BOX_COLUMNS)], categories=categories, path=str(path))
 
 
-def _root(root) -> Path:
-    return (Path(root) if root is not None else data_root()) / "tinyperson"
-
-
 def annotation_path(split: str, root=None) -> Path:
     """The json of ``split`` (``train`` / ``test``); looks in ``tinyperson/annotations/``
     then ``tinyperson/tiny_set/annotations/``; raises ``FileNotFoundError`` naming both."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    base = _root(root)
+    base = dataset_dir("tinyperson", root)
     candidates = [base / "annotations" / f"tiny_set_{split}.json",
                   base / "tiny_set" / "annotations" / f"tiny_set_{split}.json"]
     for c in candidates:
@@ -200,7 +197,7 @@ def load_annotations(split: str, root=None) -> TinyPersonSet:
 
 def image_path(file_name: str, split: str, root=None) -> Path | None:
     """``tinyperson/<split>/<file_name>`` (official), else ``tinyperson/<file_name>``."""
-    base = _root(root)
+    base = dataset_dir("tinyperson", root)
     for c in (base / split / file_name, base / file_name, base / "tiny_set" / split / file_name):
         if c.is_file():
             return c
@@ -248,7 +245,7 @@ class TinyPersonDataset(torch.utils.data.Dataset):
         rows = self.set.boxes.iloc[self._rows.get(int(im["id"]), np.zeros(0, dtype=np.int64))]
         xywh = rows[["x", "y", "w", "h"]].to_numpy(dtype=np.float64).reshape(-1, 4)
         return {
-            "boxes": xywh_to_xyxy(xywh).astype(np.float32).reshape(-1, 4),
+            "boxes": box_convert(np.asarray(xywh, np.float64).reshape(-1, 4), "xywh", "xyxy").astype(np.float32).reshape(-1, 4),
             "ignore": rows["ignored"].to_numpy(dtype=bool),
             "image_id": os.path.splitext(str(im["file_name"]))[0],
             "attributes": {
@@ -259,8 +256,6 @@ class TinyPersonDataset(torch.utils.data.Dataset):
         }
 
     def __getitem__(self, index: int):
-        from .images import read_first_readable
-
         def count_skip():
             self.skipped += 1
 

@@ -20,8 +20,8 @@ dropped. Degenerate boxes (zero or negative width or height) count as visible wh
 centre lies inside the crop. Padding (image smaller than the crop) is filled with
 ``pad_value`` (default: the ImageNet mean RGB) and never covers a box.
 
-``train_transforms()`` composes the Tiny Faces recipe: random rescale from
-``{0.5, 1, 2}``, a random 500 x 500 crop padded with the mean, horizontal flip, jitter.
+The HR detector's training recipes compose these in ``tinylib.hr.train``
+(``paper_sampling`` / ``PaperSampling``).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from PIL import Image
 
 __all__ = [
     "IMAGENET_MEAN_RGB",
@@ -40,7 +41,6 @@ __all__ = [
     "HorizontalFlip",
     "PhotometricJitter",
     "Compose",
-    "train_transforms",
 ]
 
 #: Mean RGB of ImageNet in 0..255 (the pad value of the crop by default).
@@ -105,8 +105,6 @@ def _with_boxes(target: dict, boxes: np.ndarray) -> dict:
 
 
 def _resize_uint8(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    from PIL import Image
-
     if image.shape[1] == width and image.shape[0] == height:
         return image.copy()
     return np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR))
@@ -163,14 +161,16 @@ class RandomRescale:
 
 
 class RandomCrop:
-    """A ``size`` x ``size`` window at a uniformly random position (padded with
-    ``pad_value`` where the image is smaller); see the crop rule in the module doc."""
+    """A ``size_wh`` window (an int for a square, or ``(width, height)``) at a uniformly
+    random position (padded with ``pad_value`` where the image is smaller); see the crop
+    rule in the module doc."""
 
-    def __init__(self, size: int | tuple[int, int] = 500, pad_value=IMAGENET_MEAN_RGB,
+    def __init__(self, size_wh: int | tuple[int, int] = 500, pad_value=IMAGENET_MEAN_RGB,
                  min_visible: float = 0.5, cut: str = "ignore"):
-        self.width, self.height = (size, size) if np.isscalar(size) else (int(size[0]), int(size[1]))
+        self.width, self.height = ((size_wh, size_wh) if np.isscalar(size_wh)
+                                   else (int(size_wh[0]), int(size_wh[1])))
         if self.width < 1 or self.height < 1:
-            raise ValueError(f"crop size must be >= 1, got {size}")
+            raise ValueError(f"crop size must be >= 1, got {size_wh}")
         if not 0.0 <= min_visible <= 1.0:
             raise ValueError(f"min_visible must be in [0, 1], got {min_visible}")
         if cut not in ("ignore", "drop"):
@@ -319,20 +319,3 @@ class Compose:
     def __repr__(self):
         return "Compose([" + ", ".join(repr(t) for t in self.transforms) + "])"
 
-
-def train_transforms(crop: int | None = 500, scales: Sequence[float] = (0.5, 1.0, 2.0),
-                     mean=IMAGENET_MEAN_RGB, flip: float = 0.5, jitter: bool = True,
-                     min_visible: float = 0.5, cut: str = "ignore") -> Compose:
-    """The Tiny Faces training recipe: random rescale from ``scales``, random ``crop`` x
-    ``crop`` window padded with ``mean`` (``crop=None``: no crop), horizontal flip,
-    photometric jitter."""
-    ts: list = []
-    if scales:
-        ts.append(RandomRescale(scales))
-    if crop:
-        ts.append(RandomCrop(crop, pad_value=mean, min_visible=min_visible, cut=cut))
-    if flip:
-        ts.append(HorizontalFlip(flip))
-    if jitter:
-        ts.append(PhotometricJitter())
-    return Compose(ts)

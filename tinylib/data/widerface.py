@@ -42,8 +42,9 @@ import numpy as np
 import pandas as pd
 import torch.utils.data
 
-from ..boxes import xywh_to_xyxy
-from ..config import data_root
+from ..boxes import box_convert
+from ..config import dataset_dir
+from ..io import atomic_write_bytes
 from ._parse import (
     AnnotationError,
     load_mat,
@@ -53,6 +54,7 @@ from ._parse import (
     parse_int_rows,
     read_text_lines,
 )
+from .images import read_first_readable
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +93,6 @@ _MAT_LABEL_VARS = {
 }
 # How the official text of each split writes an image without faces (see module docstring).
 _EMPTY_AS_PLACEHOLDER = {"train": True, "val": False}
-
-
-def _root(root) -> Path:
-    return Path(root) if root is not None else data_root()
 
 
 def _check_split(split: str, allowed=("train", "val")) -> str:
@@ -271,8 +269,6 @@ def format_bbx_gt(faces: pd.DataFrame, images: list[str] | None = None, newline:
 
 def write_bbx_gt(path: str | os.PathLike, faces: pd.DataFrame, images: list[str] | None = None) -> Path:
     """Write :func:`format_bbx_gt` atomically (temporary name + ``os.replace``)."""
-    from ..io import atomic_write_bytes
-
     return atomic_write_bytes(path, format_bbx_gt(faces, images).encode("utf-8"))
 
 
@@ -347,11 +343,11 @@ def read_split_mat(path: str | os.PathLike, empty_as_placeholder: bool = True) -
 
 # --------------------------------------------------------------------------- public loaders
 def _gt_txt(split: str, root) -> Path:
-    return _root(root) / "widerface" / f"wider_face_{split}_bbx_gt.txt"
+    return dataset_dir("widerface", root) / f"wider_face_{split}_bbx_gt.txt"
 
 
 def _split_mat(split: str, root) -> Path:
-    base = _root(root) / "widerface"
+    base = dataset_dir("widerface", root)
     candidates = [base / "split_mat" / f"wider_face_{split}.mat", base / "eval_gt" / f"wider_face_{split}.mat"]
     for c in candidates:
         if c.exists():
@@ -386,7 +382,7 @@ def load_images(split: str, root=None) -> list[str]:
     ``test`` reads ``wider_face_test_filelist.txt``."""
     _check_split(split, SPLITS)
     if split == "test":
-        path = _root(root) / "widerface" / "wider_face_test_filelist.txt"
+        path = dataset_dir("widerface", root) / "wider_face_test_filelist.txt"
         return [s.strip() for s in read_text_lines(path) if s.strip()]
     return list(load_faces(split, root).attrs["images"])
 
@@ -508,7 +504,7 @@ def read_eval_gt(directory: str | os.PathLike, settings=SETTINGS) -> WiderEvalGT
 
 def load_eval_gt(root=None, settings=SETTINGS) -> WiderEvalGT:
     """The val evaluation ground truth from ``<root>/widerface/eval_gt/`` (default data root)."""
-    return read_eval_gt(_root(root) / "widerface" / "eval_gt", settings=settings)
+    return read_eval_gt(dataset_dir("widerface", root) / "eval_gt", settings=settings)
 
 
 # --------------------------------------------------------------------------- Dataset
@@ -517,7 +513,7 @@ def image_path(image: str, split: str, root=None) -> Path | None:
 
     Looks at ``widerface/WIDER_{split}/images/<event>/<file>`` then
     ``widerface/sample_images/<file>``."""
-    base = _root(root) / "widerface"
+    base = dataset_dir("widerface", root)
     fname = image.rsplit("/", 1)[-1]
     for c in (base / f"WIDER_{split}" / "images" / image, base / "sample_images" / fname):
         if c.is_file():
@@ -544,7 +540,7 @@ class WiderFaceDataset(torch.utils.data.Dataset):
     def __init__(self, root=None, split: str = "val", transform=None, images=None,
                  seed: int | None = None, faces: pd.DataFrame | None = None):
         _check_split(split, SPLITS)
-        self.root = _root(root)
+        self.root = dataset_dir(root=root)
         self.split = split
         self.transform = transform
         self.seed = seed
@@ -610,7 +606,7 @@ class WiderFaceDataset(torch.utils.data.Dataset):
         attributes = {a: rows[a].to_numpy(dtype=np.int64) for a in ATTRIBUTES}
         attributes["degenerate"] = degenerate
         return {
-            "boxes": xywh_to_xyxy(xywh).astype(np.float32).reshape(-1, 4),
+            "boxes": box_convert(np.asarray(xywh, np.float64).reshape(-1, 4), "xywh", "xyxy").astype(np.float32).reshape(-1, 4),
             "ignore": invalid | degenerate,
             "image_id": image_key(im),
             "attributes": attributes,
@@ -622,8 +618,6 @@ class WiderFaceDataset(torch.utils.data.Dataset):
         return np.random.default_rng([torch.initial_seed() % (2**63), index])
 
     def __getitem__(self, index: int):
-        from .images import read_first_readable
-
         if len(self.images) == 0:
             raise IndexError("empty WiderFaceDataset")
         i, image = read_first_readable(self.paths, index, on_skip=self._count_skip)

@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
+from ..data import registry
+from . import fddb
 from . import widerface as W
 
 
 def _load_gt(gt_dir: str | None):
-    from ..data import widerface as data_wf
+    from ..data import widerface as data_wf  # heavy (torch, pandas): only when GT is read
 
     if gt_dir is None:
         return data_wf.load_eval_gt()
@@ -47,8 +50,6 @@ def _subset(images: str | None, gt, gt_dir: str | None) -> list[str] | None:
     if images is None:
         return None
     if images == "present":
-        from ..data import registry
-
         root = None
         if gt_dir is not None and (Path(gt_dir) / "widerface" / "eval_gt").is_dir():
             root = gt_dir
@@ -111,8 +112,6 @@ def _cmd_published(args) -> int:
 
 
 def _cmd_fddb(args) -> int:
-    from . import fddb
-
     res = fddb.evaluate_file(args.pred_file, folds_dir=args.folds)
     print(f"FDDB: {res.n_images} images, {res.n_faces} faces, {res.n_detections} detections")
     for fp in (100, 500, 1000, 2000):
@@ -156,8 +155,6 @@ def main(argv=None) -> int:
         print(f"tinylib-eval: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `tinylib-eval published | head`
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 

@@ -30,29 +30,40 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .. import peers
-from ..config import cache_dir, data_root
+from .. import papers, peers
+from ..config import cache_dir, dataset_dir
 from ..data.images import read_image
 from ..hr.detect import Detector, RawDetections, to_wider
 from ..io import atomic_save
 from . import widerface as W
+from .widerface import spread  # re-exported: compare's sample of the val images
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ABLATIONS", "PEER_SETTINGS", "PEER_PUBLISHED", "peer_label", "ablation_predictions",
+__all__ = ["ABLATIONS", "ABLATION_KEYS", "PEER_SETTINGS", "PEER_PUBLISHED", "peer_label", "ablation_predictions",
            "weights_id", "all_peer_predictions",
            "subset_images", "hr_raw", "hr_select", "peer_predictions", "compare",
            "best_per_detector", "recall_by_size", "spread"]
 
 
 #: the HR ablations of Table 1 / Fig. 10 on real images, as :func:`hr_select` options
-#: (candidates from ``Detector(routing="full")``)
+#: (candidates from ``Detector(routing="full")``); :data:`ABLATION_KEYS` names each row in the
+#: scorecard (``<prefix>.ablation.<key>.hard``)
 ABLATIONS = {
     "Full (all 25 templates, every level)": {"routing": "full"},
     "A+B (the paper's pruning)": {"routing": "ab"},
+    "A+B, plain NMS (no box voting, as the paper)": {"routing": "ab", "vote_iou": None},
     "A only": {"routing": "ab", "use_b": False},
     "A+B without the 2x level": {"routing": "ab", "max_scale": 1.0},
     "A only without the 2x level": {"routing": "ab", "use_b": False, "max_scale": 1.0},
+}
+ABLATION_KEYS = {
+    "Full (all 25 templates, every level)": "full",
+    "A+B (the paper's pruning)": "a_plus_b",
+    "A+B, plain NMS (no box voting, as the paper)": "a_plus_b_nms",
+    "A only": "a_only",
+    "A+B without the 2x level": "a_plus_b_no_2x",
+    "A only without the 2x level": "a_only_no_2x",
 }
 
 #: the settings each peer runs at: at 1x and with an upsampled level (the best by hard AP
@@ -69,11 +80,7 @@ PEER_SETTINGS = {
 
 #: what each peer's authors report on the FULL WIDER val set (easy, medium, hard), and where
 PEER_PUBLISHED = {
-    "mtcnn": ((0.849, 0.826, 0.598), "MTCNN paper's curve as shipped with the WIDER toolbox "
-              "(multitask-cascade-cnn, val)"),
-    "retinaface": ((0.9070, 0.8816, 0.7382), "the release's README (Pytorch_Retinaface, "
-                   "mobilenet0.25, original scale)"),
-    "yunet": ((0.892, 0.883, 0.811), "the release's README (libfacedetection.train, YuNet-n)"),
+    **papers.PEERS,
     "haar": (None, "no WIDER FACE number published"),
     "dlib_hog": (None, "no WIDER FACE number published"),
 }
@@ -93,20 +100,13 @@ def ablation_predictions(raws: Mapping[str, RawDetections]) -> dict[str, dict[st
     return {label: hr_select(raws, **opts) for label, opts in ABLATIONS.items()}
 
 
-def spread(items: list, n: int | None) -> list:
-    """``n`` items evenly spread over ``items`` (all when ``n`` is None or ``>= len``): a
-    fixed sample that covers every event of a file order."""
-    if n is None or n >= len(items):
-        return list(items)
-    idx = sorted({int(round(x)) for x in np.linspace(0, len(items) - 1, int(n))})
-    return [items[i] for i in idx]
 
 
 def subset_images(gt: W.EvalGT, root=None, n: int | None = None) -> dict[str, Path]:
     """``{"event/stem": path}`` of the val images of ``gt`` present under
     ``<root>/widerface/WIDER_val/images`` (``root``: the data root), in ground-truth order;
     ``n`` keeps an evenly spread sample of them."""
-    base = Path(root if root is not None else data_root()) / "widerface" / "WIDER_val" / "images"
+    base = dataset_dir("widerface", root) / "WIDER_val" / "images"
     present = [k for k in gt.images if (base / f"{k}.jpg").is_file()]
     if not present:
         raise FileNotFoundError(f"no WIDER val image of the ground truth is under {base}")
@@ -154,18 +154,20 @@ def hr_raw(det: Detector, images: Mapping[str, os.PathLike], *, weights_id: str,
 def hr_select(raws: Mapping[str, RawDetections], *, score_threshold: float = 0.05,
               nms_iou: float = 0.3, levels=None, use_a: bool = True, use_b: bool = True,
               routing: str = "ab", max_scale: float | None = None,
-              max_dets: int = 2000) -> dict[str, np.ndarray]:
+              max_dets: int = 2000, vote_iou: float | None = 0.4) -> dict[str, np.ndarray]:
     """WIDER rows ``(N, 5)`` from cached candidates: :meth:`RawDetections.select` per image.
     ``max_scale`` drops pyramid levels above it (``1`` = without the 2x level); ``routing``
     ``"full"`` keeps every template on every level (needs candidates of a
-    ``Detector(routing="full")``)."""
+    ``Detector(routing="full")``); ``vote_iou`` as :class:`~tinylib.hr.detect.Detector`
+    (``None``: plain NMS)."""
     out = {}
     for key, raw in raws.items():
         lv = levels
         if max_scale is not None:
             lv = [s for s in raw.scales if s <= max_scale + 1e-9]
         boxes, scores = raw.select(score_threshold, nms_iou, levels=lv, use_a=use_a,
-                                   use_b=use_b, routing=routing, max_dets=max_dets)
+                                   use_b=use_b, routing=routing, max_dets=max_dets,
+                                   vote_iou=vote_iou)
         out[key] = to_wider(boxes, scores)
     return out
 

@@ -32,6 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
+
+from ..boxes import box_convert, ellipse_to_box
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +112,7 @@ def overlap_matrix(ellipses: np.ndarray, rects: np.ndarray, image_size=None,
 
 def match(overlaps: np.ndarray) -> list[tuple[int, int, float]]:
     """Hungarian one-to-one matching maximising total overlap; pairs with overlap > 0."""
-    from scipy.optimize import linear_sum_assignment
+    from scipy.optimize import linear_sum_assignment  # heavy import, only for the matching
 
     if overlaps.size == 0 or not (overlaps > 0).any():
         return []
@@ -148,7 +151,7 @@ class FDDBResult:
         return float(tpr[ok].max()) if ok.any() else 0.0
 
     def table(self, fps=(50, 100, 500, 1000, 2000)):
-        import pandas as pd
+        import pandas as pd  # heavy import, only for the table
 
         return pd.DataFrame({"discrete": [self.tpr_at(f, "discrete") for f in fps],
                              "continuous": [self.tpr_at(f, "continuous") for f in fps]},
@@ -166,8 +169,6 @@ def evaluate(
     (or ``(N, 6)`` ellipses + score with ``det_kind="ellipse"``); ``annotations[image]``
     ``(M, 5)`` ellipses. Images without detections count their faces."""
     width = 6 if det_kind == "ellipse" else 5
-    from tqdm.auto import tqdm
-
     unknown = sorted(set(detections) - set(annotations))
     if unknown:
         log.warning("%d detection image(s) not in the annotations (ignored), e.g. %s",
@@ -255,7 +256,7 @@ def ellipses_from_faces(faces) -> dict[str, np.ndarray]:
 def evaluate_file(pred_file, folds_dir=None) -> FDDBResult:
     """Evaluate an FDDB detection file against the folds in the data root (or ``folds_dir``,
     a folder holding ``FDDB-fold-NN[-ellipseList].txt``)."""
-    from ..data import fddb as data_fddb
+    from ..data import fddb as data_fddb  # heavy (pandas): only when folds are read
 
     root = None
     if folds_dir is not None:
@@ -373,17 +374,14 @@ def detector_like_boxes(annotations: Mapping[str, np.ndarray], seed: int = 0, sc
     shrunk to ``scale`` of its height, moved down by ``shift`` x height (WIDER-style boxes
     run from the brows to the chin, not around the whole head), with relative noise, scores
     uniform. Used to exercise the regressor and the 10-fold protocol."""
-    from ..boxes import ellipse_to_box
-
     rng = np.random.default_rng(seed)
     out = {}
     for img, E in annotations.items():
         E = np.asarray(E, dtype=np.float64).reshape(-1, 5)
         if not len(E):
             continue
-        b = ellipse_to_box(*E.T)
-        w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-        cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2 + shift * h
+        cx, cy, w, h = box_convert(ellipse_to_box(*E.T), "xyxy", "cxcywh").T
+        cy = cy + shift * h
         nh, nw = scale * h, w * (0.5 + 0.5 * scale)
         jit = 1 + noise * rng.normal(size=(len(E), 4))
         x = cx - nw / 2 + noise * nw * rng.normal(size=len(E))

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..boxes import box_iou, xywh_to_xyxy
+from ..boxes import box_area, box_convert, box_iou
 from .pr import coco_interp_ap
 
 __all__ = ["SIZE_RANGES", "IOU_THRESHOLDS", "TinyGT", "TinyResult", "load_coco_gt", "evaluate",
@@ -103,7 +103,7 @@ def _iod(det_xyxy: np.ndarray, gt_xyxy: np.ndarray) -> np.ndarray:
     iw = np.minimum(det_xyxy[:, None, 2], gt_xyxy[None, :, 2]) - np.maximum(det_xyxy[:, None, 0], gt_xyxy[None, :, 0])
     ih = np.minimum(det_xyxy[:, None, 3], gt_xyxy[None, :, 3]) - np.maximum(det_xyxy[:, None, 1], gt_xyxy[None, :, 1])
     inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    area = np.clip(det_xyxy[:, 2] - det_xyxy[:, 0], 0, None) * np.clip(det_xyxy[:, 3] - det_xyxy[:, 1], 0, None)
+    area = box_area(det_xyxy)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(area[:, None] > 0, inter / (area[:, None] + 1e-12), 0.0)
 
@@ -122,9 +122,11 @@ def match_image(dets: np.ndarray, gt_xywh: np.ndarray, gt_ignore: np.ndarray, t:
     matched = np.zeros(D, bool)
     d_ig = np.zeros(D, bool)
     if D and G:
-        ious = box_iou(xywh_to_xyxy(dets[:, :4]), xywh_to_xyxy(g))
+        d_xyxy = box_convert(np.asarray(dets, np.float64)[:, :4], "xywh", "xyxy")
+        g_xyxy = box_convert(np.asarray(g, np.float64).reshape(-1, 4), "xywh", "xyxy")
+        ious = box_iou(d_xyxy, g_xyxy)
         g_taken = np.zeros(G, bool)
-        iods = _iod(xywh_to_xyxy(dets[:, :4]), xywh_to_xyxy(g[g_ig])) if use_iod_for_ignore and g_ig.any() else None
+        iods = _iod(d_xyxy, g_xyxy[g_ig]) if use_iod_for_ignore and g_ig.any() else None
         ig_idx = np.flatnonzero(g_ig)
         for d in range(D):
             best, m = min(t, 1 - 1e-10), -1
@@ -163,7 +165,7 @@ class TinyResult:
 
     def table(self):
         """AP as a DataFrame: rows size ranges, columns ``AP@IoU``."""
-        import pandas as pd
+        import pandas as pd  # heavy import, only for the table
 
         ranges = list(dict.fromkeys(r for r, _ in self.ap))
         ious = sorted({t for _, t in self.ap})

@@ -55,8 +55,10 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from ..boxes import box_iou, xywh_to_xyxy
+from ..boxes import box_convert, box_iou
+from ..config import data_file
 from ..io import atomic_save, atomic_write_text
 from .pr import count_at_least, voc_ap, wider_thresholds
 
@@ -124,6 +126,15 @@ class SimpleEvalGT:
                 self.keep[s] = {k: np.arange(len(b)) for k, b in self.boxes.items()}
 
 
+def spread(items: list, n: int | None) -> list:
+    """``n`` items evenly spread over ``items`` (all when ``n`` is None or ``>= len``): a
+    fixed sample that covers every event of a file order."""
+    if n is None or n >= len(items):
+        return list(items)
+    idx = sorted({int(round(x)) for x in np.linspace(0, len(items) - 1, int(n))})
+    return [items[i] for i in idx]
+
+
 def subset_label(n_images: int, total: int = WIDER_VAL_IMAGES) -> str:
     """How to name an evaluation on ``n_images`` of the ``total`` val images:
     ``"WIDER val"`` for all of them, else ``"WIDER val subset (N images)"``. Every table,
@@ -178,7 +189,7 @@ def read_image_list(path: str | os.PathLike, gt: EvalGT | None = None) -> list[s
 
 def load_gt(root=None) -> EvalGT:
     """The official val ground truth via ``tinylib.data.widerface.load_eval_gt``."""
-    from ..data.widerface import load_eval_gt
+    from ..data.widerface import load_eval_gt  # heavy (torch, pandas): only to read the GT
 
     return load_eval_gt(root)
 
@@ -288,8 +299,6 @@ def read_predictions(
     else:
         keys = list(images)
         paths = [pred_dir / f"{k}.txt" for k in keys]
-    from tqdm.auto import tqdm
-
     missing = []
     for key, path in tqdm(list(zip(keys, paths)), desc="read predictions", disable=not progress):
         if not path.is_file():
@@ -365,7 +374,9 @@ def match_image(
     n = len(pred_xywh)
     if n == 0 or len(gt_xywh) == 0:
         return np.full(n, -1, dtype=np.int64)
-    iou = box_iou(xywh_to_xyxy(pred_xywh[:, :4]), xywh_to_xyxy(gt_xywh), plus_one=plus_one)
+    pred_xyxy = box_convert(np.asarray(pred_xywh, np.float64)[:, :4], "xywh", "xyxy")
+    gt_xyxy = box_convert(np.asarray(gt_xywh, np.float64).reshape(-1, 4), "xywh", "xyxy")
+    iou = box_iou(pred_xyxy, gt_xyxy, plus_one=plus_one)
     best = iou.argmax(axis=1)
     ok = iou[np.arange(n), best] >= iou_thresh
     return np.where(ok, best, -1).astype(np.int64)
@@ -397,7 +408,7 @@ class WiderResult:
 
     def table(self):
         """One row per setting: AP, final recall, precision at that recall, kept faces."""
-        import pandas as pd
+        import pandas as pd  # heavy import, only for the table
 
         rows = []
         for s in self.settings:
@@ -423,7 +434,7 @@ class WiderResult:
         eval_set``), atomically. On a subset the legend name carries the label too
         (``"tinylib [WIDER val subset (374 images)]"``), so a plot of it cannot pass for
         the benchmark."""
-        import scipy.io
+        import scipy.io  # heavy import, only to write .mat files
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -498,8 +509,6 @@ def _prepare(predictions, gt: EvalGT, subset, plus_one, iou_thresh, progress) ->
             len(missing),
             ", ".join(missing[:3]),
         )
-    from tqdm.auto import tqdm
-
     scores, hits, offsets = [], [], {}
     offset = 0
     for key in tqdm(keys, desc="match", disable=not progress):
@@ -665,8 +674,6 @@ def ceilings(gt: EvalGT | None = None, **kw) -> dict:
 
 
 def _curves_dir(root=None) -> Path:
-    from ..config import data_file
-
     if root is not None:
         return Path(root) / "widerface" / "pr_curves"
     return data_file("widerface/pr_curves")
@@ -689,13 +696,13 @@ def load_published_curve(
     path = d / f"wider_pr_info_{method}_{setting}{suffix}.mat"
     if not path.is_file():
         raise FileNotFoundError(f"published curve not found: {path}")
-    import h5py
+    import h5py  # only for MATLAB v7.3 curve files (HDF5)
 
     if h5py.is_hdf5(path):
         with h5py.File(path, "r") as f:
             arr = np.asarray(f["pr_cruve"], dtype=np.float64).T  # MATLAB is column-major
     else:
-        import scipy.io
+        import scipy.io  # heavy import, only for MATLAB v5 curve files
 
         arr = np.asarray(scipy.io.loadmat(path)["pr_cruve"], dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] != 2:
@@ -773,8 +780,6 @@ def sample_images(root=None, gt: EvalGT | None = None) -> dict[str, Path]:
     """The real WIDER val images shipped in the data root (``widerface/sample_images``),
     keyed ``"event/stem"`` as in the val ground truth (looked up in ``gt`` when given, else
     the event is read off the file name, right for the shipped ``0--Parade`` images)."""
-    from ..config import data_file
-
     d = Path(root) / "widerface" / "sample_images" if root is not None else data_file(
         "widerface/sample_images")
     by_stem = {k.rsplit("/", 1)[-1]: k for k in gt.images} if gt is not None else {}

@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -65,7 +66,9 @@ def bilinear_upsampler(channels: int, factor: int) -> nn.ConvTranspose2d:
     return conv
 
 
-_STAGE_PATTERNS = [
+# learning-rate groups of backbone parameters (the keys of HRDetector.DEFAULT_LR_MULT); not
+# the BH paper's stage numbering of tinylib.analysis.flops.bh_stage_of
+_LR_GROUP_PATTERNS = [
     (re.compile(r"(^|\.)(layer4|res5)(\.|$)"), "res5"),
     (re.compile(r"(^|\.)(layer3|res4)(\.|$)"), "res4"),
     (re.compile(r"(^|\.)(layer2|res3)(\.|$)"), "res3"),
@@ -77,10 +80,12 @@ _STAGE_PATTERNS = [
 ]
 
 
-def _stage(name: str) -> str:
-    for pat, stage in _STAGE_PATTERNS:
+def _lr_group(name: str) -> str:
+    """The learning-rate group of a backbone parameter name: ``stem``, ``res2``..``res5``
+    (ResNet), ``stage1``..``stage3`` (MobileNetV1, its own stage names) or ``head``."""
+    for pat, group in _LR_GROUP_PATTERNS:
         if pat.search(name):
-            return stage
+            return group
     return "head"
 
 
@@ -142,8 +147,8 @@ class HRDetector(nn.Module):
             nn.init.zeros_(conv.bias)
         self.register_buffer("mean", torch.tensor(RGB_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(RGB_STD).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("template_sizes",
-                             torch.tensor(self.templates.sizes, dtype=torch.float32),
+        self.register_buffer("template_sizes_wh",
+                             torch.tensor(self.templates.sizes_wh, dtype=torch.float32),
                              persistent=False)
 
     # -- training helpers -------------------------------------------------------------------
@@ -165,13 +170,13 @@ class HRDetector(nn.Module):
         for name, p in self.named_parameters():
             if not p.requires_grad:
                 continue
-            stage = _stage(name[len("backbone."):]) if name.startswith("backbone.") else "head"
+            group = _lr_group(name[len("backbone."):]) if name.startswith("backbone.") else "head"
             no_decay = p.ndim <= 1
-            key = (stage, no_decay)
+            key = (group, no_decay)
             if key not in groups:
-                groups[key] = {"params": [], "lr_mult": float(mult.get(stage, 1.0)),
+                groups[key] = {"params": [], "lr_mult": float(mult.get(group, 1.0)),
                                "weight_decay": 0.0 if no_decay else weight_decay,
-                               "name": f"{stage}{'/no_decay' if no_decay else ''}"}
+                               "name": f"{group}{'/no_decay' if no_decay else ''}"}
             groups[key]["params"].append(p)
         return list(groups.values())
 
@@ -203,7 +208,7 @@ class HRDetector(nn.Module):
         labels, regs = [], []
         for t in targets:
             lab, reg = T.assign_targets(
-                self.template_sizes, t["boxes"], height, width, self.stride,
+                self.template_sizes_wh, t["boxes"], height, width, self.stride,
                 ignore=t.get("ignore"), valid=t.get("valid"),
                 pos_iou=self.pos_iou, neg_iou=self.neg_iou, match_best=self.match_best)
             labels.append(lab)
@@ -290,8 +295,6 @@ def build_hr(
 
 
 def _imagenet_weights_cached(depth: int, caffe_style: bool) -> bool:
-    from pathlib import Path
-
     ckpt = Path(torch.hub.get_dir()) / "checkpoints"
     if not ckpt.is_dir():
         return False

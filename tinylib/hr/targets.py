@@ -40,6 +40,8 @@ import math
 
 import torch
 
+from ..boxes import box_convert
+
 __all__ = [
     "POSITIVE",
     "NEGATIVE",
@@ -66,18 +68,19 @@ def location_centres(height: int, width: int, stride: int, offset: float | None 
     return cy, cx
 
 
-def template_windows(sizes: torch.Tensor, height: int, width: int, stride: int,
+def template_windows(sizes_wh: torch.Tensor, height: int, width: int, stride: int,
                      offset: float | None = None) -> torch.Tensor:
     """Windows of every template at every location: ``(T, H, W, 4)`` xyxy.
 
-    ``sizes`` is ``(T, 2)`` of template ``(w, h)`` in input pixels."""
-    sizes = torch.as_tensor(sizes, dtype=torch.float32)
-    cy, cx = location_centres(height, width, stride, offset, device=sizes.device)
-    w = sizes[:, 0].view(-1, 1, 1)
-    h = sizes[:, 1].view(-1, 1, 1)
-    cxg = cx.view(1, 1, -1).expand(len(sizes), height, width)
-    cyg = cy.view(1, -1, 1).expand(len(sizes), height, width)
-    return torch.stack([cxg - w / 2, cyg - h / 2, cxg + w / 2, cyg + h / 2], dim=-1)
+    ``sizes_wh`` is ``(T, 2)`` of template ``(w, h)`` in input pixels."""
+    sizes_wh = torch.as_tensor(sizes_wh, dtype=torch.float32)
+    cy, cx = location_centres(height, width, stride, offset, device=sizes_wh.device)
+    nt = len(sizes_wh)
+    cxcywh = torch.stack([cx.view(1, 1, -1).expand(nt, height, width),
+                          cy.view(1, -1, 1).expand(nt, height, width),
+                          sizes_wh[:, 0].view(-1, 1, 1).expand(nt, height, width),
+                          sizes_wh[:, 1].view(-1, 1, 1).expand(nt, height, width)], dim=-1)
+    return box_convert(cxcywh, "cxcywh", "xyxy")
 
 
 def encode_deltas(gt: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
@@ -108,17 +111,17 @@ def decode_deltas(deltas: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
     cy = deltas[..., 1] * ah + ay
     w = torch.exp(deltas[..., 2].clamp(max=_MAX_LOG)) * aw
     h = torch.exp(deltas[..., 3].clamp(max=_MAX_LOG)) * ah
-    return torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dim=-1)
+    return box_convert(torch.stack([cx, cy, w, h], dim=-1), "cxcywh", "xyxy")
 
 
-def _shape_jaccard(sizes: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+def _shape_jaccard(sizes_wh: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     """Eq. 1 similarity between template shapes (T, 2) w,h and box shapes (N, 4) -> (T, N)."""
     bw = (boxes[:, 2] - boxes[:, 0]).clamp(min=0)
     bh = (boxes[:, 3] - boxes[:, 1]).clamp(min=0)
-    iw = torch.minimum(sizes[:, 0:1], bw[None])
-    ih = torch.minimum(sizes[:, 1:2], bh[None])
+    iw = torch.minimum(sizes_wh[:, 0:1], bw[None])
+    ih = torch.minimum(sizes_wh[:, 1:2], bh[None])
     inter = iw * ih
-    union = (sizes[:, 0] * sizes[:, 1])[:, None] + (bw * bh)[None] - inter
+    union = (sizes_wh[:, 0] * sizes_wh[:, 1])[:, None] + (bw * bh)[None] - inter
     return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(union))
 
 
@@ -137,7 +140,7 @@ def _window_iou(windows: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def assign_targets(
-    sizes: torch.Tensor,
+    sizes_wh: torch.Tensor,
     boxes: torch.Tensor,
     height: int,
     width: int,
@@ -153,12 +156,12 @@ def assign_targets(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Labels ``(T, H, W)`` int8 in {1, 0, -1} and regression targets ``(T, 4, H, W)``.
 
-    ``sizes``: template ``(w, h)``, ``(T, 2)``; ``boxes``: faces ``(N, 4)`` xyxy in input
+    ``sizes_wh``: template ``(w, h)``, ``(T, 2)``; ``boxes``: faces ``(N, 4)`` xyxy in input
     pixels; ``ignore``: ``(N,)`` bool, faces that are neither positive nor negative;
     ``valid``: the ``(x1, y1, x2, y2)`` region of real image pixels (the rest is padding);
     ``None`` means the whole ``width*stride x height*stride`` input is image. Windows that
     leave ``valid`` are ignored (when ``ignore_border``). Regression targets are zero where
-    the label is not positive. Runs on the device of ``sizes``.
+    the label is not positive. Runs on the device of ``sizes_wh``.
 
     ``match_best``: also make each face's best window (over every template and location
     inside ``valid``) positive when its IoU is at least this value, even below ``pos_iou``
@@ -166,8 +169,8 @@ def assign_targets(
     20-px template window off-centre by 4 px has IoU 0.49 with its face, so without it the
     tiny templates see a positive only for faces that happen to sit on the grid.
     """
-    sizes = torch.as_tensor(sizes, dtype=torch.float32)
-    device = sizes.device
+    sizes_wh = torch.as_tensor(sizes_wh, dtype=torch.float32)
+    device = sizes_wh.device
     boxes = torch.as_tensor(boxes, dtype=torch.float32, device=device).reshape(-1, 4)
     if ignore is None:
         ignore = torch.zeros(len(boxes), dtype=torch.bool, device=device)
@@ -179,8 +182,8 @@ def assign_targets(
     keep = ~degenerate
     boxes, ignore = boxes[keep], ignore[keep]
 
-    T = len(sizes)
-    windows = template_windows(sizes, height, width, stride, offset)  # (T, H, W, 4)
+    T = len(sizes_wh)
+    windows = template_windows(sizes_wh, height, width, stride, offset)  # (T, H, W, 4)
     best_iou = torch.zeros((T, height, width), device=device)
     best_idx = torch.zeros((T, height, width), dtype=torch.long, device=device)
     ign_iou = torch.zeros((T, height, width), device=device)
@@ -198,7 +201,7 @@ def assign_targets(
         outside = torch.zeros((T, height, width), dtype=torch.bool, device=device)
     if len(boxes):
         # Only faces whose shape can reach neg_iou with a template can change its labels.
-        reach = _shape_jaccard(sizes, boxes) >= neg_iou  # (T, N)
+        reach = _shape_jaccard(sizes_wh, boxes) >= neg_iou  # (T, N)
         for t in range(T):
             cand = torch.nonzero(reach[t], as_tuple=False).flatten()
             if cand.numel() == 0:

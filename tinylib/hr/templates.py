@@ -23,41 +23,44 @@ __all__ = ["Templates", "HR25_A", "HR25_B", "hr_template_set", "own_template_set
 
 @dataclass
 class Templates:
-    """Template shapes ``w x h`` (pixels of the image at ``scale``) and the A/B routing.
+    """Template shapes ``sizes_wh`` ``(T, 2)`` = ``(w, h)`` (pixels of the image at
+    ``scale``) and the A/B routing.
 
     ``a`` templates run on every pyramid level, ``b`` (the tiny ones, trained on 2x
     upsampled faces) only on upsampled levels; the rest are trained but pruned at test
-    time (Table 1 of the paper: A+B)."""
+    time (Table 1 of the paper: A+B). (The clustering of :mod:`tinylib.analysis.clustering`
+    works on ``(h, w)`` shapes; its tables name their columns.)"""
 
-    sizes: np.ndarray  # (T, 2) w, h
+    sizes_wh: np.ndarray  # (T, 2) w, h
     scales: np.ndarray  # (T,) image scale the template is meant for (0.5, 1, 2)
     a: list[int] = field(default_factory=list)
     b: list[int] = field(default_factory=list)
 
     def __post_init__(self):
-        self.sizes = np.asarray(self.sizes, dtype=np.float64).reshape(-1, 2)
+        self.sizes_wh = np.ascontiguousarray(np.asarray(self.sizes_wh, dtype=np.float64).reshape(-1, 2))
         self.scales = np.asarray(self.scales, dtype=np.float64).reshape(-1)
-        if len(self.scales) != len(self.sizes):
-            raise ValueError(f"{len(self.sizes)} template sizes but {len(self.scales)} scales")
-        if (self.sizes <= 0).any():
+        if len(self.scales) != len(self.sizes_wh):
+            raise ValueError(f"{len(self.sizes_wh)} template sizes but {len(self.scales)} scales")
+        if (self.sizes_wh <= 0).any():
             raise ValueError("template widths and heights must be positive")
         if not self.a and not self.b:
             self.a = [int(i) for i in np.flatnonzero(np.isclose(self.scales, 1.0))]
             self.b = [int(i) for i in np.flatnonzero(self.scales > 1.0 + 1e-9)]
             if not self.a and not self.b:
-                self.a = list(range(len(self.sizes)))
+                self.a = list(range(len(self.sizes_wh)))
         self.a = [int(i) for i in self.a]
         self.b = [int(i) for i in self.b]
 
     def __len__(self) -> int:
-        return len(self.sizes)
+        return len(self.sizes_wh)
 
     @classmethod
     def from_any(cls, obj) -> Templates:
         """From a :class:`Templates`, a DataFrame with ``w, h[, scale]`` columns (e.g.
         ``tinylib.data.templates.load_templates()`` or tinylib's own clustering), an array
-        ``(T, 2)`` of w, h, ``(T, 3)`` w, h, scale, ``(T, 4)`` centred boxes (MATLAB ``x2 - x1 + 1`` widths, as in
-        ``RefBox_N25.mat``) or ``(T, 5)`` boxes + scale, or a dict from :meth:`to_dict`."""
+        ``(T, 2)`` of w, h, ``(T, 3)`` w, h, scale, ``(T, 4)`` centred boxes (MATLAB ``x2 - x1 + 1``
+        widths, as in ``RefBox_N25.mat``) or ``(T, 5)`` boxes + scale, or a dict from
+        :meth:`to_dict`."""
         if isinstance(obj, Templates):
             return obj
         if isinstance(obj, dict):
@@ -67,21 +70,24 @@ class Templates:
             cols = {c.lower(): c for c in obj.columns}
             if "w" not in cols or "h" not in cols:
                 raise ValueError(f"template table needs columns w and h, has {list(obj.columns)}")
-            sizes = np.stack([obj[cols["w"]].to_numpy(float), obj[cols["h"]].to_numpy(float)], 1)
+            sizes_wh = np.stack([obj[cols["w"]].to_numpy(float), obj[cols["h"]].to_numpy(float)], 1)
             scales = obj[cols["scale"]].to_numpy(float) if "scale" in cols else np.ones(len(obj))
-            return cls(sizes, scales)
+            return cls(sizes_wh, scales)
         arr = np.asarray(obj, dtype=np.float64)
         if arr.ndim != 2 or arr.shape[1] not in (2, 3, 4, 5):
             raise ValueError(f"templates: expected (T, 2) w h, (T, 3) w h scale, (T, 4) boxes "
                              f"or (T, 5) boxes + scale, got {arr.shape}")
         if arr.shape[1] in (2, 3):
             return cls(arr[:, :2], arr[:, 2] if arr.shape[1] == 3 else np.ones(len(arr)))
-        sizes = np.stack([arr[:, 2] - arr[:, 0] + 1, arr[:, 3] - arr[:, 1] + 1], 1)
+        # the released files' MATLAB convention: widths x2 - x1 + 1 (tinylib/boxes.py)
+        sizes_wh = np.stack([arr[:, 2] - arr[:, 0] + 1, arr[:, 3] - arr[:, 1] + 1], 1)
         scales = arr[:, 4] if arr.shape[1] == 5 else np.ones(len(arr))
-        return cls(sizes, scales)
+        return cls(sizes_wh, scales)
 
     def to_dict(self) -> dict:
-        return {"sizes": self.sizes.tolist(), "scales": self.scales.tolist(),
+        """``{"sizes": (w, h) rows, "scales", "a", "b"}`` (the key stays ``sizes``: it is
+        stored in checkpoints)."""
+        return {"sizes": self.sizes_wh.tolist(), "scales": self.scales.tolist(),
                 "a": list(self.a), "b": list(self.b)}
 
 
@@ -115,8 +121,8 @@ def own_template_set(k: int = 25, *, scale_rule: bool = True, seed: int = 0) -> 
     src = sources.choose(sources.WIDER_ANNOTATIONS, what="face shapes to cluster")
     faces = load_faces("train", root=src.root)
     faces = faces[~faces["degenerate"].to_numpy(bool)]
-    medoids = kmedoids_shapes(faces[["h", "w"]].to_numpy(float), k, seed=seed).medoids
+    medoids_hw = kmedoids_shapes(faces[["h", "w"]].to_numpy(float), k, seed=seed).medoids
+    rule = apply_resolution_rule(medoids_hw)  # a table with named h, w columns
     if not scale_rule:
-        return Templates(medoids[:, ::-1], np.ones(len(medoids)))
-    rule = apply_resolution_rule(medoids)
+        return Templates(np.stack([rule.w, rule.h], 1), np.ones(len(rule)))
     return Templates(np.stack([rule.w_built, rule.h_built], 1), rule.scale.to_numpy())

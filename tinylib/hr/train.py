@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 import yaml
 
 from .. import engine
@@ -37,8 +38,7 @@ from ..data.synthetic import quick_world
 from ..data.transforms import Compose, HorizontalFlip, RandomCrop, RandomRescale
 from ..data.widerface import WiderFaceDataset, load_eval_gt
 from ..engine import NonFiniteLossError
-from ..eval.compare import spread
-from ..eval.widerface import evaluate
+from ..eval.widerface import evaluate, spread
 from ..io import atomic_write_text
 from .detect import SYNTHETIC_WEIGHTS, Detector, load_detector, save_weights, to_wider
 from .model import RGB_MEAN, build_hr, collate
@@ -157,10 +157,8 @@ def build_train_set(dcfg: dict, seed: int = 0):
     d = dict(dcfg or {})
     source = d.pop("source", "synthetic")
     if source == "synthetic":
-
         root = quick_world()
     elif source == "wider":
-
         root = data_root()
     else:
         raise ValueError(f"data.source must be 'synthetic' or 'wider', got {source!r}")
@@ -202,7 +200,6 @@ def make_eval_fn(ecfg: dict | None, epochs: int | None = None, source: str = "sy
             return {}
         root = None
         if source == "wider":
-
             root = data_root()
         res, _ = evaluate_world(model, root, max_images=e.get("max_images"),
                                 max_side=int(e.get("max_side", 1024)))
@@ -276,8 +273,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tinylib.train: {exc}", file=sys.stderr)
         return 2
     if args.threads:
-        import torch
-
         torch.set_num_threads(args.threads)
     out = args.out or str(Path("runs") / cfg["name"])
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..config import data_root
 from .backbones import FeatureBackbone
 
 log = logging.getLogger(__name__)
@@ -95,8 +96,6 @@ def load_bundle_state(relpath: str, what: str, path=None) -> dict:
     loaded with ``weights_only=True``, from ``path`` or ``relpath`` under the data root, the
     checkpoint's ``state_dict`` taken when it has one and a ``module.`` prefix removed. A
     missing file raises :class:`FileNotFoundError` naming it and where it comes from."""
-    from ..config import data_root
-
     path = Path(path) if path is not None else data_root(must_exist=False) / relpath
     if not path.is_file():
         raise FileNotFoundError(
