@@ -55,6 +55,28 @@ def test_hr_on_mobilenet_shapes_groups_and_round_trip(tmp_path):
     assert torch.allclose(a, b, atol=0.05)  # fp16 storage
 
 
+def test_without_context_the_head_sees_only_the_stride_8_stage(tmp_path):
+    """use_res4=False: the "without context" ablation -- no stage2/res4 branch at all, so
+    the scores of a location do not change when far-away pixels do."""
+    torch.manual_seed(0)
+    model = build_hr(TPL, backbone="mobilenet_v1_025", pretrained=False, use_res4=False).eval()
+    assert not hasattr(model, "score_res4") and isinstance(model.backbone.stage2, torch.nn.Identity)
+    x = torch.rand(1, 3, 128, 128) * 255
+    y = x.clone()
+    y[..., 96:, 96:] = 0  # far from the top-left corner
+    with torch.no_grad():
+        cls_x, cls_y = model(x)[0], model(y)[0]
+        with_ctx = build_hr(TPL, backbone="mobilenet_v1_025", pretrained=False).eval()
+        ctx_x, ctx_y = with_ctx(x)[0], with_ctx(y)[0]
+    assert cls_x.shape == ctx_x.shape == (1, 4, 16, 16)
+    assert torch.equal(cls_x[..., :4, :4], cls_y[..., :4, :4])  # stage1's field stays local
+    assert not torch.equal(ctx_x[..., :4, :4], ctx_y[..., :4, :4])  # stage2 reaches across
+    back = load_detector(save_weights(model, tmp_path / "w.pt"))
+    assert back.use_res4 is False and back.config["use_res4"] is False
+    with pytest.raises(ValueError, match="use_res5 needs use_res4"):
+        build_hr(TPL, backbone="mobilenet_v1_025", pretrained=False, use_res4=False, use_res5=True)
+
+
 def test_hr_on_mobilenet_learns_a_face():
     torch.manual_seed(0)
     model = build_hr(TPL, backbone="mobilenet_v1_025", pretrained=False, balance_classes=True,

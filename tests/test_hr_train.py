@@ -14,7 +14,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("name", ["hr_res18_synth_quick", "hr_res101_wider", "hr_mnet025_wider_cpu",
-                                  "hr_res18_wider_cpu"])
+                                  "hr_res18_wider_cpu", "hr_mnet025_wider_cpu_stage2",
+                                  "hr_mnet025_wider_noctx_cpu"])
 def test_shipped_configs_parse(name):
     from tinylib.engine import TrainConfig
 

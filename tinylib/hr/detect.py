@@ -383,7 +383,8 @@ def load_detector(path=None, *, device=None) -> HRDetector:
     model = build_hr(mcfg["templates"], int(mcfg.get("depth", 18)),
                      backbone=str(mcfg.get("backbone", "resnet")),
                      caffe_style=bool(mcfg.get("caffe_style", False)), pretrained=False,
-                     use_res5=bool(mcfg.get("use_res5", False)), freeze_bn=False)
+                     use_res5=bool(mcfg.get("use_res5", False)),
+                     use_res4=bool(mcfg.get("use_res4", True)), freeze_bn=False)
     state = {k: v.float() if v.is_floating_point() else v for k, v in obj["model"].items()}
     state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
     model.load_state_dict(state)

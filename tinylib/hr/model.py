@@ -5,7 +5,8 @@ A backbone (``tinylib.models.backbones.resnet_features`` or the ImageNet MobileN
 stride 8 and one template per channel:
 
 * features: ``res3`` (stride 8) + ``res4`` (stride 16) brought to ``res3`` resolution by a
-  fixed bilinear transposed convolution, ``res5`` optional (stride 32, x4);
+  fixed bilinear transposed convolution, ``res5`` optional (stride 32, x4); ``use_res4=False``
+  keeps ``res3`` alone (the "without context" ablation: no large receptive field);
 * heads: a 1x1 classification head (one logit per template) and a 1x1 regression head
   (4 Faster R-CNN deltas per template).
 
@@ -105,6 +106,7 @@ class HRDetector(nn.Module):
         backbone: nn.Module,
         *,
         use_res5: bool = False,
+        use_res4: bool = True,
         freeze_bn: bool = False,
         pos_iou: float = 0.7,
         neg_iou: float = 0.3,
@@ -121,7 +123,10 @@ class HRDetector(nn.Module):
         self.features = tuple(features)
         self.templates = Templates.from_any(templates)
         self.backbone = backbone
+        if use_res5 and not use_res4:
+            raise ValueError("use_res5 needs use_res4 (the hypercolumn adds res5 to res3 + res4)")
         self.use_res5 = use_res5
+        self.use_res4 = use_res4
         self.freeze_bn = freeze_bn
         self.pos_iou, self.neg_iou = pos_iou, neg_iou
         self.match_best = match_best
@@ -137,12 +142,14 @@ class HRDetector(nn.Module):
         self.num_templates = nt
         out = 5 * nt  # nt logits + 4 nt deltas
         self.score_res3 = nn.Conv2d(chans[f3], out, 1)
-        self.score_res4 = nn.Conv2d(chans[f4], out, 1)
-        self.up_res4 = bilinear_upsampler(out, int(strides[f4]) // self.stride)
+        if use_res4:
+            self.score_res4 = nn.Conv2d(chans[f4], out, 1)
+            self.up_res4 = bilinear_upsampler(out, int(strides[f4]) // self.stride)
         if use_res5:
             self.score_res5 = nn.Conv2d(chans[f5], out, 1)
             self.up_res5 = bilinear_upsampler(out, int(strides[f5]) // self.stride)
-        for conv in (self.score_res3, self.score_res4) + ((self.score_res5,) if use_res5 else ()):
+        for conv in ((self.score_res3,) + ((self.score_res4,) if use_res4 else ())
+                     + ((self.score_res5,) if use_res5 else ())):
             nn.init.normal_(conv.weight, std=0.01)
             nn.init.zeros_(conv.bias)
         self.register_buffer("mean", torch.tensor(RGB_MEAN).view(1, 3, 1, 1), persistent=False)
@@ -187,7 +194,9 @@ class HRDetector(nn.Module):
         f3, f4, f5 = self.features
         r3 = self.score_res3(feats[f3])
         h, w = r3.shape[-2:]
-        s = r3 + self.up_res4(self.score_res4(feats[f4]))[..., :h, :w]
+        s = r3
+        if self.use_res4:
+            s = s + self.up_res4(self.score_res4(feats[f4]))[..., :h, :w]
         if self.use_res5:
             s = s + self.up_res5(self.score_res5(feats[f5]))[..., :h, :w]
         nt = self.num_templates
@@ -242,6 +251,7 @@ def build_hr(
     caffe_style: bool = False,
     pretrained: bool | str = "auto",
     use_res5: bool = False,
+    use_res4: bool = True,
     freeze_bn: bool | None = None,
     **kwargs,
 ) -> HRDetector:
@@ -254,11 +264,12 @@ def build_hr(
     (the torch hub cache for ResNets, the data root for the MobileNet) and otherwise logs a
     clear message and trains from scratch; ``True`` requires them.
     ``use_res5=False`` truncates the backbone after ``res4`` (res5 is neither computed nor
-    stored). ``freeze_bn`` defaults to ``True`` with ImageNet ResNet weights, ``False``
+    stored); ``use_res4=False`` (with ``use_res5=False``) keeps only the stride-8 stage: the
+    head sees no context beyond its receptive field (the MobileNet's ``stage2`` is then
+    not computed either). ``freeze_bn`` defaults to ``True`` with ImageNet ResNet weights, ``False``
     otherwise (the MobileNet's BN is trained, as RetinaFace does)."""
     tpl = hr_template_set() if templates is None else Templates.from_any(templates)
     if backbone == "mobilenet_v1_025":
-
         if pretrained == "auto":
             pretrained = data_file(IMAGENET_WEIGHTS, required=False) is not None
             if not pretrained:
@@ -268,6 +279,8 @@ def build_hr(
         net.fc = nn.Identity()  # the ImageNet classifier is not part of the detector
         if not use_res5:
             net.stage3 = nn.Identity()
+            if not use_res4:
+                net.stage2 = nn.Identity()
         features = ("stage1", "stage2", "stage3")
         if freeze_bn is None:
             freeze_bn = False
@@ -288,9 +301,11 @@ def build_hr(
     else:
         raise ValueError(f"HR backbone must be 'resnet' or 'mobilenet_v1_025', got {backbone!r}")
     cfg = {"backbone": backbone, "depth": depth, "caffe_style": caffe_style,
-           "use_res5": use_res5, "templates": tpl.to_dict(), "freeze_bn": freeze_bn}
+           "use_res5": use_res5, "use_res4": use_res4, "templates": tpl.to_dict(),
+           "freeze_bn": freeze_bn}
     cfg.update({k: v for k, v in kwargs.items() if isinstance(v, (int, float, str, bool))})
-    return HRDetector(tpl, net, use_res5=use_res5, freeze_bn=freeze_bn, features=features,
+    return HRDetector(tpl, net, use_res5=use_res5, use_res4=use_res4, freeze_bn=freeze_bn,
+                      features=features,
                       config=cfg, **kwargs)
 
 
