@@ -47,3 +47,9 @@ bench: setup
 clean:
 	rm -rf build .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
+
+## assignments: release the nbgrader assignments to build/course/ and autograde the
+## instructor's solutions as a demo submission (prints the score table)
+.PHONY: assignments
+assignments: setup
+	$(PY) -m tinylib.course demo

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -45,6 +46,19 @@ def test_pam_reaches_brute_force_optimum_k4_random():
     opt, _ = _brute_force(shapes, 4)
     res = C.kmedoids_shapes(shapes, 4, n_restarts=4, max_passes=10)
     assert res.objective == pytest.approx(opt, abs=1e-9)
+
+
+def test_one_medoid_is_the_exact_1_medoid_without_nan_warnings():
+    """k = 1 has no second-nearest medoid: the swap gains must stay finite (they were
+    inf - inf = NaN, so no swap ever happened from a bad start)."""
+    rng = np.random.default_rng(3)
+    shapes = np.round(np.exp(rng.uniform(np.log(4), np.log(200), size=(30, 2))))
+    opt, opt_medoid = _brute_force(shapes, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        res = C.kmedoids_shapes(shapes, 1, n_restarts=1, seed=0)
+    assert res.objective == pytest.approx(opt, abs=1e-12)
+    assert np.array_equal(res.medoids, opt_medoid)
 
 
 def test_weights_equal_duplicates():

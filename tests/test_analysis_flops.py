@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -84,3 +85,68 @@ def test_bh_hrnet18_reading_close_to_table4():
     t = FL.complexity_summary(["bh_hrnet18"]).iloc[0]
     assert t["params_m"] == pytest.approx(5.85, rel=0.02)
     assert t["mmcv_gflops"] == pytest.approx(21.66, rel=0.02)
+
+
+def test_output_shapes_table_is_shown_whole():
+    t = FL.output_shapes({"tiny": _Tiny()}, input_size=(8, 10))
+    assert t.loc["tiny"].to_dict() == {"/2": "res2: 16 x 4x5"}
+    t = FL.output_shapes(["resnet50", "hrnet18"])
+    assert list(t.columns) == ["/4", "/8", "/16", "/32"]
+    assert t.loc["resnet50", "/32"] == "res5: 2048 x 16x20" and t.loc["hrnet18", "/4"] == "b1: 18 x 128x160"
+    # every cell fits pandas' column width, so the notebook's table is not cut with "..."
+    assert t.map(len).to_numpy().max() < pd.get_option("display.max_colwidth")
+    assert "..." not in t._repr_html_() and "…" not in t._repr_html_()
+
+
+@pytest.mark.parametrize("name,tol", [("hrnet18", 0.001), ("hrnet32", 0.001), ("bh_hrnet18", 0.002)])
+def test_hrnet_table4_gflops(name, tol):
+    """mmcv's rules (Table 4's counter) on mmdetection's HRNet = ours: Table 4 to its rounding."""
+    t = FL.complexity_summary([name]).iloc[0]
+    assert t["mmcv_gflops"] == pytest.approx(FL.PAPER_TABLE4[name][1], rel=tol)
+
+
+class _Hooked(nn.Module):
+    """Every op mmcv counts, a module called twice, an F.interpolate and an addition."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)  # with a bias
+        self.bn = nn.BatchNorm2d(4)
+        self.relu = nn.ReLU()
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.Upsample(scale_factor=2)
+
+    def forward(self, x):
+        y = self.relu(self.bn(self.conv(x)))
+        z = self.relu(self.pool(y))  # relu called a second time
+        return self.up(z) + torch.nn.functional.interpolate(z, scale_factor=2.0) + y
+
+
+def test_module_counter_follows_mmcv_rules_by_hand():
+    df = FL.complexity_by_module(_Hooked(), input_size=(6, 8)).set_index(["module", "op"])
+    ops = (df["gflops"] * 1e9).round().astype(int)
+    n = 4 * 6 * 8  # conv / bn / relu output elements
+    assert ops[("conv", "conv")] == 27 * 4 * 48 + 4 * 48  # MACs + bias
+    assert ops[("bn", "bn")] == 2 * n
+    assert df.loc[("relu", "relu"), "calls"] == 2 and ops[("relu", "relu")] == n + n // 4
+    assert ops[("pool", "pool")] == n
+    assert ops[("up", "upsample")] == n
+    assert ops[("", "upsample")] == n  # F.interpolate, called at the top
+    assert len(df) == 6  # the additions are not counted
+
+
+@pytest.mark.parametrize("name", ["hrnet18", "bh_resnet50"])
+def test_two_counters_agree(name):
+    """FlopCounterMode per stage and mmcv-style hooks per module give the same total; the
+    HRNet transitions (3x3 convs from stage 1's 256 channels, then 2C -> 4C, 4C -> 8C) are in."""
+    m = _meta(name)
+    by_module = FL.complexity_by_module(m)
+    total = FL.complexity_by_stage(m).set_index("stage").loc["total", "mmcv_gflops"]
+    assert by_module["gflops"].sum() == pytest.approx(total, rel=1e-12)
+    if name == "hrnet18":
+        trans = by_module[(by_module["part"] == "transition") & (by_module["op"] == "conv")]
+        c, hw4 = 18, 128 * 160
+        by_hand = 9 * 256 * c * hw4 + 9 * 256 * 2 * c * hw4 / 4 + 9 * 2 * c * 4 * c * hw4 / 16 + \
+            9 * 4 * c * 8 * c * hw4 / 64
+        assert trans["gflops"].sum() * 1e9 == pytest.approx(by_hand)
+        assert set(by_module["part"]) == {"stem", "stage1", "transition", "branch", "fuse"}

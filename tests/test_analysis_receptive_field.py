@@ -92,3 +92,32 @@ def test_erf_is_centred_and_inside_trf():
     nz = erf > 0
     assert nz[2:13, 2:13].sum() == nz.sum() and nz.sum() <= 25  # within the 5x5 TRF
     assert R.erf_radius(erf, 1.0) <= 5
+
+
+def _overlaps(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_erf_figure_titles_do_not_overlap():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    erfs = {k: np.random.default_rng(0).random((256, 256)) for k in ("res3", "res4", "res5")}
+    rfs = {"res3": R.RF((99, 99), (8, 8), (3.5, 3.5)), "res4": R.RF((291, 291), (16, 16), (7.5, 7.5)),
+           "res5": R.RF((483, 483), (32, 32), (15.5, 15.5))}
+    fig = R.erf_figure(erfs, rfs, {"res3": 123.0, "res4": 201.0, "res5": 255.0})
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    titles = [ax.title for ax in fig.axes]
+    assert [t.get_text().splitlines() for t in titles][0] == ["res3", "TRF 99 px", "95 % of ERF in 123 px"]
+    boxes = [t.get_window_extent(renderer) for t in titles]
+    assert not any(_overlaps(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    # and no title runs into a neighbouring panel's image
+    images = [ax.get_window_extent(renderer) for ax in fig.axes]
+    assert not any(_overlaps(boxes[i], images[j]) for i in range(3) for j in range(3) if i != j)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="at least one"):
+        R.erf_figure({})

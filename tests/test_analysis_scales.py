@@ -74,3 +74,24 @@ def test_wider_train_matches_bh_table1(real_data):
     assert st["mean"] == pytest.approx(32.8, abs=0.05)
     assert st["std"] == pytest.approx(52.7, abs=0.05)
     assert st["share_le"] == pytest.approx(0.56, abs=0.005)
+
+
+def test_height_figure_names_every_reference_line():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hist = S.height_histogram(np.geomspace(4, 400, 500))
+    ax = S.height_figure(hist, title="heights")
+    vlines = {float(ln.get_xdata()[0]): ln for ln in ax.get_lines() if ln.get_xdata()[0] == ln.get_xdata()[-1]
+              and len(ln.get_xdata()) == 2}
+    assert set(vlines) == {20.0, 40.0, 140.0}
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(t.startswith("20 px:") for t in legend) and any(t.startswith("40-140 px:") for t in legend)
+    # each line is named: by its legend entry (40 and 140 share one) and by its value on the plot
+    labelled = {x for x, ln in vlines.items() if not ln.get_label().startswith("_")}
+    assert labelled == {20.0, 40.0}
+    assert vlines[140.0].get_color() == vlines[40.0].get_color() != vlines[20.0].get_color()
+    assert {t.get_text() for t in ax.texts} == {"20 px", "40 px", "140 px"}
+    plt.close(ax.figure)

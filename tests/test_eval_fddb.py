@@ -94,3 +94,31 @@ def test_ten_fold_regressor_improves_continuous_score(real_data):
     boxes = F.evaluate(dets, ann)
     ells = F.evaluate(F.cross_validated_ellipses(dets, ann, fold_of), ann, det_kind="ellipse")
     assert ells.tpr_at(1e9, "continuous") > boxes.tpr_at(1e9, "continuous") + 0.05
+
+
+def test_plot_roc_true_positive_rate_against_false_positive_count():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    ann = {"a": CIRCLE[None], "b": CIRCLE[None], "c": CIRCLE[None]}
+    box = [30.0, 30.0, 40.0, 40.0]
+    good = F.evaluate({"a": np.array([box + [0.9]]), "b": np.array([box + [0.4], [0, 0, 5, 5, 0.95]])}, ann)
+    exact = F.evaluate({"a": np.array([box + [0.9]])}, ann)  # one TP, no false positive at all
+    ax = Figure().subplots()
+    F.plot_roc(ax, {"two": good, "one": exact}, kind="discrete")
+    step = ax.lines[0]  # the ROC starts at (0, 0), then one step per threshold
+    np.testing.assert_allclose(step.get_xdata(), [0, 1, 1, 1])
+    np.testing.assert_allclose(step.get_ydata(), [0, 0, 1 / 3, 2 / 3])
+    assert ax.lines[1].get_xdata()[0] == 1 and ax.lines[1].get_ydata()[0] == pytest.approx(2 / 3)
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts == ["two (TPR 0.667 at 1 FP)", "one (TPR 0.333 at 0 FP)"]
+    assert all(t.get_fontsize() >= 8 for t in ax.get_legend().get_texts())
+    assert ax.get_xlabel() == "false positives (count)" and "discrete" in ax.get_ylabel()
+    assert ax.get_xlim()[0] < 0 < 1 < ax.get_xlim()[1]  # a curve at 0 FP is not on the spine
+    cont = Figure().subplots()
+    F.plot_roc(cont, {"two": good}, kind="continuous", max_fp=0)
+    assert cont.lines[0].get_ydata()[-1] == pytest.approx(good.tpr_continuous[0])
+    with pytest.raises(ValueError, match="kind"):
+        F.plot_roc(cont, {"two": good}, kind="roc")

@@ -417,3 +417,57 @@ def test_real_ceilings_and_order_on_val(real_data):
     preds = W.jittered_predictions(gt, seed=0)
     shuffled = {k: v[::-1] for k, v in preds.items()}
     assert W.evaluate(preds, gt).ap == W.evaluate(shuffled, gt).ap
+
+
+def _no_easy_faces():
+    """Faces A (easy, medium, hard) and C (hard only); the second image has no easy face."""
+    gt = _gt({"e/a": [A, C], "e/b": [B]},
+             keep={"easy": {"e/a": [0], "e/b": []}, "medium": {"e/a": [0], "e/b": [0]},
+                   "hard": {"e/a": [0, 1], "e/b": [0]}})
+    preds = {"e/a": np.array([A + [0.9], FAR + [0.6]]), "e/b": np.array([B + [0.8]])}
+    return gt, preds
+
+
+def test_a_setting_without_faces_shows_na_not_zero():
+    gt, preds = _no_easy_faces()
+    only_b = W.evaluate(preds, gt, subset=["e/b"])
+    assert only_b.n_faces["easy"] == 0 and only_b.ap["easy"] == 0.0  # stored as the toolbox does
+    assert only_b.table().loc["easy", "ap"] == W.NO_FACES == "n/a (0 faces)"
+    assert only_b.table().loc["hard", "ap"] == pytest.approx(only_b.ap["hard"])
+    assert "easy: n/a (0 faces)" in str(only_b) and f"hard: {only_b.ap['hard']:.4f}" in str(only_b)
+    assert W.format_ap(0.51234, 3) == "0.512" and W.format_ap(0.0, 0) == W.NO_FACES
+    both = W.evaluate(preds, gt)
+    tab = W.ap_table({"only b": only_b, "both": both})
+    assert tab.loc["only b", "easy"] == W.NO_FACES and tab.loc["both", "easy"] == f"{both.ap['easy']:.3f}"
+    assert tab.loc["both", "detections"] == 3 and list(tab.columns) == [*W.SETTINGS, "detections"]
+
+
+def test_plot_curves_legends_readable_outside_and_labelled():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    gt, preds = _no_easy_faces()
+    only_b = W.evaluate(preds, gt, subset=["e/b"])
+    fig = Figure(figsize=(12, 5), layout="constrained")
+    axes = fig.subplots(1, 3)
+    published = {s: (np.array([1.0, 0.5]), np.array([0.2, 0.8])) for s in W.SETTINGS}
+    W.plot_curves(axes, {"paper: full val": published, "ours: 1 image": only_b},
+                  eval_set="ours: 1 image; paper: full val")
+    fig.canvas.draw()
+    for ax, s in zip(axes, W.SETTINGS):
+        leg = ax.get_legend()
+        texts = [t.get_text() for t in leg.get_texts()]
+        assert all(t.get_fontsize() >= 8 for t in leg.get_texts())
+        assert leg.get_window_extent().y1 <= ax.get_window_extent().y0  # below the axis
+        assert texts[0] == "paper: full val (0.500)"
+        assert texts[1] == ("ours: 1 image: n/a (0 faces)" if s == "easy"
+                            else f"ours: 1 image ({voc_ap(only_b.recall[s], only_b.precision[s]):.3f})")
+        assert ax.get_title().endswith(s) and ax.get_title().startswith("ours: 1 image; paper")
+    assert len(axes[0].lines) == 2 and len(axes[0].lines[1].get_xdata()) == 0  # no easy curve
+    inside = Figure().subplots()
+    W.plot_curves([inside], {"x": published}, settings=("hard",), legend="inside")
+    assert inside.get_legend().get_window_extent().y0 >= inside.get_window_extent().y0 - 1
+    with pytest.raises(ValueError, match="legend"):
+        W.plot_curves([inside], {"x": published}, legend="right")

@@ -11,7 +11,7 @@ Function-local imports count too: a lazy import that reaches up is still a reach
                report AP per epoch
 4 detectors    hr (and the detectors beside it), peers
 5 comparison   eval.compare, eval.cli, studies
-6 presentation viz, widgets, notebooks (the runner), the package root
+6 presentation viz, widgets, notebooks (the runner), report, course, the package root
 """
 
 from __future__ import annotations

@@ -45,6 +45,8 @@ def test_execute_passes_quick_mode_and_records_scorecard(tmp_path, monkeypatch):
     assert rows[0]["notebook"] == "01_ok" and rows[0]["status"] == "reproduced"
     assert (tmp_path / "build" / "notebooks" / "01_ok.ipynb").exists()
     assert notebooks.dirty_cells(p) == []  # the source stays clean
+    page = (tmp_path / "build" / "report.html").read_text()  # the executed workbook as HTML
+    assert 'id="nb-01_ok"' in page and "t.k" in page and "reproduced" in page
 
 
 @pytest.mark.timeout(120)
@@ -60,3 +62,63 @@ def test_a_cell_past_its_timeout_is_a_notebook_timeout(tmp_path):
     p = _write(tmp_path / "03_slow.ipynb", "import time\ntime.sleep(30)")
     with pytest.raises(notebooks.NotebookTimeout, match="03_slow.ipynb: no answer"):
         notebooks.execute(p, timeout=3)
+
+
+PNG_1PX = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+
+
+def _executed(path, text, with_image=True, markdown=""):
+    """A notebook as the runner leaves it: a Markdown cell, a code cell with outputs."""
+    nb = nbformat.v4.new_notebook()
+    if markdown:
+        nb.cells.append(nbformat.v4.new_markdown_cell(markdown))
+    cell = nbformat.v4.new_code_cell("make_figure()")
+    cell.execution_count = 1
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+    if with_image:
+        cell.outputs.append(nbformat.v4.new_output("display_data", data={"image/png": PNG_1PX,
+                                                                          "text/plain": "<Figure>"}))
+    nb.cells.append(cell)
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_html_report_is_one_self_contained_page(tmp_path):
+    import base64
+
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    (src / "pic.png").write_bytes(base64.b64decode(PNG_1PX))
+    done = tmp_path / "build" / "notebooks"
+    done.mkdir(parents=True)
+    a = _executed(done / "01_first.ipynb", "first output\n", markdown="# One\n\n![a picture](pic.png)")
+    b = _executed(done / "02_second.ipynb", "second output\n", with_image=False)
+    out = notebooks.html_report([(a, "ok", 3.0), (b, "ok", 4.0), (done / "03_gone.ipynb", "FAILED", 1.0)],
+                                tmp_path / "build" / "report.html", intro="hello", source_dir=src)
+    page = out.read_text()
+    # every notebook in order, each reachable from the contents table
+    assert page.index("first output") < page.index("second output")
+    for stem in ("01_first", "02_second", "03_gone"):
+        assert f'href="#nb-{stem}"' in page and f'id="nb-{stem}"' in page
+    assert "03_gone.ipynb</code>: FAILED" in page and "No executed copy was written" in page
+    # images embedded (the output's and the Markdown one), nothing fetched from elsewhere
+    assert page.count('src="data:image/png;base64,') == 2 and 'src="pic.png"' not in page
+    assert "<script src=" not in page and "<link" not in page
+    assert sorted(p.name for p in out.parent.iterdir()) == ["notebooks", "report.html"]  # no temp file
+
+
+def test_html_report_failure_keeps_the_previous_report(tmp_path, monkeypatch):
+    from nbconvert import HTMLExporter
+
+    out = tmp_path / "report.html"
+    out.write_text("previous")
+    a = _executed(tmp_path / "01_a.ipynb", "x\n")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("export failed")
+
+    monkeypatch.setattr(HTMLExporter, "from_notebook_node", boom)
+    with pytest.raises(RuntimeError, match="export failed"):
+        notebooks.html_report([(a, "ok", 1.0)], out)
+    assert out.read_text() == "previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["01_a.ipynb", "report.html"]

@@ -60,6 +60,7 @@ def test_same_numbers_as_the_library_tables():
 def test_record_reads_the_table_on_real_data(build):
     c = scorecard.record("scales.wider.abs_size_mean", 32.85, source=REAL)
     assert (c.paper, c.tolerance, c.unit, c.status) == (32.8, 0.1, "px", "reproduced")
+    assert c.source_kind == "real" and c.as_row()["source_kind"] == "real"
     assert c.claim == papers.get("scales.wider.abs_size_mean").claim
     assert scorecard.record("scales.wider.abs_size_mean", 33.0, source=REAL).status == "differs"
     # relative tolerance from the table; no data involved (source=None) compares too
@@ -75,6 +76,7 @@ def test_record_on_synthetic_or_missing_data_is_not_comparable(build, source):
     c = scorecard.record("scales.wider.abs_size_mean", 32.8, source=source, note="measured")
     assert c.status == "not comparable" and c.paper == 32.8 and c.tolerance is None
     kind = scorecard.source_kind(source)
+    assert c.source_kind == kind and kind in ("synthetic", "missing")
     what = "data" if isinstance(source, str) else "WIDER FACE annotations"
     assert c.note.startswith(f"synthetic world (real {what} absent)" if kind == "synthetic"
                              else "released HR templates not in the data root")

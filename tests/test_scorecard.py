@@ -53,12 +53,13 @@ def test_record_and_collect(build, monkeypatch):
     assert [r["key"] for r in rows] == ["scales.wider.share_le20", "rf.resnet50_caffe.res3"]
     data = json.loads((build / "scorecard.json").read_text())
     assert data == rows
-    assert set(data[0]) == {"notebook", "key", "claim", "paper", "ours", "unit", "status", "note"}
+    assert set(data[0]) == {"notebook", "key", "claim", "paper", "ours", "unit", "status", "note",
+                            "source_kind"}
     assert data[0]["status"] == "differs" and data[0]["ours"] == 0.7
     assert data[1] == {"notebook": "03_receptive_fields", "key": "rf.resnet50_caffe.res3",
                        "claim": "receptive field of res3, Caffe ResNet-50",  # from tinylib.papers
                        "paper": 99, "ours": 99, "unit": "px",
-                       "status": "reproduced", "note": "exact"}
+                       "status": "reproduced", "note": "exact", "source_kind": None}
     md = (build / "scorecard.md").read_text()
     assert "| `rf.resnet50_caffe.res3` |" in md and "1 reproduced, 1 differs" in md
 

@@ -524,3 +524,36 @@ def test_study_data_falls_back_to_synthetic_without_the_real_images(monkeypatch,
         S.study_data("small", source="real")
     with pytest.raises(ValueError, match="source"):
         S.study_data("small", source="imagenet")
+
+
+def test_ap_bars_tell_the_paper_from_the_error_bars():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.colors as mcolors
+    import matplotlib.pyplot as plt
+
+    def table(conds, means):
+        return pd.DataFrame({"condition": conds, "ap_mean": means, "ap_std": [0.02] * len(conds)})
+
+    tables = {"small": table(["1x", "2x"], [0.73, 0.69]), "large": table(["1x", "0.5x"], [0.79, 0.86])}
+    ax = S.ap_bars(tables, paper_prefix="study.resolution", title="toy")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["small\n1x", "small\n2x", "large\n1x",
+                                                            "large\n0.5x"]
+    paper = [c for c in ax.collections if isinstance(c, matplotlib.collections.PathCollection)]
+    assert len(paper) == 4  # one marker per condition, at the value of tinylib.papers
+    assert [float(c.get_offsets()[0][1]) for c in paper] == [69, 75, 89, 94]
+    errbars = [c for c in ax.collections if isinstance(c, matplotlib.collections.LineCollection)]
+    assert errbars
+    err_rgb = mcolors.to_rgb(errbars[0].get_colors()[0])
+    for c in paper:  # not black, not the error bars' colour, not a bar-like tick
+        face = mcolors.to_rgb(c.get_facecolors()[0])
+        assert face != err_rgb and face != (0.0, 0.0, 0.0)
+        assert c.get_paths()[0].vertices.shape[0] > 2
+    legend = {t.get_text() for t in ax.get_legend().get_texts()}
+    assert "paper" in legend and "ours: ± seed std" in legend
+    plt.close(ax.figure)
+    # no paper values (e.g. the context study): no "paper" entry
+    ax = S.ap_bars({"small": table(["tight", "loose"], [0.7, 0.8])})
+    assert "paper" not in {t.get_text() for t in ax.get_legend().get_texts()}
+    plt.close(ax.figure)

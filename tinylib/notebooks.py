@@ -3,7 +3,9 @@ and the tests).
 
 ``python -m tinylib.notebooks run [NOTEBOOK ...] --out build`` executes notebooks headless
 in order (quick mode unless ``--full``), writes executed copies to ``build/notebooks/``,
-and collects the scorecard into ``build/scorecard.{json,md}``. It exits non-zero if any
+collects the scorecard into ``build/scorecard.{json,md}`` and writes ``build/report.html``:
+every executed notebook in order in one self-contained HTML page (figures embedded, no
+scripts or style sheets fetched from the web; :func:`html_report`). It exits non-zero if any
 notebook fails, naming the notebook and the failing cell.
 
 ``python -m tinylib.notebooks strip`` removes outputs and execution counts in place
@@ -23,11 +25,22 @@ from pathlib import Path
 
 from . import scorecard
 from .config import REPO_DIR
+from .io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
 NOTEBOOK_DIR = REPO_DIR / "notebooks"
 DEFAULT_TIMEOUT = 900  # seconds per cell
+REPORT_NAME = "report.html"
+
+# nbconvert's JupyterLab template without what it would fetch from the web (require.js,
+# MathJax, Mermaid, the widget manager): the report opens offline, styles and images inline
+_REPORT_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
 
 
 class NotebookError(RuntimeError):
@@ -155,8 +168,67 @@ def execute(
     return nb
 
 
+def combined_notebook(entries, title: str = "tinylib workbook", intro: str = ""):
+    """One notebook holding the executed notebooks ``entries`` -- ``(path, status, seconds)``
+    -- in order, after a contents table (chapter, status, time; links to each chapter). A
+    notebook whose executed copy is missing gets a line saying so."""
+    import nbformat
+
+    def markdown(text: str, cell_id: str):
+        cell = nbformat.v4.new_markdown_cell(text)
+        cell["id"] = cell_id
+        return cell
+
+    rows, cells, meta = [], [], {}
+    for path, status, secs in entries:
+        path = Path(path)
+        stem = path.stem[:48]  # cell ids: at most 64 characters, unique in the merged notebook
+        anchor = f"nb-{path.stem}"
+        rows.append(f"| [{path.stem}](#{anchor}) | {status} | {secs:.0f} s |")
+        head = f'<a id="{anchor}"></a>\n\n---\n\n*Notebook `{path.name}`: {status}, {secs:.0f} s.*'
+        if not path.is_file():
+            cells.append(markdown(head + " No executed copy was written.", f"{stem}-head"))
+            continue
+        nb = _read(path)
+        meta = meta or {k: nb.metadata[k] for k in ("kernelspec", "language_info") if k in nb.metadata}
+        cells.append(markdown(head, f"{stem}-head"))
+        for i, cell in enumerate(nb.cells):
+            cell = nbformat.from_dict(dict(cell))
+            cell["id"] = f"{stem}-{i}"
+            cells.append(cell)
+    top = (f"# {title}\n\n{intro}\n\n| chapter | status | time |\n|---|---|---|\n"
+           + "\n".join(rows))
+    out = nbformat.v4.new_notebook(metadata={**meta, "title": title})
+    out.cells = [markdown(top, "report-contents"), *cells]
+    return out
+
+
+def html_report(entries, out_path: Path, *, title: str = "tinylib workbook", intro: str = "",
+                source_dir: Path = NOTEBOOK_DIR) -> Path:
+    """Write the executed notebooks ``entries`` (``(path, status, seconds)``, in order) as one
+    self-contained HTML page to ``out_path`` (atomically): nbconvert's JupyterLab look, images
+    embedded (outputs and Markdown images, the latter resolved in ``source_dir``), nothing
+    fetched from the web. Returns ``out_path``."""
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter  # heavy import, only to write the report
+
+    nb = combined_notebook(entries, title=title, intro=intro)
+    quiet = logging.getLogger(f"{__name__}.nbconvert")  # not a warning per figure without alt text
+    quiet.setLevel(logging.ERROR)
+    exporter = HTMLExporter(
+        template_name="lab", embed_images=True, template_file="tinylib_report.html.j2",
+        extra_loaders=[DictLoader({"tinylib_report.html.j2": _REPORT_TEMPLATE})], log=quiet,
+    )
+    body, _ = exporter.from_notebook_node(
+        nb, resources={"metadata": {"path": str(source_dir), "name": title}})
+    atomic_write_text(out_path, body)
+    log.info("report: %s (%.1f MB)", out_path, len(body.encode()) / 1e6)
+    return Path(out_path)
+
+
 def run_all(paths: list[Path], out_dir: Path, quick: bool = True, timeout: int = DEFAULT_TIMEOUT):
-    """Execute notebooks in order, collect the scorecard; returns ``(results, failures)``."""
+    """Execute notebooks in order, collect the scorecard and write the HTML report
+    (``out_dir/report.html``, :func:`html_report`); returns ``(results, failures)``."""
     out_dir = Path(out_dir)
     results, failures = [], []
     for path in paths:
@@ -169,6 +241,12 @@ def run_all(paths: list[Path], out_dir: Path, quick: bool = True, timeout: int =
             results.append((path.name, "FAILED", time.perf_counter() - start))
     with _env(TINYLIB_BUILD=str(out_dir)):
         scorecard.collect(out_dir)
+    if paths:
+        entries = [(out_dir / "notebooks" / name, status, secs) for name, status, secs in results]
+        mode = "quick mode (TINYLIB_QUICK=1)" if quick else "full mode"
+        intro = (f"The executed notebooks of `make run`, {time.strftime('%Y-%m-%d %H:%M')}, "
+                 f"{mode}. The scorecard: `scorecard.md` beside this file.")
+        html_report(entries, out_dir / REPORT_NAME, intro=intro, source_dir=Path(paths[0]).parent)
     return results, failures
 
 
@@ -203,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, status, secs in results:
         print(f"{status:>6}  {secs:7.1f}s  {name}")
     print(f"scorecard: {out / 'scorecard.md'}")
+    print(f"report: {out / REPORT_NAME}")
     for f in failures:
         print(f, file=sys.stderr)
     return 1 if failures else 0

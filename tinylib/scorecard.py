@@ -46,7 +46,7 @@ from .papers import PaperClaim
 from .papers import find as _find_claim
 
 STATUSES = ("reproduced", "differs", "not comparable")
-FIELDS = ("notebook", "key", "claim", "paper", "ours", "unit", "status", "note")
+FIELDS = ("notebook", "key", "claim", "paper", "ours", "unit", "status", "note", "source_kind")
 
 
 @dataclass
@@ -61,6 +61,7 @@ class Claim:
     note: str
     tolerance: float | None = None
     rel_tolerance: float | None = None
+    source_kind: str | None = None  # "real" / "synthetic" / "missing"; None: needs no data
 
     def as_row(self) -> dict:
         return {k: getattr(self, k) for k in FIELDS}
@@ -233,6 +234,7 @@ def record(
         note=note,
         tolerance=tolerance,
         rel_tolerance=rel_tolerance,
+        source_kind=kind,
     )
     path = parts_dir() / f"{nb}.json"
     rows = _load_part(path) if path.exists() else []

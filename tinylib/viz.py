@@ -4,7 +4,11 @@
   with the WIDER matching rule (IoU >= 0.5, ``+1`` pixel convention);
 * :func:`draw_outcome` -- the same drawn in three colours on the image: true positives
   green, false positives red, missed faces yellow;
-* :func:`draw_boxes_xyxy` -- plain boxes (e.g. all detections on the selfie).
+* :func:`draw_boxes_xyxy` -- plain boxes (e.g. all detections on the selfie);
+* :func:`draw_sample` / :func:`samples_figure` -- dataset samples ``(image, target)`` with
+  their faces (green) and ``ignore`` boxes (magenta, dashed and filled, visible even when a
+  few pixels wide), with a legend;
+* :func:`figure_image` -- a figure as an embedded JPEG (photos: a fraction of a PNG's size).
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import numpy as np
 from .boxes import box_convert
 from .eval import widerface as W
 
-__all__ = ["Outcome", "outcome", "draw_outcome", "draw_boxes_xyxy", "draw_positive_windows",
-           "OUTCOME_COLORS"]
+__all__ = ["training_history", "Outcome", "outcome", "draw_outcome", "draw_boxes_xyxy", "draw_positive_windows",
+           "OUTCOME_COLORS", "SAMPLE_COLORS", "draw_sample", "samples_figure", "figure_image"]
 
 OUTCOME_COLORS = {"tp": "lime", "fp": "red", "missed": "yellow", "ignored": "grey"}
+SAMPLE_COLORS = {"face": "lime", "ignore": "magenta"}
 
 
 @dataclass
@@ -112,3 +117,117 @@ def draw_positive_windows(ax, image, boxes_xyxy, positives, template_sizes_wh, s
     _rects(ax, box_convert(b, "xyxy", "xywh"), "cyan", 0.7)
     ax.set_title(title or "faces (cyan) and positive template windows (yellow)", fontsize=9)
     ax.axis("off")
+
+
+def draw_sample(ax, image, target, *, title: str = "", linewidth: float = 0.9):
+    """A dataset sample: ``image`` with ``target["boxes"]`` (xyxy) -- faces as solid green
+    outlines, boxes flagged ``target["ignore"]`` (invalid or degenerate) in magenta, dashed,
+    twice as thick and filled translucent so that even a box a few pixels wide shows. The
+    title (``title: image_id``) gets a second line with the counts. Returns
+    ``{"faces": n, "ignore": k}``."""
+    from matplotlib.patches import Rectangle  # matplotlib only when drawing (heavy import)
+
+    b = np.asarray(target["boxes"], dtype=np.float64).reshape(-1, 4)
+    ign = np.asarray(target.get("ignore", np.zeros(len(b), bool)), dtype=bool).reshape(-1)
+    if len(ign) != len(b):
+        raise ValueError(f"target has {len(b)} boxes but {len(ign)} ignore flags")
+    ax.imshow(image)
+    for (x1, y1, x2, y2), bad in zip(b, ign):
+        if bad:
+            ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, facecolor=SAMPLE_COLORS["ignore"],
+                                   alpha=0.35, edgecolor="none", gid="ignore-fill"))
+            ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, linestyle="--",
+                                   edgecolor=SAMPLE_COLORS["ignore"], linewidth=2 * linewidth,
+                                   gid="ignore"))
+        else:
+            ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False,
+                                   edgecolor=SAMPLE_COLORS["face"], linewidth=linewidth, gid="face"))
+    counts = {"faces": int((~ign).sum()), "ignore": int(ign.sum())}
+    image_id = str(target.get("image_id", ""))
+    head = f"{title}: {image_id}" if title and image_id else title or image_id
+    ax.set_title(f"{head}\n{counts['faces']} faces, {counts['ignore']} ignore", fontsize=8)
+    ax.axis("off")
+    return counts
+
+
+def samples_figure(samples, *, titles=None, max_panels: int = 3, panel_width: float = 5.0,
+                   dpi: int = 90, linewidth: float = 0.9):
+    """Up to ``max_panels`` samples ``(image, target)`` side by side (:func:`draw_sample`;
+    ``samples`` a list or a dataset: its first ones), ``titles`` one per panel, a legend for
+    the two kinds of box. The figure's ``dpi`` is low on purpose: photos make large files
+    (embed with :func:`figure_image`). Returns the figure."""
+    import matplotlib.pyplot as plt  # matplotlib only when drawing (heavy import)
+    from matplotlib.lines import Line2D
+
+    n = min(len(samples), max_panels)
+    if n == 0:
+        raise ValueError("samples_figure needs at least one sample")
+    items = [samples[i] for i in range(n)]
+    aspect = max(img.shape[0] / img.shape[1] for img, _ in items)
+    fig, axes = plt.subplots(1, n, figsize=(panel_width * n, panel_width * aspect + 0.9), dpi=dpi,
+                             layout="constrained", squeeze=False)
+    for i, (ax, (image, target)) in enumerate(zip(axes[0], items)):
+        draw_sample(ax, image, target, title=(titles[i] if titles else ""), linewidth=linewidth)
+    handles = [Line2D([], [], color=SAMPLE_COLORS["face"], lw=2, label="face"),
+               Line2D([], [], color=SAMPLE_COLORS["ignore"], lw=2, ls="--",
+                      label="ignore (invalid or degenerate): neither positive nor negative")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    return fig
+
+
+def figure_image(fig, *, fmt: str = "jpeg", quality: int = 80, close: bool = True):
+    """``fig`` rendered once as an ``IPython.display.Image`` (JPEG by default, at the
+    figure's dpi) -- for photos a fraction of the inline PNG's size; the figure is closed so
+    that it is not drawn a second time. The bytes are in ``.data``."""
+    import io
+
+    import matplotlib.pyplot as plt  # matplotlib only when drawing (heavy import)
+    from IPython.display import Image
+
+    if fmt not in ("jpeg", "png"):
+        raise ValueError(f"fmt must be 'jpeg' or 'png', got {fmt!r}")
+    buf = io.BytesIO()
+    kw = {"pil_kwargs": {"quality": int(quality), "optimize": True}} if fmt == "jpeg" else {}
+    fig.savefig(buf, format=fmt, dpi=fig.dpi, bbox_inches="tight", facecolor="white", **kw)
+    if close:
+        plt.close(fig)
+    return Image(data=buf.getvalue(), format=fmt)
+
+
+def training_history(history, axes=None):
+    """Plot a per-epoch training history (:func:`tinylib.hr.train.epoch_summary` rows, as in
+    the CSV beside shipped weights): loss means on the left, the ``ap_*`` columns on the
+    right, against the cumulative step. A ``stage`` column (weights averaged from several
+    training stages, :mod:`tinylib.hr.soup`) is laid end to end, each stage's steps after
+    the previous stage's last, with a dashed line at each restart. Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    df = history.copy()
+    if "stage" not in df:
+        df["stage"] = 1
+    offset, starts = 0, []
+    for st in sorted(df["stage"].unique()):
+        m = df["stage"] == st
+        if offset:
+            starts.append(offset)
+        df.loc[m, "step"] = df.loc[m, "step"] + offset
+        offset = int(df.loc[m, "step"].max())
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3), constrained_layout=True)
+    losses = [c for c in ("loss", "loss_cls", "loss_reg") if c in df]
+    for c in losses:
+        axes[0].plot(df["step"], df[c], label=c)
+    axes[0].set(title="training loss (epoch means)", xlabel="step")
+    ap_cols = [c for c in df if c.startswith("ap_")]
+    ap = df.dropna(subset=ap_cols) if ap_cols else df.iloc[:0]
+    for c in ap_cols:
+        axes[1].plot(ap["step"], ap[c], marker="o", label=c.removeprefix("ap_"))
+    axes[1].set(title="AP on val photos during training", xlabel="step")
+    for ax in axes:
+        for x in starts:
+            ax.axvline(x, color="0.5", ls="--", lw=1, label="next stage starts")
+        handles, labels = ax.get_legend_handles_labels()
+        if handles:
+            uniq = dict(zip(labels, handles))
+            ax.legend(uniq.values(), uniq.keys(), fontsize=8)
+    return axes

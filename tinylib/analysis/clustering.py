@@ -173,6 +173,15 @@ def _alternate(pts, w, med, max_iter=100, n_candidates=128):
     return med
 
 
+def _nearest_capped(pts, medoids):
+    """:func:`_nearest` with the second-nearest distance capped at 1, the largest Jaccard
+    distance: with one medoid there is no second one (``inf``), and ``inf - inf`` in the
+    swap gains would be NaN; with the cap, removing the only medoid sends its shapes to the
+    candidate, which is what a swap with ``k = 1`` means."""
+    labels, d1, d2 = _nearest(pts, medoids)
+    return labels, d1, np.minimum(d2, 1.0)
+
+
 def _swap(pts, w, med, block=256, max_passes=20):
     """FasterPAM-style swaps, blocks of candidates in order of log-height.
 
@@ -184,7 +193,7 @@ def _swap(pts, w, med, block=256, max_passes=20):
     logs = np.log(pts)
     order = np.lexsort((logs[:, 1], np.floor(logs[:, 0] / 0.15)))  # compact 2-D blocks
     blocks = [order[s:s + block] for s in range(0, n, block)]
-    labels, d1, d2 = _nearest(pts, pts[med])
+    labels, d1, d2 = _nearest_capped(pts, pts[med])
     swaps, since_swap, b_id, passes = 0, 0, 0, 0
     n_rel: list[int] = []
     tol = 1e-12 * max(float(w.sum()), 1.0)
@@ -208,7 +217,7 @@ def _swap(pts, w, med, block=256, max_passes=20):
         if delta[bi, i] < -tol:
             med = med.copy()
             med[i] = cand[bi]
-            labels, d1, d2 = _nearest(pts, pts[med])
+            labels, d1, d2 = _nearest_capped(pts, pts[med])
             swaps += 1
             since_swap = 0
         else:

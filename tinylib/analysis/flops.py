@@ -11,6 +11,21 @@ Counting conventions (they explain most gaps between published tables):
   output, plus the convolutions' MACs. This is the convention of the BH paper's table.
 * parameters of the backbone only (no classification head), with and without BatchNorm.
 
+Table 4 of the BH paper was counted with mmcv 1.4.7's ``get_model_complexity_info`` on
+mmdetection 2.19's HRNet (the authors' requirements), backbone only, input 640 x 512: forward
+hooks on ``Conv2d`` (MACs + bias), ``BatchNorm`` (2 x input elements), ``ReLU`` (output
+elements), pools (input elements) and ``nn.Upsample`` (output elements; the fusion's
+nearest up-sampling), each call counted; additions not counted. mmdetection's HRNet is ours
+layer for layer (1x1 conv + BN + nearest up-sampling up, strided 3x3 chains down, 3x3
+transitions), so no change to the architecture is needed: with these rules
+(:func:`complexity_by_stage`, and :func:`complexity_by_module` that mirrors mmcv's hooks
+independently) HRNet18 / HRNet32 give 21.71 / 51.93 GFLOPs, Table 4's numbers to their
+rounding, ResNet50 / BH-ResNet50 26.90 / 27.12 and our BH-HRNet18 reading 21.69 (21.66).
+(An earlier version of :func:`complexity_by_stage` dropped HRNet's transition convolutions,
+which put HRNet18/32 5-6% below Table 4.) BH-HRNet32 stays short, 47.98 against 51.89 GFLOPs
+(-7.5%) and 11.62 against 12.36 M parameters (-6%): that is our reading of its Table 4 row
+(``HRNET_SPECS``; no split of its 4 / 8 / 3 blocks into modules fits both), not the counting.
+
 FLOPs are counted on the ``meta`` device: no memory, no arithmetic, same numbers.
 """
 
@@ -29,7 +44,7 @@ from ..models.backbones import build_backbone
 log = logging.getLogger(__name__)
 
 __all__ = ["bh_stage_of", "count_params", "complexity_by_stage", "complexity_summary",
-           "PAPER_TABLE4", "stage_shares"]
+           "PAPER_TABLE4", "stage_shares", "output_shapes"]
 
 PAPER_TABLE4 = papers.TABLE4  # params (M), GFLOPs at 640 x 512 -- Ning et al., Table 4
 
@@ -118,8 +133,10 @@ def complexity_by_stage(model: nn.Module, input_size=(512, 640), device: str = "
         if parts[0] != top or len(parts) < 2:
             continue
         sub = ".".join(parts[1:])
+        # HRNet: a stage (``stages.i``) is called, its transitions' ModuleList is not: they
+        # are counted one level deeper (``transitions.i.j``), else they are lost (5-6% of HRNet)
         depth_ok = (len(parts) == 2 and parts[1] not in ("transitions", "stages")) or (
-            len(parts) == 3 and parts[1] in ("transitions", "stages"))
+            len(parts) == 3 and parts[1] == "stages") or (len(parts) == 4 and parts[1] == "transitions")
         if depth_ok:
             s = bh_stage_of(sub)
             conv[s] = conv.get(s, 0) + sum(ops.values()) / 2
@@ -152,7 +169,124 @@ def complexity_summary(names=tuple(PAPER_TABLE4), input_size=(512, 640)) -> pd.D
     return pd.DataFrame(rows)
 
 
+# ------------------------------------------- mmcv's rules, module by module (a second counter)
+_MMCV_OPS = ((nn.Conv2d, "conv"), (nn.modules.batchnorm._BatchNorm, "bn"), (nn.ReLU, "relu"),
+             (nn.MaxPool2d, "pool"), (nn.Upsample, "upsample"))
+
+
+def _part_of(name: str) -> str:
+    """The part of a backbone a module belongs to: ``stem``, ``stage1`` (HRNet's stage 1 and
+    BH-HRNet's pool after it), ``transition``, ``branch`` (an HR module's parallel blocks),
+    ``fuse`` (an HR module's exchange: its 1x1 / strided 3x3 convolutions, up-sampling, ReLU),
+    ``blocks`` (a ResNet's ``res2..res5``), ``other``."""
+    parts = name.split(".")
+    if parts[0] == "stages":
+        return "branch" if len(parts) > 3 and parts[3] == "branches" else "fuse"
+    return {"transitions": "transition", "stem": "stem", "stage1": "stage1", "pool": "stage1"}.get(
+        parts[0], "blocks" if parts[0].startswith("res") else "other")
+
+
+def complexity_by_module(model: nn.Module, input_size=(512, 640), device: str = "meta") -> pd.DataFrame:
+    """mmcv's counting rules (``mmcv.cnn.get_model_complexity_info``, 1.x: a forward hook on
+    each module of a counted type, every call counted) module by module. One row per
+    ``(module, op)``: ``conv`` = multiply-adds (``k_h k_w C_in C_out / groups`` per output
+    position, plus ``C_out`` per position with a bias), ``bn`` = input elements (x2 when
+    affine), ``relu`` = output elements, ``pool`` = input elements, ``upsample`` = output
+    elements (``nn.Upsample``, which mmdetection's HRNet fuses with; our HRNet calls
+    ``F.interpolate``, counted the same and booked to the HR module that calls it).
+    Element-wise additions are not counted (mmcv has no hook for them). Columns ``module,
+    op, stage`` (:func:`bh_stage_of`), ``part`` (:func:`_part_of`), ``calls``, ``gflops``;
+    their sum is :func:`complexity_by_stage`'s ``mmcv_gflops`` total."""
+    model = model.to(device).eval()
+    rows: dict[tuple[str, str], list] = {}
+    stack: list[tuple[str, nn.Module]] = []  # the modules being run, innermost last
+
+    def add(name, op, n):
+        r = rows.setdefault((name, op), [0, 0])
+        r[0] += 1
+        r[1] += int(n)
+
+    def count(mod, inp, out, name, op):
+        if op == "conv":
+            per = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels * mod.out_channels // mod.groups
+            pos = out.shape[0] * out.shape[2] * out.shape[3]
+            add(name, op, per * pos + (mod.out_channels * pos if mod.bias is not None else 0))
+        elif op == "bn":
+            add(name, op, inp[0].numel() * (2 if mod.affine else 1))
+        elif op in ("relu", "upsample"):
+            add(name, op, out.numel())
+        else:
+            add(name, op, inp[0].numel())
+
+    def enter(mod, inp, name):
+        stack.append((name, mod))
+
+    def leave(mod, inp, out):
+        stack.pop()  # returns None: a hook's return value would replace the output
+
+    handles = []
+    for name, m in model.named_modules():
+        handles.append(m.register_forward_pre_hook(lambda mod, i, n=name: enter(mod, i, n)))
+        handles.append(m.register_forward_hook(leave))
+        op = next((o for t, o in _MMCV_OPS if isinstance(m, t)), None)
+        if op is not None:
+            handles.append(m.register_forward_hook(lambda mod, i, o, n=name, op=op: count(mod, i, o, n, op)))
+    orig = torch.nn.functional.interpolate
+
+    def counting_interpolate(*a, **k):
+        out = orig(*a, **k)
+        if not (stack and isinstance(stack[-1][1], nn.Upsample)):  # nn.Upsample counts itself
+            add(stack[-1][0] if stack else "", "upsample", out.numel())
+        return out
+
+    try:
+        torch.nn.functional.interpolate = counting_interpolate
+        with torch.no_grad():
+            model(torch.zeros(1, 3, *input_size, device=device))
+    finally:
+        torch.nn.functional.interpolate = orig
+        for h in handles:
+            h.remove()
+    df = pd.DataFrame([dict(module=n, op=op, stage=bh_stage_of(n), part=_part_of(n), calls=c,
+                            gflops=v / 1e9) for (n, op), (c, v) in rows.items()])
+    return df
+
+
+__all__ += ["complexity_by_module"]
+
+
 def stage_shares(df: pd.DataFrame, column: str = "mmcv_gflops") -> pd.Series:
     """Share of ``column`` per stage (Fig. 2), from a :func:`complexity_by_stage` table."""
     body = df[df["stage"] != "total"].set_index("stage")[column]
     return body / body.sum()
+
+
+def output_shapes(models, input_size=(512, 640)) -> pd.DataFrame:
+    """The output maps of each backbone for an ``input_size = (H, W)`` input, as a table
+    short enough to be shown whole: one row per model (``models``: names for
+    :func:`~tinylib.models.backbones.build_backbone`, or a dict name -> module), one column
+    per stride (``"/4"``, ``"/8"``, ...) holding ``"<map>: C x H x W"``. Run on the ``meta``
+    device: shapes only, no arithmetic."""
+    if not isinstance(models, dict):
+        models = {name: None for name in models}
+    h, w = input_size
+    x = torch.zeros(1, 3, h, w, device="meta")
+    rows = {}
+    for name, model in models.items():
+        if model is None:
+            with torch.device("meta"):
+                model = build_backbone(name)
+        out = model.to("meta").eval()(x)
+        if not isinstance(out, dict):
+            raise TypeError(f"{name}: expected the backbone to return a dict of maps, got {type(out).__name__}")
+        row = {}
+        for key, v in out.items():
+            stride = f"/{w // v.shape[-1]}"
+            if stride in row:
+                raise ValueError(f"{name}: two output maps at stride {stride} ({key} and {row[stride]})")
+            row[stride] = f"{key}: {v.shape[1]} x {v.shape[2]}x{v.shape[3]}"
+        rows[name] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table = table[sorted(table.columns, key=lambda c: int(c[1:]))]
+    table.index.name = f"model (input {h}x{w})"
+    return table.fillna("")

@@ -50,6 +50,7 @@ __all__ = [
     "effective_receptive_field",
     "erf_radius",
     "foveal_figure",
+    "erf_figure",
 ]
 
 
@@ -307,6 +308,32 @@ def erf_radius(erf: np.ndarray, mass: float = 0.95) -> float:
         if win.sum() >= mass * total * (1 - 1e-9):
             return float(2 * r + 1)
     return float(math.inf)
+
+
+def erf_figure(erfs: dict, rfs: dict | None = None, erf_sizes: dict | None = None, *,
+               gamma: float = 0.5, panel_size: float = 3.4):
+    """The effective receptive fields ``erfs`` (name -> ``(H, W)`` map, as
+    :func:`effective_receptive_field` returns) side by side, shown as ``erf ** gamma`` (the
+    tails visible). Each panel's title names the feature and, on its own lines, its
+    theoretical field (``rfs[name]``, an :class:`RF`) and the side of the square holding 95 %
+    of its ERF (``erf_sizes[name]`` px, :func:`erf_radius`); short lines and a constrained
+    layout keep the titles of neighbouring panels apart. Returns the figure."""
+    import matplotlib.pyplot as plt  # matplotlib only when drawing (heavy import)
+
+    if not erfs:
+        raise ValueError("erf_figure needs at least one ERF map")
+    fig, axes = plt.subplots(1, len(erfs), figsize=(panel_size * len(erfs), panel_size + 0.6),
+                             layout="constrained", squeeze=False)
+    for ax, (name, erf) in zip(axes[0], erfs.items()):
+        ax.imshow(np.asarray(erf) ** gamma, cmap="magma")
+        lines = [str(name)]
+        if rfs and name in rfs:
+            lines.append(f"TRF {rfs[name].square:.0f} px")
+        if erf_sizes and name in erf_sizes:
+            lines.append(f"95 % of ERF in {erf_sizes[name]:.0f} px")
+        ax.set_title("\n".join(lines), fontsize=9)
+        ax.axis("off")
+    return fig
 
 
 def foveal_figure(rfs: dict, face=(25, 20), erf_sizes: dict | None = None, ax=None,

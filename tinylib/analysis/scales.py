@@ -36,6 +36,8 @@ __all__ = [
     "abs_size_stats",
     "wider_valid_faces",
     "height_histogram",
+    "height_figure",
+    "REFERENCE_SIZES",
     "coco_abs_sizes",
 ]
 
@@ -129,6 +131,38 @@ def height_histogram(heights, bins=None) -> pd.DataFrame:
     counts, edges = np.histogram(h, bins=bins)
     return pd.DataFrame(dict(lo=edges[:-1], hi=edges[1:], centre=np.sqrt(edges[:-1] * edges[1:]),
                              count=counts))
+
+
+#: The reference sizes (px) the size figures mark, and what each is.
+REFERENCE_SIZES = {
+    20: "20 px: BH Table 1's small-object threshold (share of sqrt(wh) <= 20 px)",
+    (40, 140): "40-140 px: average object size of most ImageNet categories at 224 px (Fig. 6)",
+}
+
+
+def height_figure(hist: pd.DataFrame, *, title: str = "", ax=None):
+    """Fig. 9's grey curve: the :func:`height_histogram` ``hist`` as a step line on a log
+    axis, with the reference sizes of :data:`REFERENCE_SIZES` marked and named -- a dashed
+    red line at 20 px, the 40-140 px ImageNet range shaded between two orange lines -- in
+    the legend (below the axes, off the curve) and by their value on the line. Returns the axes."""
+    import matplotlib.pyplot as plt  # matplotlib only when drawing (heavy import)
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 3.9), layout="constrained")
+    ax.step(hist["centre"], hist["count"], where="mid", color="grey", label="faces per bin")
+    ax.set(xscale="log", xlabel="face height (px, log scale)", ylabel="faces per bin", title=title)
+    styles = {20: dict(color="tab:red", ls="--"), (40, 140): dict(color="tab:orange", ls=":")}
+    for ref, label in REFERENCE_SIZES.items():
+        xs = ref if isinstance(ref, tuple) else (ref,)
+        for i, x in enumerate(xs):
+            ax.axvline(x, lw=1.3, label=label if i == 0 else "_nolegend_", **styles[ref])
+            ax.annotate(f"{x} px", (x, 1), xycoords=("data", "axes fraction"), xytext=(2, -2),
+                        textcoords="offset points", ha="left", va="top", fontsize=7,
+                        color=styles[ref]["color"])
+        if len(xs) == 2:
+            ax.axvspan(*xs, color=styles[ref]["color"], alpha=0.12)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, -0.2), frameon=False)  # off the curve
+    return ax
 
 
 def coco_abs_sizes(path, include_ignored: bool = False) -> np.ndarray:

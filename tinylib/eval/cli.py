@@ -86,7 +86,7 @@ def _cmd_widerface(args) -> int:
     print(f"{res.label}: {counted}, {res.n_detections} detections "
           f"({'+1 pixel convention' if not args.no_plus_one else 'no +1'})")
     for s in res.settings:
-        print(f"  {s:<6} AP = {res.ap[s]:.4f}   (max recall {res.recall[s][-1]:.4f}, "
+        print(f"  {s:<6} AP = {W.format_ap(res.ap[s], res.n_faces[s], 4)}   (max recall {res.recall[s][-1]:.4f}, "
               f"{res.n_faces[s]} faces)")
     if res.missing:
         print(f"  {len(res.missing)} prediction file(s) missing (counted as no detections), "

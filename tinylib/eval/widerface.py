@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import logging
 import os
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,10 +87,15 @@ __all__ = [
     "WIDER_VAL_IMAGES",
     "subset_label",
     "read_image_list",
+    "NO_FACES",
+    "format_ap",
+    "ap_table",
+    "plot_curves",
 ]
 
 SETTINGS = ("easy", "medium", "hard")
 WIDER_VAL_IMAGES = 3226  # images in the official val set
+NO_FACES = "n/a (0 faces)"  # how an AP shows when the setting has no kept face in the images
 _IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".txt")
 _F32_REALMIN = np.float32(np.finfo(np.float32).tiny)
 _F32_REALMAX = np.float32(np.finfo(np.float32).max)
@@ -407,7 +413,9 @@ class WiderResult:
         return self.n_gt_images is not None and self.n_images < self.n_gt_images
 
     def table(self):
-        """One row per setting: AP, final recall, precision at that recall, kept faces."""
+        """One row per setting: AP, final recall, precision at that recall, kept faces. A
+        setting without kept faces shows its AP as :data:`NO_FACES` (not a 0.0 that reads
+        like a failed detector)."""
         import pandas as pd  # heavy import, only for the table
 
         rows = []
@@ -415,7 +423,7 @@ class WiderResult:
             rows.append(
                 {
                     "setting": s,
-                    "ap": self.ap[s],
+                    "ap": self.ap[s] if self.n_faces[s] else NO_FACES,
                     "max_recall": float(np.nanmax(self.recall[s])) if self.recall[s].size else 0.0,
                     "precision_at_max_recall": float(self.precision[s][-1]),
                     "faces": self.n_faces[s],
@@ -460,7 +468,8 @@ class WiderResult:
         return written
 
     def __str__(self) -> str:
-        return f"{self.label}: " + "  ".join(f"{s}: {self.ap[s]:.4f}" for s in self.settings)
+        return f"{self.label}: " + "  ".join(
+            f"{s}: {format_ap(self.ap[s], self.n_faces[s], 4)}" for s in self.settings)
 
 
 @dataclass
@@ -826,19 +835,59 @@ def jittered_predictions(gt: EvalGT, per_image_fp: int = 25, recall: float = 0.8
     return out
 
 
-def plot_curves(axes, curves: Mapping[str, Mapping[str, tuple]], settings: Sequence[str] = SETTINGS,
-                styles: Mapping[str, dict] | None = None, eval_set: str = "WIDER val"):
-    """Draw PR curves: ``curves[label][setting] = (precision, recall)``, one axis per
-    setting; the legend shows each curve's VOC AP, the titles ``eval_set`` (pass
-    :func:`subset_label` for a subset). Returns ``axes``."""
+def format_ap(ap: float, n_faces: int, digits: int = 3) -> str:
+    """An AP for people: ``"0.523"``, or :data:`NO_FACES` when the setting has no kept face
+    in the images evaluated (its AP is undefined; ``evaluate`` stores 0.0)."""
+    return f"{ap:.{digits}f}" if n_faces else NO_FACES
+
+
+def ap_table(results: Mapping[str, WiderResult], digits: int = 3, detections: bool = True):
+    """AP per setting of several results (rows: their labels), formatted by
+    :func:`format_ap`, plus the number of detections; for showing, not computing."""
+    import pandas as pd  # heavy import, only for the table
+
+    rows = {}
+    for label, r in results.items():
+        rows[label] = {s: format_ap(r.ap[s], r.n_faces[s], digits) for s in r.settings}
+        if detections:
+            rows[label]["detections"] = r.n_detections
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def plot_curves(axes, curves: Mapping[str, Mapping[str, tuple] | WiderResult],
+                settings: Sequence[str] = SETTINGS, styles: Mapping[str, dict] | None = None,
+                eval_set: str = "WIDER val", legend: str = "below", fontsize: float = 8):
+    """Draw PR curves, one axis per setting: ``curves[label]`` is a :class:`WiderResult`
+    or ``{setting: (precision, recall)}``. The legend shows each curve's VOC AP (a result
+    without kept faces in a setting: :data:`NO_FACES`, no curve), in ``fontsize`` points,
+    ``legend="below"`` each axis (outside: it never hides a curve; a figure with
+    ``layout="constrained"`` or the notebook's inline display makes room) or ``"inside"``.
+    Titles: ``eval_set`` (pass :func:`subset_label` for a subset; when curves from different
+    image sets share an axis, put the set into each label). Returns ``axes``."""
+    if legend not in ("below", "inside"):
+        raise ValueError(f"legend must be 'below' or 'inside', got {legend!r}")
     styles = styles or {}
     for ax, s in zip(np.atleast_1d(axes), settings):
         for label, per in curves.items():
-            if s not in per:
+            style = styles.get(label, {"lw": 1})
+            if isinstance(per, WiderResult):
+                if s not in per.ap:
+                    continue
+                if not per.n_faces[s]:
+                    ax.plot([], [], label=f"{label}: {NO_FACES}", **style)
+                    continue
+                p, r = per.precision[s], per.recall[s]
+            elif s in per:
+                p, r = per[s]
+            else:
                 continue
-            p, r = per[s]
-            ax.plot(r, p, label=f"{label} ({voc_ap(r, p):.3f})", **styles.get(label, {"lw": 1}))
-        ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall", ylabel="precision", title=f"{eval_set} — {s}")
+            ax.plot(r, p, label=f"{label} ({voc_ap(r, p):.3f})", **style)
+        ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall", ylabel="precision")
+        ax.set_title(textwrap.fill(f"{eval_set} — {s}", 70), fontsize=max(fontsize + 1, 9))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6, loc="lower left")
+        if legend == "below":
+            ax.legend(fontsize=fontsize, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+                      frameon=False)
+        else:
+            ax.legend(fontsize=fontsize, loc="lower left")
     return axes

@@ -7,7 +7,9 @@ One package, one job each:
 * :mod:`tinylib.hr.targets` -- dense template targets, OHEM, box deltas;
 * :mod:`tinylib.hr.detect` -- image pyramid, A/B routing, decoding, NMS, weights, CLI;
 * :mod:`tinylib.hr.train` -- YAML recipes -> :func:`tinylib.engine.train` (``python -m
-  tinylib.hr.train CONFIG``).
+  tinylib.hr.train CONFIG``);
+* :mod:`tinylib.hr.soup` -- weight averaging of checkpoints of one run (the shipped
+  real-photo weights are the average of two training stages).
 
 Import what you need from the submodules; importing the package loads nothing heavy.
 """

@@ -15,7 +15,8 @@ The pipeline of Fig. 8 of *Finding Tiny Faces* (and of the released ``tiny_face_
    kept box becomes the score-weighted mean of the candidates overlapping it with IoU >= 0.4
    (Gidaris & Komodakis 2015, the step most WIDER FACE detectors since use). Not in the paper
    or the released code (``vote_iou=None`` turns it off); on the WIDER val subset it adds
-   0.055 / 0.042 / 0.025 easy / medium / hard AP to the shipped weights: with a stride-8
+   0.016 / 0.013 / 0.023 easy / medium / hard AP to the shipped weights (0.055 / 0.042 /
+   0.025 to the stage-1 weights alone): with a stride-8
    grid the kept window of a 10-px face is often a few pixels off, and the average of its
    neighbours is closer.
 
@@ -69,8 +70,9 @@ __all__ = [
 ]
 
 PACKAGE_WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-#: the default detector: MobileNetV1 x0.25 HR trained on the real WIDER train images on CPU
-#: (``tools/train_hr_wider.sh``, ``configs/hr_mnet025_wider_cpu.yaml``)
+#: the default detector: MobileNetV1 x0.25 HR trained on the real WIDER train images on CPU,
+#: the weight average of two stages (``tools/train_hr_wider.sh``: ``configs/hr_mnet025_wider_cpu.yaml``
+#: then ``configs/hr_mnet025_wider_cpu_stage2.yaml``, averaged by :mod:`tinylib.hr.soup`)
 DEFAULT_WEIGHTS = PACKAGE_WEIGHTS_DIR / "hr_mnet025_wider.pt"
 #: the embedded default's detector: ResNet-18 HR trained on the synthetic world only
 #: (``tools/train_shipped_weights.sh``); used where no real data is present

@@ -41,6 +41,7 @@ Layout (everything is re-exported here: ``from tinylib import studies``)
 * :mod:`.compare` — :func:`describe_gain` (the verdict: sign against the paper, inside or
   outside the seed spread) and :func:`comparison_claims` / :func:`gain_claim`: the scorecard
   rows as data, recorded by the notebooks with :func:`tinylib.scorecard.record`.
+* :mod:`.plots` — :func:`ap_bars`: window AP per condition, ours beside the paper's.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from __future__ import annotations
 from .compare import comparison_claims, describe_gain, gain_claim, paper_value
 from .experiment import StudyResult, run_studies, run_study
 from .model import StudyNet, analytic_receptive_field, build_model, window_rf_extent
+from .plots import ap_bars
 from .scenes import (
     ASPECT_RANGE,
     MAX_DOWNSCALE,
@@ -110,6 +112,7 @@ __all__ = [
     "describe_gain",
     "comparison_claims",
     "gain_claim",
+    "ap_bars",
     "SMALL_FACE",
     "LARGE_FACE",
     "STAGES",

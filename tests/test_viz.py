@@ -1,0 +1,88 @@
+"""Dataset sample figures: visible ignore boxes, a legend, and a small embedded file."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.colors as mcolors  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from tinylib import viz  # noqa: E402
+
+
+def _photo_like(seed: int, hw=(683, 1024)) -> np.ndarray:
+    """Smooth colour blobs plus grain: compresses like a photo (noise alone would not)."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, size=(hw[0] // 32 + 1, hw[1] // 32 + 1, 3)).astype(np.float32)
+    img = np.kron(coarse, np.ones((32, 32, 1)))[: hw[0], : hw[1]]
+    img += rng.normal(0, 12, size=img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _sample(seed: int, n_faces=60, n_ignore=20):
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 900, size=(n_faces + n_ignore, 2))
+    side = np.r_[rng.uniform(12, 60, n_faces), rng.uniform(3, 8, n_ignore)]  # ignore: tiny
+    boxes = np.c_[xy, xy + side[:, None]].astype(np.float32)
+    ignore = np.r_[np.zeros(n_faces, bool), np.ones(n_ignore, bool)]
+    return _photo_like(seed), {"boxes": boxes, "ignore": ignore, "image_id": f"0--Parade/img_{seed}"}
+
+
+def test_ignore_boxes_stand_out_from_faces():
+    fig, ax = plt.subplots()
+    counts = viz.draw_sample(ax, *_sample(0))
+    assert counts == {"faces": 60, "ignore": 20}
+    faces = [p for p in ax.patches if p.get_gid() == "face"]
+    ignore = [p for p in ax.patches if p.get_gid() == "ignore"]
+    fills = [p for p in ax.patches if p.get_gid() == "ignore-fill"]
+    assert len(faces) == 60 and len(ignore) == len(fills) == 20
+    face_rgb = {mcolors.to_rgb(p.get_edgecolor()) for p in faces}
+    ignore_rgb = {mcolors.to_rgb(p.get_edgecolor()) for p in ignore} | {mcolors.to_rgb(p.get_facecolor()) for p in fills}
+    assert len(face_rgb) == len(ignore_rgb) == 1 and face_rgb != ignore_rgb
+    assert (0.0, 0.0, 0.0) not in ignore_rgb and (1.0, 0.0, 0.0) not in ignore_rgb  # not black, not red
+    # thicker than the faces, and filled so that a box of a few pixels still shows
+    assert min(p.get_linewidth() for p in ignore) > max(p.get_linewidth() for p in faces)
+    assert all(p.get_fill() and p.get_alpha() >= 0.3 for p in fills)
+    assert "60 faces, 20 ignore" in ax.get_title()
+    plt.close(fig)
+    with pytest.raises(ValueError, match="3 boxes but 2 ignore flags"):
+        viz.draw_sample(plt.subplots()[1], np.zeros((5, 5, 3), np.uint8),
+                        {"boxes": np.zeros((3, 4)), "ignore": [True, False]})
+    plt.close("all")
+
+
+def test_samples_figure_is_small_and_has_a_legend():
+    samples = [_sample(s) for s in range(5)]
+    fig = viz.samples_figure(samples, titles=["a", "b", "c", "d", "e"])
+    assert len(fig.axes) == 3  # at most three panels
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend[0] == "face" and legend[1].startswith("ignore")
+    img = viz.figure_image(fig)
+    assert img.data[:2] == b"\xff\xd8" and len(img.data) < 250_000  # a JPEG, well under the old 1.4 MB
+    assert not plt.get_fignums()  # closed: the notebook shows it once
+    big = viz.figure_image(viz.samples_figure(samples), fmt="png")
+    assert big.data[:4] == b"\x89PNG" and len(big.data) > len(img.data)
+    with pytest.raises(ValueError, match="at least one"):
+        viz.samples_figure([])
+
+
+def test_training_history_lays_stages_end_to_end():
+    import pandas as pd
+
+    hist = pd.DataFrame({"epoch": [1, 2, 1, 2], "step": [10, 20, 15, 30],
+                         "loss": [1.0, 0.5, 0.6, 0.4], "ap_hard": [None, 0.3, None, 0.4],
+                         "stage": [1, 1, 2, 2]})
+    axes = viz.training_history(hist)
+    xs = axes[0].lines[0].get_xdata()
+    assert list(xs) == [10, 20, 35, 50]  # stage 2 continues after stage 1's 20 steps
+    assert list(axes[1].lines[0].get_xdata()) == [20, 50]
+    restart = [ln for ln in axes[0].lines if ln.get_linestyle() == "--"]
+    assert len(restart) == 1 and restart[0].get_xdata()[0] == 20
+    assert hist["step"].tolist() == [10, 20, 15, 30]  # the caller's frame is not changed
+    one = viz.training_history(hist[hist.stage == 1].drop(columns="stage"))
+    assert not [ln for ln in one[0].lines if ln.get_linestyle() == "--"]
+    plt.close("all")
