@@ -210,3 +210,14 @@ def test_shipped_real_photo_weights_find_real_faces(real_data):
     hit = match_image(to_wider(boxes, scores), big)
     recall = len(set(hit[hit >= 0].tolist())) / len(big)
     assert len(big) >= 10 and recall >= 0.6, (len(big), recall)
+
+
+def test_as_rgb_image_takes_paths_arrays_and_tensors(tmp_path):
+    from tinylib.data.images import as_rgb_image
+
+    rgb = (np.arange(4 * 5 * 3) % 255).astype(np.uint8).reshape(4, 5, 3)
+    Image.fromarray(rgb).save(tmp_path / "a.png")
+    assert np.array_equal(as_rgb_image(tmp_path / "a.png"), rgb)
+    assert np.array_equal(as_rgb_image(torch.from_numpy(rgb).permute(2, 0, 1)), rgb)  # C x H x W
+    gray = as_rgb_image(rgb[..., 0])
+    assert gray.shape == (4, 5, 3) and gray.dtype == np.uint8

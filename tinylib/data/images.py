@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["read_image", "to_rgb_uint8", "draw_boxes", "draw_ellipses", "blank_canvas"]
+__all__ = ["read_image", "as_rgb_image", "to_rgb_uint8", "draw_boxes", "draw_ellipses", "blank_canvas"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,19 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         arr = arr.astype(np.int64)
         return to_rgb_uint8(np.clip(arr, 0, 65535).astype(np.uint16))
     return to_rgb_uint8(arr)
+
+
+def as_rgb_image(image) -> np.ndarray:
+    """An ``H x W x 3`` uint8 RGB array from what a detector is handed: a path (read with
+    :func:`read_image`), an array of any mode (:func:`to_rgb_uint8`) or a tensor, ``C x H x W``
+    or ``H x W x C`` (moved to the CPU first)."""
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(image)
+    if hasattr(image, "detach"):  # a torch tensor; torch is not imported here
+        image = image.detach().cpu().numpy()
+        if image.ndim == 3 and image.shape[0] in (1, 3, 4) and image.shape[2] not in (1, 3, 4):
+            image = image.transpose(1, 2, 0)
+    return to_rgb_uint8(np.asarray(image))
 
 
 def blank_canvas(width: int, height: int, value: int = 235) -> np.ndarray:

@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import runtime
-from ..data.images import read_image, to_rgb_uint8
+from ..data.images import as_rgb_image
 from ..data.synthetic import quick_world
 from ..data.tinyperson import TinyPersonDataset, annotation_path
 from ..data.widerface import WiderFaceDataset, load_eval_gt
@@ -53,16 +53,6 @@ __all__ = [
 ]
 
 WEIGHTS_FORMAT = "tinylib.frcnn/1"
-
-
-def _as_image(image) -> np.ndarray:
-    if isinstance(image, (str, os.PathLike)):
-        return read_image(image)
-    if isinstance(image, torch.Tensor):
-        image = image.detach().cpu().numpy()
-        if image.ndim == 3 and image.shape[0] in (1, 3, 4) and image.shape[2] not in (1, 3, 4):
-            image = image.transpose(1, 2, 0)
-    return to_rgb_uint8(np.asarray(image))
 
 
 class Detector:
@@ -103,7 +93,7 @@ class Detector:
         images = list(images)
         out = []
         for k in tqdm(range(0, len(images), self.batch_size), disable=not progress, desc="detect"):
-            out += self._run([_as_image(im) for im in images[k:k + self.batch_size]])
+            out += self._run([as_rgb_image(im) for im in images[k:k + self.batch_size]])
         return out
 
     def detect(self, image) -> tuple[np.ndarray, np.ndarray]:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +46,7 @@ from tqdm.auto import tqdm
 
 from ..boxes import box_convert
 from ..config import runtime
-from ..data.images import read_image, to_rgb_uint8
+from ..data.images import as_rgb_image, read_image
 from ..eval.widerface import write_predictions
 from ..io import atomic_save
 from . import targets as T
@@ -226,16 +225,6 @@ def nms_vote(boxes: np.ndarray, scores: np.ndarray, nms_iou: float = 0.3, *,
     return kept.numpy().reshape(-1, 4), s[k].numpy().reshape(-1)
 
 
-def _as_image(image) -> np.ndarray:
-    if isinstance(image, (str, os.PathLike)):
-        return read_image(image)
-    if isinstance(image, torch.Tensor):
-        image = image.detach().cpu().numpy()
-        if image.ndim == 3 and image.shape[0] in (1, 3, 4) and image.shape[2] not in (1, 3, 4):
-            image = image.transpose(1, 2, 0)
-    return to_rgb_uint8(np.asarray(image))
-
-
 class Detector:
     """Pyramid inference with an :class:`HRDetector` (see the module docstring).
 
@@ -296,7 +285,7 @@ class Detector:
         return self.model(x)
 
     def raw_many(self, images) -> list[RawDetections]:
-        imgs = [_as_image(im) for im in images]
+        imgs = [as_rgb_image(im) for im in images]
         out: list[RawDetections | None] = [None] * len(imgs)
         groups: dict[tuple, list[int]] = {}
         for i, im in enumerate(imgs):
