@@ -86,3 +86,32 @@ def test_training_history_lays_stages_end_to_end():
     one = viz.training_history(hist[hist.stage == 1].drop(columns="stage"))
     assert not [ln for ln in one[0].lines if ln.get_linestyle() == "--"]
     plt.close("all")
+
+
+def test_gan_figures_and_live_losses():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import torch
+
+    from tinylib.gan import GANDetector
+
+    m = GANDetector({"lr_size": 8, "generator": {"width": 8, "up_width": 8, "blocks": 1, "refine_width": 8,
+                                                 "refine_up_width": 8},
+                     "discriminator": {"trunk": "mnet025", "pretrained": False}})
+    ax = viz.gan_architecture(m)
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert "G2 refinement" in texts and "fc_cls" in texts and "32x32 SR" in texts
+    m2 = GANDetector({**m.config, "refine": False})
+    assert "G2 refinement" not in " ".join(t.get_text() for t in viz.gan_architecture(m2).texts)
+    fig = viz.sr_grid({"a": torch.zeros(5, 3, 8, 8), "b": torch.full((5, 3, 8, 8), 255.0)}, n=3)
+    assert len(fig.axes) == 6 and fig.axes[0].get_ylabel() == "a"
+    live = viz.LiveLosses(every=2)
+    for i in range(5):
+        live({"step": i + 1, "d_adv": 0.1, "g_mse": 1.0 / (i + 1)})
+    assert len(live.history) == 5 and live._handle is None  # outside a notebook: rows only
+    axes = viz.gan_losses(pd.DataFrame(live.rows), smooth=1)
+    assert [line.get_label() for line in axes[1].lines] == ["g_mse"]
+    plt.close("all")

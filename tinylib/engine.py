@@ -8,7 +8,19 @@ Contract with the model (the HR detector, and any later detector):
 * optionally ``model.param_groups(lr_mult=..., weight_decay=...)`` returns optimizer groups,
   each with an ``lr_mult`` (the base learning rate is multiplied by it);
 * the dataset returns samples the ``collate_fn`` turns into ``(images, targets)``; tensors
-  in ``targets`` (a list of dicts) are moved to the device here.
+  in ``targets`` (a list of dicts, or one dict) are moved to the device here.
+
+Several optimisers (a GAN's generator and discriminator): a model with a ``phases`` attribute
+(e.g. ``("d", "g")``) and ``phase_param_groups(phase, lr_mult=..., weight_decay=...)`` gets
+one optimiser and one learning-rate schedule per phase, all from the same ``TrainConfig``.
+Every step runs the phases in order on the same batch: all gradients are cleared, then
+``model(images, targets, phase=name)`` returns that phase's losses, they are back-propagated
+and only that phase's optimiser steps -- so a phase's loss never moves another phase's
+parameters, whatever it back-propagates through (the paper's alternating update, k = 1).
+Loss names must differ between phases; the history gets ``loss_<phase>`` (each phase's sum)
+beside each loss, and ``loss`` is the sum over phases. Checkpoints hold one optimiser and
+scheduler state per phase. Under DDP such models run with ``find_unused_parameters=True``
+(a phase leaves the other phase's parameters out of its graph).
 
 Exact resume: every epoch starts by seeding torch / NumPy / Python from ``(seed, epoch,
 rank)`` and calling ``set_epoch(epoch)`` on the dataset and sampler, so epoch ``e`` is the
@@ -133,10 +145,16 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """SGD (momentum, weight decay; or AdamW) over ``model.param_groups`` when it has them."""
+def make_optimizer(model: nn.Module, cfg: TrainConfig, phase: str | None = None
+                   ) -> torch.optim.Optimizer:
+    """SGD (momentum, weight decay; or AdamW) over ``model.param_groups`` when it has them
+    (over ``model.phase_param_groups(phase, ...)`` for one ``phase`` of a multi-phase model)."""
     m = _unwrap(model)
-    if hasattr(m, "param_groups"):
+    if phase is not None:
+        groups = m.phase_param_groups(phase, lr_mult=cfg.lr_mult, weight_decay=cfg.weight_decay)
+        if not any(len(list(g["params"])) for g in groups):
+            raise ValueError(f"phase {phase!r} of {type(m).__name__} has no parameters")
+    elif hasattr(m, "param_groups"):
         groups = m.param_groups(lr_mult=cfg.lr_mult, weight_decay=cfg.weight_decay)
     else:
         groups = [{"params": [p for p in m.parameters() if p.requires_grad], "lr_mult": 1.0,
@@ -302,6 +320,7 @@ def train(
     eval_fn: Callable | None = None,
     progress: bool = True,
     extra_config: dict | None = None,
+    on_step: Callable[[dict], None] | None = None,
 ):
     """Train ``model`` on ``dataset``; returns the history as a ``pandas.DataFrame``
     (one row per step: ``epoch, step, loss, <each loss>, lr, seconds``; the metrics of
@@ -309,6 +328,8 @@ def train(
 
     ``resume``: a checkpoint path (or ``True`` for ``<out_dir>/last.pt`` if it exists).
     ``extra_config`` (e.g. the model's config) is stored in checkpoints under ``config``.
+    ``on_step(row)`` is called on the main process after every step with its history row
+    (e.g. a live loss plot, :class:`tinylib.viz.LiveLosses`).
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -341,13 +362,15 @@ def train(
     if steps_per_epoch == 0:
         raise ValueError("the training set is empty")
 
-    optimizer = make_optimizer(model, cfg)
-    scheduler = make_scheduler(optimizer, cfg, steps_per_epoch)
+    phases = tuple(getattr(model, "phases", ()) or ())
+    names = phases or (None,)  # None: the single optimiser of a one-phase model
+    optimizers = {ph: make_optimizer(model, cfg, ph) for ph in names}
+    schedulers = {ph: make_scheduler(optimizers[ph], cfg, steps_per_epoch) for ph in names}
     ddp_model = model
     if world > 1:
         ddp_model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=cfg.find_unused_parameters)
+            find_unused_parameters=cfg.find_unused_parameters or bool(phases))
 
     out_dir = Path(cfg.out_dir) if cfg.out_dir else None
     ckpt_path = out_dir / "last.pt" if out_dir else None
@@ -356,10 +379,15 @@ def train(
         resume = ckpt_path if ckpt_path is not None and ckpt_path.is_file() else None
     if resume:
         state = load_checkpoint(resume)
+        saved = tuple(state.get("phases") or ())
+        if saved != phases:
+            raise ValueError(f"{resume}: checkpoint of a model with phases {saved or 'none'}, "
+                             f"this model has {phases or 'none'}")
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        _follow_recipe_schedule(scheduler, cfg, steps_per_epoch)
+        for ph in names:
+            optimizers[ph].load_state_dict(state["optimizer"][ph] if phases else state["optimizer"])
+            schedulers[ph].load_state_dict(state["scheduler"][ph] if phases else state["scheduler"])
+            _follow_recipe_schedule(schedulers[ph], cfg, steps_per_epoch)
         if state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         start_epoch, step = int(state["epoch"]) + 1, int(state["step"])
@@ -384,41 +412,55 @@ def train(
                 break
             images = _to_device(images, device)
             targets = _to_device(targets, device)
-            with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
-                                enabled=amp_dtype is not None):
-                losses = ddp_model(images, targets)
-            total = sum(v.float() for v in losses.values())
-            values = torch.stack([total.detach()] + [v.detach().float() for v in losses.values()])
-            d = _dist()
-            if d is not None:
-                d.all_reduce(values)
-                values /= world
-            values = values.tolist()
-            if not all(math.isfinite(v) for v in values):
-                bad = {k: v for k, v in zip(["loss", *losses], values)}
-                where = (f"the last good checkpoint {ckpt_path} is kept" if ckpt_path
-                         and ckpt_path.is_file() else "no checkpoint was written yet")
-                bar.close()
-                raise NonFiniteLossError(
-                    f"non-finite loss at epoch {epoch + 1}, step {step + 1}: {bad}; training "
-                    f"stopped ({where}). Lower the learning rate, turn AMP off, or check the "
-                    "data of this batch.")
-            lr_now = max(g["lr"] for g in optimizer.param_groups)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(total).backward()
-            if cfg.grad_clip:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(optimizer)
+            row = {"epoch": epoch + 1, "step": step + 1, "loss": 0.0}
+            lr_now = max(g["lr"] for o in optimizers.values() for g in o.param_groups)
+            for ph in names:
+                model.zero_grad(set_to_none=True)
+                with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
+                                    enabled=amp_dtype is not None):
+                    losses = (ddp_model(images, targets, phase=ph) if phases
+                              else ddp_model(images, targets))
+                clash = sorted(set(losses) & set(row))
+                if clash:
+                    raise ValueError(f"phase {ph!r} returns losses {clash} that another phase "
+                                     "(or the history) already has; name them apart")
+                total = sum(v.float() for v in losses.values())
+                values = torch.stack([total.detach()]
+                                     + [v.detach().float() for v in losses.values()])
+                d = _dist()
+                if d is not None:
+                    d.all_reduce(values)
+                    values /= world
+                values = values.tolist()
+                if not all(math.isfinite(v) for v in values):
+                    bad = {k: v for k, v in zip([f"loss_{ph}" if ph else "loss", *losses], values)}
+                    where = (f"the last good checkpoint {ckpt_path} is kept" if ckpt_path
+                             and ckpt_path.is_file() else "no checkpoint was written yet")
+                    bar.close()
+                    raise NonFiniteLossError(
+                        f"non-finite loss at epoch {epoch + 1}, step {step + 1}: {bad}; training "
+                        f"stopped ({where}). Lower the learning rate, turn AMP off, or check the "
+                        "data of this batch.")
+                opt = optimizers[ph]
+                scaler.scale(total).backward()
+                if cfg.grad_clip:
+                    scaler.unscale_(opt)
+                    nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]],
+                                             cfg.grad_clip)
+                scaler.step(opt)
+                schedulers[ph].step()
+                row["loss"] += values[0]
+                if phases:
+                    row[f"loss_{ph}"] = values[0]
+                row.update({k: v for k, v in zip(losses, values[1:])})
             scaler.update()
-            scheduler.step()
             step += 1
-            row = {"epoch": epoch + 1, "step": step, "loss": values[0]}
-            row.update({k: v for k, v in zip(losses, values[1:])})
             row["lr"] = lr_now
             row["seconds"] = time.perf_counter() - t0
             rows.append(row)
-            bar.set_postfix(loss=f"{values[0]:.4f}")
+            if on_step is not None and main:
+                on_step(dict(row))
+            bar.set_postfix(loss=f"{row['loss']:.4f}")
             bar.update(1)
         bar.close()
         if eval_fn is not None and main:
@@ -427,9 +469,12 @@ def train(
             rows[-1].update({k: float(v) for k, v in metrics.items()})
         if ckpt_path is not None and main and ((epoch + 1) % cfg.save_every == 0
                                                or epoch + 1 == cfg.epochs):
+            opt_state = {ph: o.state_dict() for ph, o in optimizers.items()}
+            sched_state = {ph: sc.state_dict() for ph, sc in schedulers.items()}
             save_checkpoint(ckpt_path, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
+                "model": model.state_dict(),
+                "optimizer": opt_state if phases else opt_state[None],
+                "scheduler": sched_state if phases else sched_state[None], "phases": list(phases),
                 "scaler": scaler.state_dict() if scaler.is_enabled() else {},
                 "epoch": epoch, "step": step, "config": full_config, "history": rows,
             })

@@ -8,7 +8,9 @@
 * :func:`draw_sample` / :func:`samples_figure` -- dataset samples ``(image, target)`` with
   their faces (green) and ``ignore`` boxes (magenta, dashed and filled, visible even when a
   few pixels wide), with a legend;
-* :func:`figure_image` -- a figure as an embedded JPEG (photos: a fraction of a PNG's size).
+* :func:`figure_image` -- a figure as an embedded JPEG (photos: a fraction of a PNG's size);
+* :func:`gan_losses`, :class:`LiveLosses`, :func:`gan_architecture`, :func:`sr_grid` -- the
+  GAN chapter's loss curves (live during training), block drawing and super-resolution grid.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from .boxes import box_convert
 from .eval import widerface as W
 
 __all__ = ["training_history", "Outcome", "outcome", "draw_outcome", "draw_boxes_xyxy", "draw_positive_windows",
-           "OUTCOME_COLORS", "SAMPLE_COLORS", "draw_sample", "samples_figure", "figure_image"]
+           "OUTCOME_COLORS", "SAMPLE_COLORS", "draw_sample", "samples_figure", "figure_image",
+           "GAN_LOSSES", "gan_losses", "LiveLosses", "gan_architecture", "sr_grid"]
 
 OUTCOME_COLORS = {"tp": "lime", "fp": "red", "missed": "yellow", "ignored": "grey"}
 SAMPLE_COLORS = {"face": "lime", "ignore": "magenta"}
@@ -231,3 +234,139 @@ def training_history(history, axes=None):
             uniq = dict(zip(labels, handles))
             ax.legend(uniq.values(), uniq.keys(), fontsize=8)
     return axes
+
+
+# ----------------------------------------------------------------------------- GAN chapter
+#: the generator and discriminator losses of :class:`tinylib.gan.GANDetector`, by network
+GAN_LOSSES = {"discriminator (Eq. 11)": ("d_adv", "d_cls", "d_reg"),
+              "generator (Eq. 10)": ("g_mse", "g_adv", "g_cls", "g_reg")}
+
+
+def gan_losses(history, axes=None, *, smooth: int = 20):
+    """The GAN's step losses (a :func:`tinylib.engine.train` history), one panel per network,
+    each term smoothed over ``smooth`` steps (a rolling mean). Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.2), constrained_layout=True)
+    for ax, (title, cols) in zip(axes, GAN_LOSSES.items()):
+        for c in cols:
+            if c in history:
+                ax.plot(history["step"], history[c].rolling(smooth, min_periods=1).mean(), label=c)
+        ax.set(title=title, xlabel="step")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    return axes
+
+
+class LiveLosses:
+    """An ``on_step`` callback for :func:`tinylib.engine.train` that redraws
+    :func:`gan_losses` (or any columns) in one notebook output every ``every`` steps, and
+    keeps the rows (``.history``)."""
+
+    def __init__(self, every: int = 10, smooth: int = 5):
+        self.every, self.smooth, self.rows, self._handle = int(every), smooth, [], None
+
+    @property
+    def history(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.rows)
+
+    def draw(self):
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), constrained_layout=True)
+        gan_losses(self.history, axes, smooth=self.smooth)
+        plt.close(fig)
+        return fig
+
+    def __call__(self, row: dict) -> None:
+        self.rows.append(dict(row))
+        if len(self.rows) % self.every:
+            return
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+        except ImportError:
+            return
+        if get_ipython() is None:  # outside IPython: keep the rows only
+            return
+        fig = self.draw()
+        if self._handle is None:
+            self._handle = display(fig, display_id=True)
+        else:
+            self._handle.update(fig)
+
+
+def gan_architecture(model, ax=None):
+    """A block drawing of :class:`tinylib.gan.GANDetector`: low-res crop -> up-sample
+    sub-network (x4) -> refinement sub-network -> discriminator trunk -> three heads, each
+    block labelled with its layers and parameter count. Returns the axes."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    g, d, c = model.generator, model.discriminator, model.config
+    gc = g.config
+
+    def n(mod):
+        return sum(p.numel() for p in mod.parameters()) / 1e6 if mod is not None else 0.0
+
+    s = c["lr_size"]
+    blocks = [
+        (f"low-res crop\n{s}x{s} (context x{c['margin']:g})", "", "#dddddd"),
+        (f"G1 up-sample\nconv, conv, {2 * gc['blocks']} res convs, conv\n2 de-conv x2 ({gc['up_width']} ch), conv",
+         f"{n(g.upsample):.2f} M", "#a6cee3"),
+    ]
+    if g.refine is not None:
+        blocks.append((f"G2 refinement\nconv, conv, {2 * gc['blocks']} res convs\n3 convs, + input",
+                       f"{n(g.refine):.2f} M", "#b2df8a"))
+    blocks.append((f"discriminator\n{d.config['trunk']} trunk\nglobal average pool", f"{n(d.trunk):.2f} M", "#fdbf6f"))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(12, 3.4), constrained_layout=True)
+    w, gap = 2.3, 0.55
+    for i, (text, params, color) in enumerate(blocks):
+        x = i * (w + gap)
+        ax.add_patch(FancyBboxPatch((x, 0.25), w, 1.5, boxstyle="round,pad=0.04", fc=color, ec="k"))
+        ax.text(x + w / 2, 1.0, text, ha="center", va="center", fontsize=8.5)
+        if params:
+            ax.text(x + w / 2, 0.05, params + " params", ha="center", va="center", fontsize=8)
+        if i:
+            ax.add_patch(FancyArrowPatch((x - gap + 0.03, 1.0), (x - 0.03, 1.0), arrowstyle="-|>",
+                                         mutation_scale=14))
+    x = len(blocks) * (w + gap)
+    heads = [("fc_gan: real vs generated", 1.65), ("fc_cls: face vs non-face (the score)", 1.0),
+             ("fc_reg: box offsets (tx, ty, tw, th)", 0.35)]
+    for text, y in heads:
+        ax.add_patch(FancyArrowPatch((x - gap + 0.03, 1.0), (x + 0.1, y), arrowstyle="-|>", mutation_scale=12))
+        ax.text(x + 0.15, y, text, va="center", fontsize=8.5)
+    sr = s * c["scale"]
+    ax.text((w + gap) * 1 + w / 2, 1.95, f"{sr}x{sr} SR", ha="center", fontsize=8, color="0.3")
+    ax.set(xlim=(-0.2, x + 3.4), ylim=(-0.2, 2.15))
+    ax.axis("off")
+    ax.set_title("GAN tiny-face detector (Bai et al., Table 1), as configured", fontsize=10)
+    return ax
+
+
+def sr_grid(examples: dict, n: int = 12, *, size: float = 1.15, titles=None):
+    """A figure with one row per image kind of :func:`tinylib.gan.evaluate.sr_examples`
+    (low-res input, bicubic, SR, refined, real high-res) and one column per face (0..255
+    ``(N, 3, S, S)`` tensors); ``titles`` label the columns. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    kinds = list(examples)
+    n = min(n, len(next(iter(examples.values()))))
+    fig, axes = plt.subplots(len(kinds), n, figsize=(size * n, size * len(kinds) + 0.3),
+                             squeeze=False, constrained_layout=True)
+    for r, kind in enumerate(kinds):
+        for j in range(n):
+            img = examples[kind][j].clamp(0, 255).byte().permute(1, 2, 0).cpu().numpy()
+            ax = axes[r, j]
+            ax.imshow(img, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j == 0:
+                ax.set_ylabel(kind, fontsize=8)
+            if r == 0 and titles is not None:
+                ax.set_title(titles[j], fontsize=7)
+    return fig

@@ -32,6 +32,7 @@ from ..data.images import as_rgb_image
 from ..data.synthetic import quick_world
 from ..data.tinyperson import TinyPersonDataset, annotation_path
 from ..data.widerface import WiderFaceDataset, load_eval_gt
+from ..engine import load_checkpoint
 from ..eval import tinyperson as tp_eval
 from ..eval.widerface import evaluate, spread
 from ..hr.detect import to_wider
@@ -179,10 +180,7 @@ def load_detector(path, *, device=None) -> FasterRCNNFPN:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Faster R-CNN weights not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - name the file
-        raise ValueError(f"{path}: cannot read checkpoint ({exc})") from exc
+    obj = load_checkpoint(path)  # weights_only; a broken file raises naming it
     if not isinstance(obj, dict) or "model" not in obj or "config" not in obj:
         raise ValueError(f"{path}: not a tinylib Faster R-CNN checkpoint (needs 'model' and 'config')")
     cfg = obj["config"] if obj.get("format") == WEIGHTS_FORMAT else obj["config"].get("model", {})
