@@ -392,6 +392,10 @@ def test_unknown_settings_raise():
         data_settings({"budgett": 3})
     with pytest.raises(ValueError, match="unknown GAN model setting"):
         GANDetector({"widht": 3})
+    from tinylib.gan.train import train_crops
+
+    with pytest.raises(ValueError, match="data.source must be"):
+        train_crops({"source": "coco"}, hr_size=16, margin=2.0)
 
 
 def test_history_summary_blocks_of_steps():

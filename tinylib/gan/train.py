@@ -12,7 +12,8 @@ A recipe (``configs/gan_*.yaml``)::
 ``data.source``: ``wider`` -- the real WIDER train images under the data root (the 1,239 of
 the bundle, ``SOURCES.md`` section 7) with the shipped real-photo HR detector as the proposal
 stage; when they are absent, the synthetic world (same layout) with the synthetic-world HR
-detector, with a warning. ``data.root: PATH`` uses that data root as given.
+detector, with a warning; ``synthetic`` -- that world on purpose. ``data.root: PATH`` uses
+that data root as given (with the real-photo HR detector).
 
 Training crops (:func:`tinylib.gan.crops.build_crop_set`): faces = HR proposals of IoU >=
 ``pos_iou`` (0.5) with a face + jittered ground-truth faces; non-faces = HR proposals of IoU <
@@ -94,6 +95,12 @@ def data_settings(data: dict | None) -> dict:
 def _source(data: dict):
     if data.get("root"):
         return Path(data["root"]), True
+    if data["source"] == "synthetic":
+        from ..data.synthetic import quick_world
+
+        return quick_world(), False
+    if data["source"] != "wider":
+        raise ValueError(f"data.source must be 'wider' or 'synthetic', got {data['source']!r}")
     src = sources.choose(("widerface/WIDER_train/images",), what="WIDER train photos")
     if not src.is_real:
         log.warning("%s", src)
