@@ -88,7 +88,9 @@ def test_training_history_lays_stages_end_to_end():
     plt.close("all")
 
 
-def test_gan_figures_and_live_losses():
+def test_gan_figures_and_live_losses(monkeypatch):
+    import IPython
+    import IPython.display
     import matplotlib
 
     matplotlib.use("Agg")
@@ -108,10 +110,23 @@ def test_gan_figures_and_live_losses():
     assert "G2 refinement" not in " ".join(t.get_text() for t in viz.gan_architecture(m2).texts)
     fig = viz.sr_grid({"a": torch.zeros(5, 3, 8, 8), "b": torch.full((5, 3, 8, 8), 255.0)}, n=3)
     assert len(fig.axes) == 6 and fig.axes[0].get_ylabel() == "a"
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)  # outside a notebook: rows only
     live = viz.LiveLosses(every=2)
     for i in range(5):
         live({"step": i + 1, "d_adv": 0.1, "g_mse": 1.0 / (i + 1)})
-    assert len(live.history) == 5 and live._handle is None  # outside a notebook: rows only
+    assert len(live.history) == 5 and live._handle is None
+    shown = []  # inside one: one output, drawn every 2 steps, then updated in place
+
+    class Handle:
+        def update(self, fig):
+            shown.append(("update", fig))
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())
+    monkeypatch.setattr(IPython.display, "display", lambda fig, display_id: shown.append(("show", fig)) or Handle())
+    live = viz.LiveLosses(every=2)
+    for i in range(5):
+        live({"step": i + 1, "d_adv": 0.1, "g_mse": 1.0 / (i + 1)})
+    assert [kind for kind, _ in shown] == ["show", "update"]
     axes = viz.gan_losses(pd.DataFrame(live.rows), smooth=1)
     assert [line.get_label() for line in axes[1].lines] == ["g_mse"]
     plt.close("all")
