@@ -262,6 +262,8 @@ def test_evaluate_wider_and_tinyperson_on_a_world(world):
     res, preds = D.evaluate_wider(faces, world, detector_kw={"device": "cpu"})
     assert set(preds) == set(ds.images[i].rsplit(".", 1)[0] for i in range(len(ds)))
     assert res.ap["hard"] == pytest.approx(1.0)
+    assert res.settings == ("easy", "medium", "hard", "le20")  # + the hard faces <= 20 px
+    assert res.n_faces["le20"] == 0 or res.ap["le20"] == pytest.approx(1.0)
     tp = TinyPersonDataset(world, "test")  # persons, on the same pictures
     persons = _Oracle({_Oracle.key(tp[i][0]): tp.target(i)["boxes"] for i in range(len(tp))})
     assert D.evaluate_wider(persons, world, detector_kw={"device": "cpu"})[0].ap["hard"] < 0.5
@@ -295,10 +297,17 @@ def test_shipped_recipes_parse(path):
     assert cfg["name"] == path.stem
     engine.TrainConfig.from_dict(cfg["train"])  # every train key is a known setting
     T._data_settings(cfg["data"])
-    backbone = path.stem[len("frcnn_"):].rsplit("_", 1)[0]
+    backbone = path.stem[len("frcnn_"):]
+    for suffix in ("_wider_cpu", "_tinyperson_cpu", "_wider", "_quick"):
+        if backbone.endswith(suffix):
+            backbone = backbone[: -len(suffix)]
+            break
     assert cfg["model"]["backbone"] == backbone
     assert set(cfg["model"]) <= set(M.MODEL_DEFAULTS)
-    assert T.make_eval_fn(cfg["eval"], cfg["train"]["epochs"]) is not None
+    if path.stem.endswith("_wider_cpu"):  # scored afterwards by tools/eval_frcnn_wider.py
+        assert "eval" not in cfg
+    else:
+        assert T.make_eval_fn(cfg["eval"], cfg["train"]["epochs"]) is not None
     if path.stem.endswith("_quick"):
         model = T.build_model(cfg["model"])
         assert model.config["backbone"] == backbone and model.backbone.out_channels == 64
@@ -311,6 +320,46 @@ def test_recipes_compare_backbones_under_one_recipe():
         cfg["model"] = {k: v for k, v in cfg["model"].items() if k != "backbone"}
         return {k: v for k, v in cfg.items() if k != "name"}
 
-    full = sorted((REPO / "configs").glob("frcnn_*_wider.yaml"))
-    assert {p.stem for p in full} >= {"frcnn_resnet50_wider", "frcnn_bh_resnet50_wider"}
-    assert all(body(p) == body(full[0]) for p in full)
+    for kind in ("wider", "wider_cpu", "tinyperson_cpu"):
+        full = sorted((REPO / "configs").glob(f"frcnn_*_{kind}.yaml"))
+        assert {p.stem for p in full} >= {f"frcnn_resnet50_{kind}", f"frcnn_bh_resnet50_{kind}"}
+        assert all(body(p) == body(full[0]) for p in full), kind
+
+
+# ------------------------------------------------------------- toolbox options (chapter 10)
+def test_ssh_context_keeps_shapes():
+    torch.manual_seed(0)
+    x = torch.randn(2, 16, 9, 7)
+    y = M.SSHContext(16)(x)
+    assert y.shape == x.shape and (y >= 0).all()
+    with pytest.raises(ValueError, match="divisible by 4"):
+        M.SSHContext(10)
+
+
+def test_single_level_puts_every_anchor_on_p3(world):
+    m = _small(levels="single", context_module="ssh")
+    t = M.anchor_table(m)
+    assert set(t["level"]) == {"p3"} and set(t["stride"]) == {8} and len(t) == 20
+    feats = m.backbone(torch.zeros(1, 3, 64, 64))
+    assert list(feats) == ["p3"] and feats["p3"].shape[-2:] == (8, 8)
+    images, targets = M.collate([(np.zeros((64, 64, 3), np.uint8),
+                                  {"boxes": np.array([[10, 10, 30, 30]], np.float32)})])
+    m.train()
+    losses = m(images, targets)
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    with pytest.raises(ValueError, match="levels"):
+        _small(levels="p2")
+
+
+def test_s3fd_matching_gives_a_tiny_face_its_top_n_anchors(r18):
+    s3fd = _small(rpn_matching="s3fd", s3fd_top_n=5)
+    for box in ([[57, 58, 66, 69]], [[61, 61, 65, 66]]):  # a 10-px and a 4-px face, off the grid
+        plain = M.match_anchors(r18, box, (128, 128))
+        got = M.match_anchors(s3fd, box, (128, 128))
+        all_iou = np.sort(M.match_anchors(_small(rpn_fg_iou=0.1, rpn_bg_iou=0.1), box, (128, 128))["iou"])[::-1]
+        n035, n01 = int((all_iou >= 0.35).sum()), int((all_iou > 0.1).sum())
+        assert (got["label"] == 1).sum() == max(n035, min(5, n01)) >= (plain["label"] == 1).sum()
+        assert got[got["label"] == 1]["iou"].min() > 0.1
+    with pytest.raises(ValueError, match="rpn_matching"):
+        _small(rpn_matching="atss")

@@ -34,7 +34,7 @@ from ..data.tinyperson import TinyPersonDataset, annotation_path
 from ..data.widerface import WiderFaceDataset, load_eval_gt
 from ..engine import load_checkpoint
 from ..eval import tinyperson as tp_eval
-from ..eval.widerface import evaluate, spread
+from ..eval.widerface import SETTINGS, SIZE_SETTING, evaluate, spread, with_size_setting
 from ..hr.detect import to_wider
 from ..io import atomic_save
 from .model import MODEL_DEFAULTS, FasterRCNNFPN, build_frcnn
@@ -51,6 +51,7 @@ __all__ = [
     "evaluate_tinyperson",
     "save_weights",
     "load_detector",
+    "throughput",
 ]
 
 WEIGHTS_FORMAT = "tinylib.frcnn/1"
@@ -107,6 +108,29 @@ def _detector(model_or_detector, detector_kw) -> Detector:
     return Detector(model_or_detector, **(detector_kw or {}))
 
 
+@torch.no_grad()
+def throughput(model, image_hw=(480, 640), *, reps: int = 3, warmup: int = 1, device=None) -> float:
+    """Images per second of ``model`` (eval mode) on one random ``image_hw`` image at a time,
+    after ``warmup`` untimed runs: the median over ``reps`` timed runs. A speed on *this*
+    machine (threads: ``torch.get_num_threads()``), for comparing backbones side by side."""
+    import time
+
+    device = torch.device(device or next(model.parameters()).device)
+    was = model.training
+    model.eval()
+    x = [torch.rand(3, int(image_hw[0]), int(image_hw[1]), generator=torch.Generator().manual_seed(0)).to(device)]
+    times = []
+    for k in range(int(warmup) + max(1, int(reps))):
+        t0 = time.perf_counter()
+        model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if k >= warmup:
+            times.append(time.perf_counter() - t0)
+    model.train(was)
+    return float(1.0 / np.median(times))
+
+
 # ---------------------------------------------------------------------------- evaluation
 def predict_wider(model, root=None, split: str = "val", *, max_images: int | None = None,
                   progress: bool = False, detector_kw: dict | None = None) -> dict[str, np.ndarray]:
@@ -124,11 +148,14 @@ def evaluate_wider(model, root=None, split: str = "val", *, max_images: int | No
                    progress: bool = False, detector_kw: dict | None = None):
     """:func:`predict_wider` scored by the official WIDER FACE protocol
     (:func:`tinylib.eval.widerface.evaluate`) against the root's ``eval_gt`` restricted to
-    the images used. Returns ``(WiderResult, predictions)``."""
+    the images used, in the settings easy/medium/hard and ``le20`` (the hard faces of at most
+    20 px, :func:`tinylib.eval.widerface.with_size_setting`). Returns ``(WiderResult,
+    predictions)``."""
     root = root or quick_world()
     preds = predict_wider(model, root, split, max_images=max_images, progress=progress,
                           detector_kw=detector_kw)
-    return evaluate(preds, load_eval_gt(root), subset=list(preds)), preds
+    gt = with_size_setting(load_eval_gt(root))
+    return evaluate(preds, gt, settings=(*SETTINGS, SIZE_SETTING[0]), subset=list(preds)), preds
 
 
 def predict_tinyperson(model, root=None, split: str = "test", *, max_images: int | None = None,

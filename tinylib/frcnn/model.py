@@ -41,6 +41,15 @@ torchvision's low-quality rule (each object also keeps its best anchors), the bo
 area >= ``ignore_iof``) inside an *ignored* box (WIDER ``invalid``, TinyPerson ignore
 regions, boxes under ``min_box`` px) are dropped from the loss instead.
 
+Toolbox options (the survey's techniques, chapter 10)
+----------------------------------------------------
+``levels="single"`` keeps only P3 (stride 8, FPN-fused) with every anchor size on it -- the
+one-level detector to set against the pyramid; ``context_module="ssh"`` puts SSH's context
+module (:class:`SSHContext`) on every level; ``rpn_matching="s3fd"`` replaces the RPN's IoU
+matching by S3FD's scale compensation (positives from IoU 0.35, every face topped up to
+``s3fd_top_n`` anchors, :func:`tinylib.analysis.anchors.scale_compensation`). The defaults
+leave the detector exactly as described above.
+
 Images and boxes
 ----------------
 The collate function (:func:`collate`) turns samples ``(uint8 H x W x 3, target)`` into
@@ -80,6 +89,7 @@ from torchvision.models.detection.transform import GeneralizedRCNNTransform, res
 from torchvision.ops import MultiScaleRoIAlign, box_iou
 from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastLevelMaxPool
 
+from ..analysis.anchors import scale_compensation
 from ..config import REPO_DIR
 from ..models.backbones import BACKBONES, build_backbone, hub_checkpoint_path
 
@@ -93,6 +103,7 @@ __all__ = [
     "IMAGE_STD",
     "MODEL_DEFAULTS",
     "PyramidBackbone",
+    "SSHContext",
     "FasterRCNNFPN",
     "build_frcnn",
     "collate",
@@ -144,31 +155,81 @@ MODEL_DEFAULTS: dict = {
     "box_nms": 0.5,
     "detections_per_img": 300,
     "ignore_iof": 0.5,
+    # the survey's toolbox (chapter 10): pyramid vs one level, a context module, anchor matching
+    "levels": "fpn",              # fpn (P2..P6) | single (P3 only, stride 8, every anchor size on it)
+    "context_module": None,       # None | ssh (SSH's 3x3 / 5x5 / 7x7 context module on every level)
+    "rpn_matching": "iou",        # iou (the 0.7 / 0.3 thresholds) | s3fd (scale compensation)
+    "s3fd_thresh": 0.35,          # s3fd stage 1: positive IoU threshold
+    "s3fd_top_n": 6,              # s3fd stage 2: every face gets up to this many anchors ...
+    "s3fd_min_iou": 0.1,          # ... with IoU above this
 }
 
 
 # ------------------------------------------------------------------------------ backbone
+class SSHContext(nn.Module):
+    """SSH's context module (Najibi et al., ICCV 2017; RetinaFace uses it on every level): a
+    3x3 branch (C/2 channels) beside a 5x5 (two 3x3) and a 7x7 (three 3x3) branch that share
+    their first convolution (C/4 each), concatenated back to C channels, then ReLU."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        if channels % 4:
+            raise ValueError(f"SSH context needs channels divisible by 4, got {channels}")
+        c2, c4 = channels // 2, channels // 4
+
+        def conv(cin, cout, relu):
+            layers = [nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)]
+            return nn.Sequential(*layers, nn.ReLU(inplace=True)) if relu else nn.Sequential(*layers)
+
+        self.b3, self.b5a, self.b5 = conv(channels, c2, False), conv(channels, c4, True), conv(c4, c4, False)
+        self.b7a, self.b7 = conv(c4, c4, True), conv(c4, c4, False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = self.b5a(x)
+        return torch.relu(torch.cat([self.b3(x), self.b5(t), self.b7(self.b7a(t))], 1))
+
+
 class PyramidBackbone(nn.Module):
     """A tinylib backbone (maps at strides 4, 8, 16, 32) + an FPN: ``forward`` returns
-    ``OrderedDict`` ``p2, p3, p4, p5, pool`` (strides 4..64), each ``out_channels`` wide."""
+    ``OrderedDict`` ``p2, p3, p4, p5, pool`` (strides 4..64), each ``out_channels`` wide;
+    ``levels="single"`` keeps only ``p3`` (stride 8); ``context="ssh"`` puts an
+    :class:`SSHContext` on every level kept."""
 
-    def __init__(self, body: nn.Module, out_channels: int = 256):
+    def __init__(self, body: nn.Module, out_channels: int = 256, *, levels: str = "fpn",
+                 context: str | None = None):
         super().__init__()
         names = list(body.out_channels)
         strides = [int(body.strides[n]) for n in names]
         if strides != [4, 8, 16, 32]:
             raise ValueError(f"the FPN needs backbone maps at strides 4, 8, 16, 32; "
                              f"{type(body).__name__} gives {dict(zip(names, strides))}")
+        if levels not in ("fpn", "single"):
+            raise ValueError(f"levels must be 'fpn' or 'single', got {levels!r}")
+        if context not in (None, "none", "ssh"):
+            raise ValueError(f"context_module must be null or 'ssh', got {context!r}")
         self.body = body
         self.in_names = names
-        self.level_names = [f"p{int(math.log2(s))}" for s in strides]
+        self.fpn_names = [f"p{int(math.log2(s))}" for s in strides]
         self.fpn = FeaturePyramidNetwork([int(body.out_channels[n]) for n in names],
                                          int(out_channels), extra_blocks=LastLevelMaxPool())
+        self.levels = levels
+        self.level_names = ["p3"] if levels == "single" else [*self.fpn_names, "pool"]
+        #: the levels the box head pools RoIs from (P2..P5 -- not the max-pooled P6 -- as in
+        #: torchvision's Faster R-CNN-FPN; the one level when single)
+        self.roi_names = ["p3"] if levels == "single" else list(self.fpn_names)
+        self.strides = [8] if levels == "single" else [4, 8, 16, 32, 64]
+        self.context = None
+        if context == "ssh":
+            self.context = nn.ModuleDict({lv: SSHContext(int(out_channels)) for lv in self.level_names})
         self.out_channels = int(out_channels)
 
     def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
         feats = self.body(x)
-        return self.fpn(OrderedDict((lv, feats[n]) for lv, n in zip(self.level_names, self.in_names)))
+        out = self.fpn(OrderedDict((lv, feats[n]) for lv, n in zip(self.fpn_names, self.in_names)))
+        out = OrderedDict((lv, out[lv]) for lv in self.level_names)
+        if self.context is not None:
+            out = OrderedDict((lv, self.context[lv](f)) for lv, f in out.items())
+        return out
 
 
 # ------------------------------------------------------------------ ignore-aware pieces
@@ -208,12 +269,40 @@ class _Transform(GeneralizedRCNNTransform):
 
 
 class _RPN(RegionProposalNetwork):
-    """RPN whose negative anchors lying inside an ignored box are left out of the loss."""
+    """RPN whose negative anchors lying inside an ignored box are left out of the loss, with
+    torchvision's IoU matching or S3FD's scale-compensation matching
+    (:func:`tinylib.analysis.anchors.scale_compensation`: positives at IoU >= ``s3fd[0]``, then
+    every face topped up to ``s3fd[1]`` anchors above IoU ``s3fd[2]``; negatives below the
+    background threshold, the rest left out)."""
 
     ignore_iof = 0.5
+    matching = "iou"
+    s3fd = (0.35, 6, 0.1)
+
+    def _s3fd_assign(self, anchors, targets):
+        labels, matched = [], []
+        for anc, t in zip(anchors, targets):
+            gt = t["boxes"]
+            if gt.numel() == 0:
+                labels.append(torch.zeros(len(anc), dtype=torch.float32, device=anc.device))
+                matched.append(torch.zeros_like(anc, dtype=torch.float32))
+                continue
+            iou = box_iou(anc, gt)
+            assign = torch.as_tensor(scale_compensation(iou.detach().cpu().numpy(), thresh=self.s3fd[0],
+                                                        top_n=int(self.s3fd[1]), min_iou=self.s3fd[2]),
+                                     device=anc.device)
+            lab = torch.full((len(anc),), -1.0, device=anc.device)
+            lab[iou.amax(1) < self.proposal_matcher.low_threshold] = 0.0
+            lab[assign >= 0] = 1.0
+            labels.append(lab)
+            matched.append(gt[assign.clamp(min=0)])
+        return labels, matched
 
     def assign_targets_to_anchors(self, anchors, targets):
-        labels, matched = super().assign_targets_to_anchors(anchors, targets)
+        if self.matching == "s3fd":
+            labels, matched = self._s3fd_assign(anchors, targets)
+        else:
+            labels, matched = super().assign_targets_to_anchors(anchors, targets)
         for lab, anc, t in zip(labels, anchors, targets):
             _drop_ignored_negatives(lab, anc, t.get("ignore_boxes"), self.ignore_iof)
         return labels, matched
@@ -335,7 +424,12 @@ def build_frcnn(backbone: str = "resnet50", **settings) -> FasterRCNNFPN:
     body = _build_body(cfg["backbone"], cfg["pretrained"])
     if cfg["backbone_weights"]:
         _load_backbone_weights(body, cfg["backbone_weights"])
-    pyramid = PyramidBackbone(body, int(cfg["fpn_channels"]))
+    pyramid = PyramidBackbone(body, int(cfg["fpn_channels"]), levels=str(cfg["levels"]),
+                              context=cfg["context_module"])
+    if pyramid.levels == "single":  # every anchor size on the one stride-8 level
+        sizes = (tuple(v for lv in sizes for v in lv),)
+    if cfg["rpn_matching"] not in ("iou", "s3fd"):
+        raise ValueError(f"rpn_matching must be 'iou' or 's3fd', got {cfg['rpn_matching']!r}")
     anchors = AnchorGenerator(sizes, (ratios,) * len(sizes))
     rpn = _RPN(anchors, RPNHead(pyramid.out_channels, anchors.num_anchors_per_location()[0]),
                cfg["rpn_fg_iou"], cfg["rpn_bg_iou"], int(cfg["rpn_batch_size"]),
@@ -344,9 +438,11 @@ def build_frcnn(backbone: str = "resnet50", **settings) -> FasterRCNNFPN:
                {"training": int(cfg["rpn_post_nms_train"]), "testing": int(cfg["rpn_post_nms_test"])},
                cfg["rpn_nms"])
     rpn.ignore_iof = float(cfg["ignore_iof"])
+    rpn.matching = str(cfg["rpn_matching"])
+    rpn.s3fd = (float(cfg["s3fd_thresh"]), int(cfg["s3fd_top_n"]), float(cfg["s3fd_min_iou"]))
     rep = int(cfg["representation_size"])
     heads = _RoIHeads(
-        MultiScaleRoIAlign(pyramid.level_names, output_size=7, sampling_ratio=2),
+        MultiScaleRoIAlign(pyramid.roi_names, output_size=7, sampling_ratio=2),
         TwoMLPHead(pyramid.out_channels * 7 * 7, rep), FastRCNNPredictor(rep, int(cfg["num_classes"])),
         cfg["box_fg_iou"], cfg["box_bg_iou"], int(cfg["box_batch_size"]),
         cfg["box_positive_fraction"], None, cfg["score_thresh"], cfg["box_nms"],
@@ -397,11 +493,13 @@ def _anchors_for(model: FasterRCNNFPN, image_hw) -> tuple[list[torch.Tensor], li
     ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
     shapes = [(ph // s, pw // s) for s in (4, 8, 16, 32)]
     shapes.append((-(-shapes[-1][0] // 2), -(-shapes[-1][1] // 2)))  # LastLevelMaxPool
+    strides = list(model.backbone.strides)
+    shapes = [shapes[[4, 8, 16, 32, 64].index(s)] for s in strides]
     feats = [torch.zeros(1, 1, a, b) for a, b in shapes]
     images = ImageList(torch.zeros(1, 3, ph, pw), [(h, w)])
     anchors = model.rpn.anchor_generator(images, feats)[0]
     per = [a * b * model.rpn.anchor_generator.num_anchors_per_location()[0] for a, b in shapes]
-    return list(anchors.split(per)), [4, 8, 16, 32, 64]
+    return list(anchors.split(per)), strides
 
 
 def anchor_table(model: FasterRCNNFPN) -> pd.DataFrame:
@@ -409,10 +507,11 @@ def anchor_table(model: FasterRCNNFPN) -> pd.DataFrame:
     ``w, h`` torchvision really uses (its anchor corners are rounded to integers)."""
     gen = model.rpn.anchor_generator
     rows = []
-    for k, (sizes, ratios, cell) in enumerate(zip(gen.sizes, gen.aspect_ratios, gen.cell_anchors)):
+    levels = zip(model.backbone.level_names, model.backbone.strides)
+    for (name, stride), sizes, ratios, cell in zip(levels, gen.sizes, gen.aspect_ratios, gen.cell_anchors):
         shapes = [(r, s) for r in ratios for s in sizes]  # torchvision's order
         for (r, s), a in zip(shapes, cell.tolist()):
-            rows.append(dict(level=f"p{k + 2}", stride=4 * 2 ** k, size=float(s),
+            rows.append(dict(level=name if name != "pool" else "p6", stride=int(stride), size=float(s),
                              aspect_ratio=float(r), w=a[2] - a[0], h=a[3] - a[1]))
     return pd.DataFrame(rows)
 
@@ -429,7 +528,7 @@ def match_anchors(model: FasterRCNNFPN, boxes, image_hw, ignore_boxes=None) -> p
     all_anchors = torch.cat(anchors)
     labels, _ = model.rpn.assign_targets_to_anchors([all_anchors], [{"boxes": gt, "ignore_boxes": ign}])
     iou = box_iou(all_anchors, gt).amax(1) if len(gt) else torch.zeros(len(all_anchors))
-    level = np.concatenate([np.full(len(a), f"p{k + 2}") for k, a in enumerate(anchors)])
+    level = np.concatenate([np.full(len(a), f"p{int(math.log2(st))}") for a, st in zip(anchors, strides)])
     stride = np.concatenate([np.full(len(a), s) for a, s in zip(anchors, strides)])
     a = all_anchors.numpy()
     df = pd.DataFrame(dict(level=level, stride=stride, x1=a[:, 0], y1=a[:, 1], x2=a[:, 2], y2=a[:, 3],

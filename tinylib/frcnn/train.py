@@ -38,10 +38,8 @@ Multi-GPU / multi-node: ``torchrun --nproc-per-node 8 -m tinylib.frcnn.train CON
 
 from __future__ import annotations
 
-import argparse
 import functools
 import logging
-import sys
 from pathlib import Path
 
 import torch
@@ -53,8 +51,7 @@ from ..data.synthetic import quick_world
 from ..data.tinyperson import TinyPersonDataset
 from ..data.transforms import IMAGENET_MEAN_RGB, Compose, HorizontalFlip, RandomCrop, RandomRescale
 from ..data.widerface import WiderFaceDataset
-from ..engine import NonFiniteLossError
-from ..hr.train import apply_overrides, epoch_summary, history_path, load_config
+from ..hr.train import apply_overrides, epoch_summary, history_path, load_config, recipe_main
 from ..io import atomic_write_text
 from .detect import evaluate_tinyperson, evaluate_wider, save_weights
 from .model import FasterRCNNFPN, build_frcnn, collate
@@ -198,37 +195,14 @@ def run(cfg: dict, *, out_dir=None, resume=False, progress: bool = True, export=
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tinylib.frcnn.train", description=__doc__.split("\n")[0])
-    p.add_argument("config", help="YAML recipe (configs/frcnn_*.yaml)")
-    p.add_argument("--out", default=None, help="checkpoint directory (default: runs/<name>)")
-    p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a recipe value, e.g. --set train.epochs=2")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads(N)")
-    p.add_argument("--export", default=None, help="write fp16 inference weights here at the end")
-    p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        cfg = apply_overrides(load_config(args.config), args.set)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"tinylib.frcnn.train: {exc}", file=sys.stderr)
-        return 2
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    out = args.out or str(Path("runs") / cfg["name"])
-    try:
+    def _run(cfg, out, args):
         _, hist = run(cfg, out_dir=out, resume=args.resume, progress=not args.no_progress,
                       export=args.export)
-    except (FileNotFoundError, ValueError, TypeError) as exc:
-        print(f"tinylib.frcnn.train: {exc}", file=sys.stderr)
-        return 2
-    except NonFiniteLossError as exc:
-        print(f"tinylib.frcnn.train: {exc}", file=sys.stderr)
-        return 3
-    last = hist.iloc[-1].to_dict() if len(hist) else {}
-    print(f"done: {len(hist)} steps; last row: {last}; checkpoints in {out}")
-    return 0
+        last = hist.iloc[-1].to_dict() if len(hist) else {}
+        return f"done: {len(hist)} steps; last row: {last}; checkpoints in {out}"
+
+    return recipe_main(argv, prog="python -m tinylib.frcnn.train", description=__doc__.split("\n")[0],
+                       run_recipe=_run)
 
 
 if __name__ == "__main__":  # pragma: no cover

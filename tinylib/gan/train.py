@@ -32,7 +32,6 @@ detectors (the engine's multi-phase DDP).
 
 from __future__ import annotations
 
-import argparse
 import copy
 import hashlib
 import json
@@ -48,10 +47,9 @@ from ..config import cache_dir
 from ..data import sources
 from ..data.images import read_image
 from ..data.widerface import WiderFaceDataset, image_key
-from ..engine import NonFiniteLossError
 from ..hr.cache import hr_raw, weights_id
 from ..hr.detect import DEFAULT_WEIGHTS, SYNTHETIC_WEIGHTS, Detector, RawDetections, load_detector
-from ..hr.train import apply_overrides, load_config
+from ..hr.train import recipe_main
 from ..io import atomic_save, atomic_write_text
 from .crops import CropSet, build_crop_set
 from .detector import CropDataset, GANDetector, collate, load_gan, save_weights
@@ -228,25 +226,12 @@ def rescore_many(model: GANDetector, images: dict, proposals: dict[str, np.ndarr
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tinylib.gan.train", description=__doc__.split("\n")[0])
-    p.add_argument("config")
-    p.add_argument("--out", default=None)
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--threads", type=int, default=None)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    cfg = apply_overrides(load_config(args.config), args.set)
-    out = Path(args.out or Path("runs") / Path(args.config).stem)
-    try:
-        run(cfg, out_dir=out, resume=args.resume)
-    except (NonFiniteLossError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"weights: {out / 'weights.pt'}")
-    return 0
+    def _run(cfg, out, args):
+        run(cfg, out_dir=Path(out), resume=args.resume)
+        return f"weights: {Path(out) / 'weights.pt'}"
+
+    return recipe_main(argv, prog="python -m tinylib.gan.train", description=__doc__.split("\n")[0],
+                       run_recipe=_run, export=False)
 
 
 if __name__ == "__main__":

@@ -46,8 +46,9 @@ from .templates import Templates, hr_template_set
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PaperSampling", "paper_sampling", "load_config", "apply_overrides", "build_model", "build_train_set",
-           "make_eval_fn", "evaluate_world", "epoch_summary", "history_path", "run", "main"]
+__all__ = ["PaperSampling", "paper_sampling", "load_config", "apply_overrides", "build_model",
+           "build_train_set", "make_eval_fn", "evaluate_world", "epoch_summary", "history_path", "run",
+           "recipe_main", "main"]
 
 
 def load_config(path) -> dict:
@@ -255,36 +256,54 @@ def epoch_summary(hist):
     return out.reset_index()
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tinylib.hr.train", description=__doc__.split("\n")[0])
+def recipe_main(argv, *, prog: str, description: str, run_recipe, export: bool = True) -> int:
+    """The command line every recipe trainer shares (``python -m tinylib.<pkg>.train CONFIG``):
+    ``--out DIR`` (default ``runs/<name>``), ``--resume``, ``--set KEY=VALUE`` (repeatable),
+    ``--threads N``, ``--no-progress`` and, with ``export``, ``--export PATH``.
+    ``run_recipe(cfg, out, args)`` trains and returns the line to print. Exit codes: 0 done,
+    2 a bad recipe or missing data (the message names it), 3 a non-finite loss."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("config", help="YAML recipe (configs/*.yaml)")
     p.add_argument("--out", default=None, help="checkpoint directory (default: runs/<name>)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe value, e.g. --set train.epochs=2")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads(N)")
-    p.add_argument("--export", default=None, help="write fp16 inference weights here at the end")
+    if export:
+        p.add_argument("--export", default=None, help="write fp16 inference weights here at the end")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    name = prog.split()[-1]
     try:
         cfg = apply_overrides(load_config(args.config), args.set)
     except (FileNotFoundError, ValueError) as exc:
-        print(f"tinylib.train: {exc}", file=sys.stderr)
+        print(f"{name}: {exc}", file=sys.stderr)
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = args.out or str(Path("runs") / cfg["name"])
-
+    out = args.out or str(Path("runs") / cfg.get("name", Path(args.config).stem))
     try:
+        message = run_recipe(cfg, out, args)
+    except NonFiniteLossError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 3
+    except (FileNotFoundError, ValueError, TypeError) as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    print(message)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    def _run(cfg, out, args):
         _, hist = run(cfg, out_dir=out, resume=args.resume, progress=not args.no_progress,
                       export=args.export)
-    except NonFiniteLossError as exc:
-        print(f"tinylib.train: {exc}", file=sys.stderr)
-        return 3
-    last = hist.iloc[-1].to_dict() if len(hist) else {}
-    print(f"done: {len(hist)} steps; last row: {last}; checkpoints in {out}")
-    return 0
+        last = hist.iloc[-1].to_dict() if len(hist) else {}
+        return f"done: {len(hist)} steps; last row: {last}; checkpoints in {out}"
+
+    return recipe_main(argv, prog="python -m tinylib.hr.train", description=__doc__.split("\n")[0],
+                       run_recipe=_run)
 
 
 if __name__ == "__main__":  # pragma: no cover

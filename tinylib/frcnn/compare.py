@@ -1,0 +1,180 @@
+"""The bottom-heavy comparison's tables: runs -> per-backbone summaries, deltas against the seed
+spread, AP by face size, tiny-image pre-training and the TinyPerson-protocol run.
+
+The runs behind them (``tools/train_frcnn_wider.py``: Faster R-CNN-FPN over ResNet-50 and
+BH-ResNet50, from scratch with seeds 0 and 1, from tiny-image pre-training with seed 0, and on
+the tiny-person world) are too large to ship (a ResNet-50 detector is ~50 MB in fp16); what
+ships is their measured numbers, collected by ``tools/collect_frcnn_results.py`` into
+``tinylib/weights/bh_*.csv`` (:data:`RESULT_FILES`), which chapter 08 reads with
+:func:`load_results`. Every number there is on the **WIDER val subset (374 images)** or on the
+tiny-person world, never the benchmarks' full test sets.
+
+Seed spread: with two seeds the spread of a backbone is ``max - min`` over its seeds; a delta
+between two backbones counts as *outside the seed spread* only when the difference of their
+means exceeds the larger of the two spreads (:func:`backbone_delta`). That is a rule of thumb
+for two seeds, not a significance test, and the chapter says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ..config import REPO_DIR
+
+__all__ = ["RESULT_FILES", "METRICS", "collect_runs", "collect_by_size", "collect_pretrain",
+           "collect_tinyperson", "load_results", "seed_summary", "backbone_delta", "pretrain_gain"]
+
+WEIGHTS_DIR = REPO_DIR / "tinylib" / "weights"
+#: the shipped tables (written by tools/collect_frcnn_results.py)
+RESULT_FILES = {"runs": "bh_wider_runs.csv", "by_size": "bh_wider_ap_by_size.csv",
+                "pretrain": "bh_pretrain.csv", "tinyperson": "bh_tinyperson.csv"}
+#: the WIDER metrics of a run (official settings + faces of at most 20 px)
+METRICS = ("easy", "medium", "hard", "le20")
+TINY_METRICS = ("tiny", "tiny1", "tiny2", "tiny3", "small")
+
+
+def _parse_run(name: str) -> dict:
+    """``resnet50_s0`` / ``bh_resnet50_pre_s0`` -> backbone, init, seed."""
+    stem, _, seed = name.rpartition("_s")
+    if not seed.isdigit():
+        raise ValueError(f"run folder {name!r}: expected '<backbone>[_pre]_s<seed>'")
+    init = "scratch"
+    if stem.endswith("_pre"):
+        stem, init = stem[:-4], "pretrained"
+    return {"backbone": stem, "init": init, "seed": int(seed)}
+
+
+def _steps(run: Path) -> int | None:
+    hist = run / "history.csv"
+    if not hist.is_file():
+        return None
+    h = pd.read_csv(hist, usecols=["step"])
+    return int(h["step"].max()) if len(h) else 0
+
+
+def collect_runs(out_dir) -> pd.DataFrame:
+    """One row per scoring of a WIDER run: ``<out>/<run>/metrics.json`` (its own evaluation)
+    and ``metrics_n<N>.json`` (its detections re-scored on an evenly spread N images, to pair
+    with a run evaluated on those N): ``run, backbone, init, seed, images, easy, medium, hard,
+    le20, faces_le20, steps``."""
+    rows = []
+    for m in sorted(Path(out_dir).glob("*/metrics*.json")):
+        d = json.loads(m.read_text())
+        rows.append({"run": m.parent.name, **_parse_run(m.parent.name), "images": int(d["images"]),
+                     **{k: float(d[k]) for k in METRICS}, "faces_le20": int(d["faces"]["le20"]),
+                     "steps": _steps(m.parent)})
+    return pd.DataFrame(rows)
+
+
+def collect_by_size(out_dir) -> pd.DataFrame:
+    """AP per face-size bin of every scored run: ``run, backbone, init, seed, bin, min_size,
+    max_size, faces, ap``."""
+    frames = []
+    for f in sorted(Path(out_dir).glob("*/ap_by_size.csv")):
+        df = pd.read_csv(f)
+        for k, v in _parse_run(f.parent.name).items():
+            df.insert(0, k, v)
+        df.insert(0, "run", f.parent.name)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def collect_pretrain(out_dir) -> pd.DataFrame:
+    """``backbone, source, top1, n_train, n_test, steps`` of each ``pretrain_<backbone>`` run."""
+    rows = []
+    for f in sorted(Path(out_dir).glob("pretrain_*/result.json")):
+        d = json.loads(f.read_text())
+        rows.append({k: d[k] for k in ("backbone", "source", "top1", "n_train", "n_test", "steps")})
+    return pd.DataFrame(rows)
+
+
+def collect_tinyperson(out_dir) -> pd.DataFrame:
+    """The last evaluation of each ``<backbone>_tinyperson`` run: ``backbone, tiny, tiny1,
+    tiny2, tiny3, small, steps`` (mAP at IoU 0.5, TinyPerson's ranges)."""
+    rows = []
+    for f in sorted(Path(out_dir).glob("*_tinyperson/history.csv")):
+        h = pd.read_csv(f)
+        cols = [f"ap_{m}" for m in TINY_METRICS]
+        done = h.dropna(subset=[c for c in cols if c in h.columns], how="all")
+        if not len(done) or not set(cols) <= set(h.columns):
+            continue
+        last = done.iloc[-1]
+        rows.append({"backbone": f.parent.name[: -len("_tinyperson")],
+                     **{m: float(last[f"ap_{m}"]) for m in TINY_METRICS}, "steps": int(h["step"].max())})
+    return pd.DataFrame(rows)
+
+
+def load_results(directory=None) -> dict[str, pd.DataFrame]:
+    """The shipped tables (:data:`RESULT_FILES`) from ``directory`` (default: the folder named
+    by ``TINYLIB_BH_RESULTS`` -- e.g. the tables of a GPU run of the full recipes, written by
+    ``tools/collect_frcnn_results.py OUT --to DIR`` -- else ``tinylib/weights``); a missing
+    file raises ``FileNotFoundError`` naming the script that writes it."""
+    if directory is None:
+        directory = os.environ.get("TINYLIB_BH_RESULTS") or WEIGHTS_DIR
+    base = Path(directory)
+    out = {}
+    for key, name in RESULT_FILES.items():
+        p = base / name
+        if not p.is_file():
+            raise FileNotFoundError(f"{p} not found: tools/train_frcnn_wider.py and "
+                                    "tools/collect_frcnn_results.py write it")
+        out[key] = pd.read_csv(p)
+    return out
+
+
+def seed_summary(runs: pd.DataFrame, metrics=METRICS, images: int | None = None) -> pd.DataFrame:
+    """Per ``(backbone, init)``, over the scorings on ``images`` val images (default: the
+    largest number in ``runs``): the number of seeds and, per metric, ``<m>_mean`` and
+    ``<m>_spread`` (max - min over seeds; 0 for one seed)."""
+    if runs.empty:
+        raise ValueError("no runs to summarise")
+    n = int(runs["images"].max()) if images is None else int(images)
+    r = runs[runs["images"] == n]
+    if r.empty:
+        raise ValueError(f"no run scored on {n} images (have {sorted(set(runs['images']))})")
+    g = r.groupby(["backbone", "init"], sort=False)
+    out = g.size().rename("seeds").to_frame()
+    for m in metrics:
+        out[f"{m}_mean"] = g[m].mean()
+        out[f"{m}_spread"] = g[m].max() - g[m].min()
+    out["images"] = n
+    return out.reset_index()
+
+
+def backbone_delta(summary: pd.DataFrame, a: str = "bh_resnet50", b: str = "resnet50",
+                   init: str = "scratch", metrics=METRICS) -> pd.DataFrame:
+    """``a - b`` (mean over seeds) per metric, beside the larger seed spread of the two and
+    whether the delta lies outside it (module doc). Rows: metrics."""
+    s = summary[summary["init"] == init].set_index("backbone")
+    for name in (a, b):
+        if name not in s.index:
+            raise KeyError(f"no {init} runs of {name!r} (have {sorted(s.index)})")
+    rows = []
+    for m in metrics:
+        d = float(s.at[a, f"{m}_mean"] - s.at[b, f"{m}_mean"])
+        spread = float(max(s.at[a, f"{m}_spread"], s.at[b, f"{m}_spread"]))
+        seeds = int(min(s.at[a, "seeds"], s.at[b, "seeds"]))
+        rows.append({"metric": m, a: float(s.at[a, f"{m}_mean"]), b: float(s.at[b, f"{m}_mean"]),
+                     "delta": d, "seed_spread": spread,
+                     "outside_spread": bool(seeds > 1 and abs(d) > spread)})
+    return pd.DataFrame(rows).set_index("metric")
+
+
+def pretrain_gain(runs: pd.DataFrame, metrics=METRICS, seed: int = 0) -> pd.DataFrame:
+    """Per backbone: AP from tiny-image pre-training minus AP from scratch, same seed and
+    budget, scored on the same val images (the pre-trained run's ``images``; the scratch run's
+    detections re-scored on them: ``metrics_n<N>.json``), per metric; ``images`` says how many."""
+    r = runs[runs["seed"] == seed]
+    rows = []
+    for bb in sorted(set(r["backbone"])):
+        pre = r[(r["backbone"] == bb) & (r["init"] == "pretrained")]
+        for _, p in pre.iterrows():
+            base = r[(r["backbone"] == bb) & (r["init"] == "scratch") & (r["images"] == p["images"])]
+            if len(base):
+                rows.append({"backbone": bb, "images": int(p["images"]),
+                             **{m: float(p[m] - base.iloc[0][m]) for m in metrics}})
+    return pd.DataFrame(rows)

@@ -1,0 +1,99 @@
+"""Score Faster R-CNN-FPN weights on the real WIDER val images of the data root (issue #11).
+
+    TINYLIB_DATA=../shared/data .venv/bin/python tools/eval_frcnn_wider.py RUN_DIR [RUN_DIR ...] \
+        [--threads N] [--n N]
+
+For each ``RUN_DIR`` (a ``python -m tinylib.frcnn.train ... --export RUN_DIR/weights.pt`` run)
+it runs the detector on every val image present (the 374-image subset) at the image's own
+size, scores the detections with the official protocol (easy / medium / hard, and ``le20``:
+the hard faces of at most 20 px, :func:`tinylib.eval.widerface.with_size_setting`), and
+writes ``RUN_DIR/metrics.json``, ``RUN_DIR/ap_by_size.csv`` and the detections
+(``RUN_DIR/predictions.npz``, keys ``event|stem``: re-scoring on a subset needs no re-run;
+``--n N`` scores an evenly spread N of the images; for a run already scored on all of
+them it re-scores the saved detections on those N into ``metrics_n<N>.json``, so the two
+pair up). A run that already has
+``metrics.json`` is skipped (delete it to re-score). ``tools/collect_frcnn_results.py`` turns
+the run folders into the tables the chapter reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tinylib.config import data_root
+from tinylib.data.widerface import WiderFaceDataset, image_key, load_eval_gt
+from tinylib.eval import widerface as W
+from tinylib.frcnn.detect import evaluate_wider, load_detector
+from tinylib.io import atomic_save, atomic_write_text
+
+
+def score(run: Path, n: int | None = None) -> dict:
+    model = load_detector(run / "weights.pt", device="cpu")
+    t0 = time.perf_counter()
+    res, preds = evaluate_wider(model, data_root(), max_images=n, progress=True,
+                                detector_kw={"device": "cpu", "score_threshold": 0.01, "batch_size": 1})
+    seconds = time.perf_counter() - t0
+    atomic_save(run / "predictions.npz", lambda p: np.savez_compressed(p, **{k.replace("/", "|"): v for k, v in preds.items()}),
+                suffix=".tmp.npz")
+    by_size = W.ap_by_size(preds, load_eval_gt(data_root()), subset=list(preds))
+    atomic_write_text(run / "ap_by_size.csv", by_size.to_csv(index=False))
+    out = {"run": run.name, "label": res.label, "images": res.n_images,
+           **{k: float(v) for k, v in res.ap.items()},
+           "faces": {k: int(v) for k, v in res.n_faces.items()},
+           "detections": int(res.n_detections), "eval_seconds": round(seconds, 1),
+           "threads": torch.get_num_threads()}
+    atomic_write_text(run / "metrics.json", json.dumps(out, indent=1))
+    return out
+
+
+def rescore(run: Path, n: int) -> dict:
+    """``metrics_n<N>.json``: the saved detections of ``run`` scored on the evenly spread ``N``
+    val images that ``--n N`` evaluates (so a run scored on all images pairs with one scored
+    on N)."""
+    ds = WiderFaceDataset(data_root(), "val")
+    keys = [image_key(ds.images[i]) for i in W.spread(list(range(len(ds))), n)]
+    with np.load(run / "predictions.npz") as z:
+        preds = {k.replace("|", "/"): z[k] for k in z.files}
+    gt = W.with_size_setting(load_eval_gt(data_root()))
+    res = W.evaluate({k: preds[k] for k in keys}, gt, settings=(*W.SETTINGS, "le20"), subset=keys)
+    out = {"run": run.name, "label": res.label, "images": res.n_images,
+           **{k: float(v) for k, v in res.ap.items()}, "faces": {k: int(v) for k, v in res.n_faces.items()}}
+    atomic_write_text(run / f"metrics_n{n}.json", json.dumps(out, indent=1))
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("runs", nargs="+", type=Path)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--n", type=int, default=None, help="evenly spread sample of N images")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for run in args.runs:
+        if args.n and (run / "predictions.npz").is_file() and (run / "metrics.json").is_file():
+            if not (run / f"metrics_n{args.n}.json").is_file():  # the same N images, re-scored
+                out = rescore(run, args.n)
+                print(json.dumps({k: out[k] for k in ("run", "images", "easy", "medium", "hard", "le20")}), flush=True)
+            continue
+        if (run / "metrics.json").is_file():
+            print(f"{run}: already scored", flush=True)
+            continue
+        if not (run / "weights.pt").is_file():
+            print(f"{run}: no weights.pt yet, skipped", flush=True)
+            continue
+        out = score(run, args.n)
+        print(json.dumps({k: out[k] for k in ("run", "easy", "medium", "hard", "le20")}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,148 @@
+"""Every run of the bottom-heavy comparison (issue #11, chapter 08), on two CPU workers.
+
+    TINYLIB_DATA=../shared/data .venv/bin/python tools/train_frcnn_wider.py [--out runs/bh] [--workers 2]
+
+Tasks, for each of ResNet-50 and BH-ResNet50 (``configs/frcnn_<bb>_wider_cpu.yaml`` etc.):
+
+1. ``<bb>_s0``, ``<bb>_s1``: from scratch on the real WIDER train photos, seeds 0 and 1; each
+   scored on the whole WIDER val subset by ``tools/eval_frcnn_wider.py`` (``metrics.json``,
+   ``ap_by_size.csv``, ``predictions.npz``);
+2. ``pretrain_<bb>``: tiny-image pre-training (``configs/pretrain_<bb>_cpu.yaml``), then
+   ``<bb>_pre_s0``: the WIDER recipe from it, seed 0, scored on an evenly spread
+   ``--pre-images`` (120) of the val images, and ``<bb>_s0`` re-scored on the same images
+   (``metrics_n120.json``): the pre-training gain is a paired difference on those images;
+3. ``<bb>_tinyperson``: the TinyPerson protocol on the tiny-person world.
+
+Each task runs as a subprocess with one thread; ``--workers`` of them at a time, each taking
+the first task whose inputs are ready (the order below puts the longest chains first). A task
+whose output exists is skipped; an unfinished training run resumes from its ``last.pt``. Logs:
+``<out>/logs/<task>.log``. At the end ``tools/collect_frcnn_results.py`` writes the tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+BACKBONES = ("resnet50", "bh_resnet50")
+
+
+def tasks(out: Path, py: str, pre_images: int) -> list[dict]:
+    def det(name, cfg, *sets, after=()):
+        run = out / name
+        cmd = [py, "-m", "tinylib.frcnn.train", cfg, "--threads", "1", "--no-progress", "--out", str(run),
+               "--export", str(run / "weights.pt"), *[a for s in sets for a in ("--set", s)]]
+        return {"name": name, "done": run / "weights.pt", "after": list(after), "cmd": cmd,
+                "resume": run / "last.pt"}
+
+    def ev(name, n=None, after=()):
+        run = out / name
+        cmd = [py, "tools/eval_frcnn_wider.py", str(run), "--threads", "1"] + (["--n", str(n)] if n else [])
+        done = run / (f"metrics_n{n}.json" if n and name.endswith("_s0") and "_pre_" not in name else "metrics.json")
+        return {"name": f"eval {name}" + (f" n{n}" if n else ""), "done": done, "after": list(after), "cmd": cmd}
+
+    world = "$(tiny_person_world)"
+    t = []
+    for bb in BACKBONES:
+        t.append(det(f"{bb}_s0", f"configs/frcnn_{bb}_wider_cpu.yaml"))
+        t.append(ev(f"{bb}_s0", after=[f"{bb}_s0"]))
+    for bb in BACKBONES:
+        pre = out / f"pretrain_{bb}"
+        t.append({"name": f"pretrain_{bb}", "done": pre / "backbone.pt", "after": [], "resume": pre / "last.pt",
+                  "cmd": [py, "-m", "tinylib.frcnn.pretrain", f"configs/pretrain_{bb}_cpu.yaml", "--threads", "1",
+                          "--no-progress", "--out", str(pre)]})
+        t.append(det(f"{bb}_pre_s0", f"configs/frcnn_{bb}_wider_cpu.yaml",
+                     f"model.backbone_weights={pre / 'backbone.pt'}", after=[f"pretrain_{bb}"]))
+    for bb in BACKBONES:
+        t.append(det(f"{bb}_s1", f"configs/frcnn_{bb}_wider_cpu.yaml", "train.seed=1"))
+    for bb in BACKBONES:
+        t.append(ev(f"{bb}_s1", after=[f"{bb}_s1"]))
+        t.append(ev(f"{bb}_pre_s0", pre_images, after=[f"{bb}_pre_s0"]))
+        t.append(ev(f"{bb}_s0", pre_images, after=[f"eval {bb}_s0"]))
+    for bb in BACKBONES:
+        t.append(det(f"{bb}_tinyperson", f"configs/frcnn_{bb}_tinyperson_cpu.yaml", f"data.root={world}"))
+    return t
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", default="runs/bh", type=Path)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--pre-images", type=int, default=120)
+    args = p.parse_args(argv)
+    py = sys.executable
+    (args.out / "logs").mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    todo = tasks(args.out, py, args.pre_images)
+    world = None
+    lock = threading.Lock()
+    state = {t["name"]: ("done" if t["done"].is_file() else "todo") for t in todo}
+    failed = []
+
+    def pick():
+        with lock:
+            for t in todo:
+                if state[t["name"]] == "todo" and all(state.get(a) == "done" for a in t["after"]):
+                    state[t["name"]] = "running"
+                    return t
+            return None
+
+    def fail(name):  # a failed task fails everything that waits on it
+        state[name] = "failed"
+        failed.append(name)
+        for tt in todo:
+            if name in tt["after"] and state[tt["name"]] == "todo":
+                fail(tt["name"])
+
+    def worker():
+        nonlocal world
+        while True:
+            t = pick()
+            if t is None:
+                with lock:
+                    if not any(v in ("todo", "running") for v in state.values()):
+                        return
+                time.sleep(5)
+                continue
+            cmd = list(t["cmd"])
+            if "data.root=$(tiny_person_world)" in cmd:
+                with lock:
+                    if world is None:
+                        world = subprocess.run(
+                            [py, "-c", "from tinylib.data.scale_match import tiny_person_world as w; print(w())"],
+                            env=env, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+                cmd[cmd.index("data.root=$(tiny_person_world)")] = f"data.root={world}"
+            if t.get("resume") is not None and t["resume"].is_file():
+                cmd.append("--resume")
+            log = args.out / "logs" / (t["name"].replace(" ", "_") + ".log")
+            print(f"{time.strftime('%H:%M:%S')} start {t['name']}", flush=True)
+            with open(log, "a") as fh:
+                rc = subprocess.run(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT).returncode
+            ok = rc == 0 and t["done"].is_file()
+            with lock:
+                if ok:
+                    state[t["name"]] = "done"
+                else:
+                    fail(t["name"])
+            print(f"{time.strftime('%H:%M:%S')} {'done' if ok else f'FAILED (rc {rc}, see {log})'} {t['name']}",
+                  flush=True)
+
+    threads = [threading.Thread(target=worker) for _ in range(max(1, args.workers))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    subprocess.run([py, "tools/collect_frcnn_results.py", str(args.out)], env=env)
+    if failed:
+        print(f"failed: {failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
