@@ -220,7 +220,7 @@ def test_tiny_person_world(world, tmp_path):
 # ------------------------------------------------------------------- result tables
 def _fake_runs(tmp_path):
     vals = {"resnet50_s0": 0.30, "resnet50_s1": 0.32, "bh_resnet50_s0": 0.40, "bh_resnet50_s1": 0.41,
-            "resnet50_pre_s0": 0.35}
+            "resnet50_pre_s0": 0.35, "resnet50_pre_s1": 0.36}
     def metrics(v, n):
         return json.dumps({"easy": v + 0.2, "medium": v + 0.1, "hard": v, "le20": v - 0.1, "images": n,
                            "faces": {"le20": 100}})
@@ -228,8 +228,8 @@ def _fake_runs(tmp_path):
     for name, v in vals.items():
         d = tmp_path / name
         d.mkdir()
-        (d / "metrics.json").write_text(metrics(v, 120 if "_pre_" in name else 374))
-        if name == "resnet50_s0":  # re-scored on the pre-trained run's 120 images
+        (d / "metrics.json").write_text(metrics(v, 374))
+        if name == "resnet50_s0":  # its detections re-scored on 120 of the images
             (d / "metrics_n120.json").write_text(metrics(0.28, 120))
         pd.DataFrame({"step": [1, 600]}).to_csv(d / "history.csv", index=False)
         pd.DataFrame({"bin": ["0-10 px"], "min_size": [0], "max_size": [10], "faces": [5], "ap": [v]}) \
@@ -239,19 +239,23 @@ def _fake_runs(tmp_path):
 
 def test_seed_summary_delta_and_pretrain_gain(tmp_path):
     runs = C.collect_runs(_fake_runs(tmp_path))
-    assert len(runs) == 6 and set(runs["init"]) == {"scratch", "pretrained"}
-    assert sorted(runs["images"]) == [120, 120, 374, 374, 374, 374]
+    assert len(runs) == 7 and set(runs["init"]) == {"scratch", "pretrained"}
+    assert sorted(runs["images"]) == [120] + [374] * 6
     assert runs.set_index("run").at["resnet50_pre_s0", "backbone"] == "resnet50"
     s = C.seed_summary(runs)
     r50 = s[(s["backbone"] == "resnet50") & (s["init"] == "scratch")].iloc[0]
     assert r50["seeds"] == 2 and r50["hard_mean"] == pytest.approx(0.31) and r50["hard_spread"] == pytest.approx(0.02)
     d = C.backbone_delta(s)
     assert d.at["hard", "delta"] == pytest.approx(0.095) and d.at["hard", "outside_spread"]
-    assert set(s["images"]) == {374} and "pretrained" not in set(s["init"])  # scored on 120 only
-    g = C.pretrain_gain(runs)  # paired on the same 120 images: 0.35 - 0.28
-    assert g.set_index("backbone").at["resnet50", "hard"] == pytest.approx(0.07)
-    assert g.set_index("backbone").at["resnet50", "images"] == 120
-    assert len(C.collect_by_size(tmp_path)) == 5
+    assert set(s["images"]) == {374}  # the re-scoring on 120 images is left out
+    g = C.pretrain_gain(runs).set_index("backbone")  # 0.355 - 0.31, spreads 0.01 and 0.02
+    assert list(g.index) == ["resnet50"]
+    assert g.at["resnet50", "hard"] == pytest.approx(0.045) and g.at["resnet50", "hard_spread"] == pytest.approx(0.02)
+    assert g.at["resnet50", "hard_outside"] and g.at["resnet50", "seeds"] == "2/2"
+    one = C.pretrain_gain(runs[runs["run"] != "resnet50_pre_s1"]).set_index("backbone")
+    assert one.at["resnet50", "seeds"] == "1/2" and one.at["resnet50", "hard"] == pytest.approx(0.04)
+    assert one.at["resnet50", "hard_spread"] == pytest.approx(0.02) and one.at["resnet50", "hard_outside"]
+    assert len(C.collect_by_size(tmp_path)) == 6
     with pytest.raises(ValueError, match="run folder"):
         C._parse_run("weird")
 
@@ -273,7 +277,9 @@ def test_pretrain_recipes_parse_and_match(bb):
     from tinylib.hr.train import load_config
 
     cfg = load_config(C.REPO_DIR / "configs" / f"pretrain_{bb}_cpu.yaml")
-    assert cfg["name"] == f"pretrain_{bb}_cpu" and cfg["model"] == {"backbone": bb}
+    assert cfg["name"] == f"pretrain_{bb}_cpu" and cfg["model"] == {"backbone": bb, "width": 16}
+    det = load_config(C.REPO_DIR / "configs" / f"frcnn_{bb}_wider_cpu.yaml")
+    assert det["model"]["backbone_width"] == cfg["model"]["width"]  # pre-trains what it detects with
     engine.TrainConfig.from_dict(cfg["train"])
     P._settings(cfg["data"])
     other = load_config(C.REPO_DIR / "configs" / "pretrain_resnet50_cpu.yaml")
@@ -308,3 +314,40 @@ def test_pretrain_cli_exit_codes(tmp_path, capsys):
     cfg.write_text("name: r\nmodel: {backbone: resnet18}\ndata: {source: nope}\n")
     assert P.main([str(cfg), "--out", str(tmp_path / "o")]) == 2
     assert "data.source" in capsys.readouterr().err
+
+
+def test_scaled_resnets():
+    from torchvision.models import resnet50
+
+    from tinylib.models.backbones import build_backbone, resnet50_scaled
+
+    def n(m):
+        return sum(p.numel() for p in m.parameters())
+
+    tv = resnet50()
+    assert n(resnet50_scaled(width=64)) == n(tv) - n(tv.fc)  # width 64 is ResNet-50 exactly
+    r, b = build_backbone("resnet50", width=16), build_backbone("bh_resnet50", width=16)
+    assert r.out_channels == b.out_channels == {"res2": 64, "res3": 128, "res4": 256, "res5": 512}
+    assert n(b) < n(r)  # bottom-heavy: fewer parameters at the same width
+    x = torch.zeros(1, 3, 64, 64)
+    assert [f.shape[-1] for f in r(x).values()] == [f.shape[-1] for f in b(x).values()] == [16, 8, 4, 2]
+    with pytest.raises(TypeError, match="width"):
+        build_backbone("hrnet18", width=16)
+    with pytest.raises(ValueError, match="pretrained"):
+        build_backbone("resnet50", width=16, pretrained=True)
+    det = build_frcnn("bh_resnet50", backbone_width=8, fpn_channels=16, representation_size=32)
+    assert det.backbone.body.out_channels["res5"] == 256
+    with pytest.raises(ValueError, match="backbone_width"):
+        build_frcnn("resnet50", backbone_width=8, pretrained="imagenet")
+
+
+def test_shipped_tables_hold_the_comparison():
+    r = C.load_results(C.WEIGHTS_DIR)
+    runs = r["runs"]
+    s = C.seed_summary(runs)
+    assert set(runs["images"]) == {374}
+    scratch = s[s["init"] == "scratch"].set_index("backbone")
+    assert set(scratch.index) == {"resnet50", "bh_resnet50"} and (scratch["seeds"] == 2).all()
+    assert set(r["pretrain"]["backbone"]) == set(r["tinyperson"]["backbone"]) == {"resnet50", "bh_resnet50"}
+    assert len(C.pretrain_gain(runs)) == 2
+    assert set(r["by_size"]["run"]) == set(runs["run"])

@@ -89,7 +89,7 @@ def collect_pretrain(out_dir) -> pd.DataFrame:
     for f in sorted(Path(out_dir).glob("pretrain_*/result.json")):
         d = json.loads(f.read_text())
         rows.append({k: d[k] for k in ("backbone", "source", "top1", "n_train", "n_test", "steps")})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["backbone", "source", "top1", "n_train", "n_test", "steps"])
 
 
 def collect_tinyperson(out_dir) -> pd.DataFrame:
@@ -105,7 +105,7 @@ def collect_tinyperson(out_dir) -> pd.DataFrame:
         last = done.iloc[-1]
         rows.append({"backbone": f.parent.name[: -len("_tinyperson")],
                      **{m: float(last[f"ap_{m}"]) for m in TINY_METRICS}, "steps": int(h["step"].max())})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["backbone", *TINY_METRICS, "steps"])
 
 
 def load_results(directory=None) -> dict[str, pd.DataFrame]:
@@ -164,17 +164,22 @@ def backbone_delta(summary: pd.DataFrame, a: str = "bh_resnet50", b: str = "resn
     return pd.DataFrame(rows).set_index("metric")
 
 
-def pretrain_gain(runs: pd.DataFrame, metrics=METRICS, seed: int = 0) -> pd.DataFrame:
-    """Per backbone: AP from tiny-image pre-training minus AP from scratch, same seed and
-    budget, scored on the same val images (the pre-trained run's ``images``; the scratch run's
-    detections re-scored on them: ``metrics_n<N>.json``), per metric; ``images`` says how many."""
-    r = runs[runs["seed"] == seed]
+def pretrain_gain(runs: pd.DataFrame, metrics=METRICS) -> pd.DataFrame:
+    """Per backbone: AP from tiny-image pre-training minus AP from scratch (means over the
+    seeds, same budget, same val images), per metric, beside the larger seed spread of the two
+    and whether the gain lies outside it (a side with one seed has no spread of its own, so
+    with one seed on one side the other side's spread decides; ``seeds`` is each side's count
+    ``pretrained/scratch``). Rows: backbones with both kinds of run."""
+    s = seed_summary(runs, metrics).set_index(["backbone", "init"])
     rows = []
-    for bb in sorted(set(r["backbone"])):
-        pre = r[(r["backbone"] == bb) & (r["init"] == "pretrained")]
-        for _, p in pre.iterrows():
-            base = r[(r["backbone"] == bb) & (r["init"] == "scratch") & (r["images"] == p["images"])]
-            if len(base):
-                rows.append({"backbone": bb, "images": int(p["images"]),
-                             **{m: float(p[m] - base.iloc[0][m]) for m in metrics}})
+    for bb in dict.fromkeys(b for b, _ in s.index):
+        if (bb, "pretrained") in s.index and (bb, "scratch") in s.index:
+            p, z = s.loc[(bb, "pretrained")], s.loc[(bb, "scratch")]
+            row = {"backbone": bb, "seeds": f"{int(p['seeds'])}/{int(z['seeds'])}"}
+            several = max(p["seeds"], z["seeds"]) > 1
+            for m in metrics:
+                d = float(p[f"{m}_mean"] - z[f"{m}_mean"])
+                spread = float(max(p[f"{m}_spread"], z[f"{m}_spread"]))
+                row.update({m: d, f"{m}_spread": spread, f"{m}_outside": bool(several and abs(d) > spread)})
+            rows.append(row)
     return pd.DataFrame(rows)

@@ -127,6 +127,7 @@ MODEL_DEFAULTS: dict = {
     "backbone": "resnet50",
     "pretrained": False,          # False | "imagenet" (ResNets, torch hub cache only)
     "backbone_weights": None,     # path to a backbone state dict
+    "backbone_width": None,       # resnet50 / bh_resnet50 only: base width (64 = the paper's; 16 = x0.25)
     "freeze_bn": False,           # keep the backbone's BatchNorm statistics and affine fixed
     "num_classes": 2,             # background + one object class (face or person)
     "fpn_channels": 256,
@@ -383,9 +384,14 @@ def _load_backbone_weights(body: nn.Module, path) -> None:
     log.info("backbone initialised from %s", p)
 
 
-def _build_body(name: str, pretrained) -> nn.Module:
+def _build_body(name: str, pretrained, width=None) -> nn.Module:
     if name.lower() not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; expected one of {', '.join(BACKBONES)}")
+    if width is not None:
+        if pretrained not in (None, False, "none", "scratch"):
+            raise ValueError(f"model.backbone_width={width}: no pretrained weights exist for a "
+                             "scaled backbone (use backbone_weights: PATH)")
+        return build_backbone(name, width=int(width))
     if pretrained in (None, False, "none", "scratch"):
         return build_backbone(name)
     if pretrained not in (True, "imagenet"):
@@ -421,7 +427,7 @@ def build_frcnn(backbone: str = "resnet50", **settings) -> FasterRCNNFPN:
     cfg["anchor_sizes"] = [list(s) for s in sizes]
     cfg["aspect_ratios"] = list(ratios)
 
-    body = _build_body(cfg["backbone"], cfg["pretrained"])
+    body = _build_body(cfg["backbone"], cfg["pretrained"], cfg["backbone_width"])
     if cfg["backbone_weights"]:
         _load_backbone_weights(body, cfg["backbone_weights"])
     pyramid = PyramidBackbone(body, int(cfg["fpn_channels"]), levels=str(cfg["levels"]),

@@ -4,7 +4,7 @@
 
 A recipe (``configs/pretrain_<backbone>_cpu.yaml``)::
 
-    model: {backbone: bh_resnet50}
+    model: {backbone: bh_resnet50, width: 16}       # width: resnet50 / bh_resnet50 only
     data:  {source: auto | cifar100 | imagenet32 | wider_crops, per_image: 8}
     train: {epochs, optimizer, lr, batch_size, ...}          # tinylib.engine.TrainConfig
 
@@ -64,10 +64,10 @@ class BackboneClassifier(nn.Module):
     Training: ``model(images, {"labels": ...})`` -> ``{"loss_cls": cross-entropy}`` (the
     engine's contract); otherwise ``model(images)`` -> logits ``(B, num_classes)``."""
 
-    def __init__(self, backbone: str, num_classes: int):
+    def __init__(self, backbone: str, num_classes: int, width: int | None = None):
         super().__init__()
         self.backbone_name = str(backbone)
-        self.body = build_backbone(backbone)
+        self.body = build_backbone(backbone, **({} if width is None else {"width": int(width)}))
         self.last = list(self.body.out_channels)[-1]
         self.fc = nn.Linear(int(self.body.out_channels[self.last]), int(num_classes))
 
@@ -185,9 +185,11 @@ def run(cfg: dict, *, out_dir=None, resume: bool = False, progress: bool = True)
     ``out_dir/result.json`` beside ``out_dir/backbone.pt``."""
     d = _settings(cfg.get("data"))
     backbone = str((cfg.get("model") or {}).get("backbone", "resnet50"))
-    extra = sorted(set(cfg.get("model") or {}) - {"backbone"})
+    width = (cfg.get("model") or {}).get("width")
+    extra = sorted(set(cfg.get("model") or {}) - {"backbone", "width"})
     if extra:
-        raise ValueError(f"unknown model settings {extra}; a pre-training recipe takes model.backbone")
+        raise ValueError(f"unknown model settings {extra}; a pre-training recipe takes "
+                         "model.backbone and model.width")
     tcfg = dict(cfg.get("train", {}))
     if out_dir is not None:
         tcfg["out_dir"] = str(out_dir)
@@ -198,7 +200,7 @@ def run(cfg: dict, *, out_dir=None, resume: bool = False, progress: bool = True)
                                seed=int(d["seed"]))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(tcfg.get("seed", 0)))
-        model = BackboneClassifier(backbone, len(classes))
+        model = BackboneClassifier(backbone, len(classes), width)
     hist = engine.train(model, train_set, collate_fn=collate, config=tcfg, device=runtime().device,
                         resume=resume or None, progress=progress,
                         extra_config={"recipe": cfg, "source": source})

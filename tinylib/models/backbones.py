@@ -43,6 +43,7 @@ __all__ = [
     "HRNetSpec",
     "resnet_features",
     "bh_resnet50",
+    "resnet50_scaled",
     "hrnet",
     "build_backbone",
     "BACKBONES",
@@ -168,21 +169,44 @@ def _bottleneck_stage(inplanes: int, planes: int, blocks: int, stride: int) -> n
     return nn.Sequential(*layers)
 
 
-def bh_resnet50(*, depths=(7, 6, 2, 1)) -> ResNetFeatures:
+def bh_resnet50(*, depths=(7, 6, 2, 1), width: int = 64) -> ResNetFeatures:
     """BH-ResNet50 of Table 4 (Ning et al.): stem ``3x3, 64, stride 1`` + ``3x3`` max-pool
     stride 2, then bottleneck stages of widths 64/128/256/512 with ``depths`` = 7, 6, 2, 1
     blocks, each stage starting with a stride-2 block (torchvision style: in the 3x3).
-    Outputs ``res2..res5`` at strides 4, 8, 16, 32 like ResNet50."""
+    Outputs ``res2..res5`` at strides 4, 8, 16, 32 like ResNet50. ``width`` scales every
+    width (64 = the paper's; 16 = "x0.25", the CPU-scale twin of :func:`resnet50_scaled`)."""
+    w = int(width)
     stem = nn.Sequential(OrderedDict(
-        conv1=nn.Conv2d(3, 64, 3, 1, 1, bias=False), bn1=nn.BatchNorm2d(64),
+        conv1=nn.Conv2d(3, w, 3, 1, 1, bias=False), bn1=nn.BatchNorm2d(w),
         relu=nn.ReLU(inplace=True), maxpool=nn.MaxPool2d(3, 2, 1)))
     stages: OrderedDict[str, nn.Module] = OrderedDict()
-    inplanes = 64
-    for i, (planes, blocks) in enumerate(zip((64, 128, 256, 512), depths)):
+    inplanes = w
+    for i, (planes, blocks) in enumerate(zip((w, 2 * w, 4 * w, 8 * w), depths)):
         stages[f"res{i + 2}"] = _bottleneck_stage(inplanes, planes, blocks, 2)
         inplanes = planes * 4
     _init_weights(stem, stages)
-    out_channels = {f"res{i + 2}": 256 * 2 ** i for i in range(4)}
+    out_channels = {f"res{i + 2}": 4 * w * 2 ** i for i in range(4)}
+    strides = {f"res{i + 2}": 4 * 2 ** i for i in range(4)}
+    return ResNetFeatures(stem, stages, out_channels, strides)
+
+
+def resnet50_scaled(*, width: int = 64) -> ResNetFeatures:
+    """ResNet-50 (torchvision's layout: stem ``7x7/2`` + max-pool, 3/4/6/3 bottlenecks, the
+    stride in the 3x3) with every width scaled: base ``width`` instead of 64. ``width=64`` is
+    torchvision's ResNet-50 exactly (same modules and parameter count, our initialisation);
+    ``width=16`` is the "x0.25" twin of ``bh_resnet50(width=16)``: the same FLOP ratio between
+    the two as at full width, 1/16 of the FLOPs."""
+    w = int(width)
+    stem = nn.Sequential(OrderedDict(
+        conv1=nn.Conv2d(3, w, 7, 2, 3, bias=False), bn1=nn.BatchNorm2d(w),
+        relu=nn.ReLU(inplace=True), maxpool=nn.MaxPool2d(3, 2, 1)))
+    stages: OrderedDict[str, nn.Module] = OrderedDict()
+    inplanes = w
+    for i, (planes, blocks) in enumerate(zip((w, 2 * w, 4 * w, 8 * w), (3, 4, 6, 3))):
+        stages[f"res{i + 2}"] = _bottleneck_stage(inplanes, planes, blocks, 1 if i == 0 else 2)
+        inplanes = planes * 4
+    _init_weights(stem, stages)
+    out_channels = {f"res{i + 2}": 4 * w * 2 ** i for i in range(4)}
     strides = {f"res{i + 2}": 4 * 2 ** i for i in range(4)}
     return ResNetFeatures(stem, stages, out_channels, strides)
 
@@ -370,8 +394,16 @@ BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resn
 
 def build_backbone(name: str, **kw) -> FeatureBackbone:
     """Build a backbone by name (see :data:`BACKBONES`); ``kw`` go to the builder
-    (``pretrained``/``caffe_style`` for ResNets, ``depths`` for ``bh_resnet50``)."""
+    (``pretrained``/``caffe_style`` for ResNets, ``depths`` for ``bh_resnet50``; ``width`` for
+    ``resnet50`` (:func:`resnet50_scaled`) and ``bh_resnet50``: the base width, 64 the paper's)."""
     key = name.lower()
+    width = kw.pop("width", None)
+    if width is not None:
+        if key not in ("resnet50", "bh_resnet50"):
+            raise TypeError(f"width= is an option of resnet50 and bh_resnet50 only, not {name}")
+        if kw.pop("pretrained", False):
+            raise ValueError(f"{name} with width={width}: no pretrained weights exist")
+        return resnet50_scaled(width=width, **kw) if key == "resnet50" else bh_resnet50(width=width, **kw)
     if key == "resnet50_caffe":
         return resnet_features(50, caffe_style=True, **kw)
     if key.startswith("resnet") and key[6:].isdigit():
