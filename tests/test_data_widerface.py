@@ -266,6 +266,11 @@ def test_dataset_samples(tmp_path):
     assert image.shape == (32, 32, 3)
     assert target["ignore"].tolist() == [True, True, True]  # invalid, all-zero, zero width
     assert target["attributes"]["blur"].tolist() == [2, 0, 0]
+    # a mask, not the 0/1 "invalid" attribute ([0, 1] == [False, True] in Python: check types)
+    assert target["ignore"].dtype == bool and target["attributes"]["invalid"].dtype == np.int64
+    assert target["attributes"]["invalid"].tolist() == [1, 0, 0]
+    ref = ds.faces.iloc[ds._rows[ds.images[1]]]  # the arrays read the face table row for row
+    np.testing.assert_array_equal(target["boxes"][:, :2], ref[["x", "y"]].to_numpy(np.float32))
 
 
 def test_dataset_skips_unreadable_and_counts(tmp_path, caplog):

@@ -363,3 +363,21 @@ def test_s3fd_matching_gives_a_tiny_face_its_top_n_anchors(r18):
         assert got[got["label"] == 1]["iou"].min() > 0.1
     with pytest.raises(ValueError, match="rpn_matching"):
         _small(rpn_matching="atss")
+
+
+def test_init_weights_start_from_a_trained_detector(r18, tmp_path):
+    w = D.save_weights(r18, tmp_path / "det.pt", half=False)
+    same = _small(init_weights=str(w))  # every tensor fits: the same detector
+    for (k, a), b in zip(r18.state_dict().items(), same.state_dict().values()):
+        assert torch.equal(a, b), k
+    torch.manual_seed(1)
+    ssh = M.build_frcnn("resnet18", **{**SMALL, "context_module": "ssh", "init_weights": str(w)})
+    fresh = M._load_init_weights(ssh, w)  # what the trained detector did not have stays fresh
+    assert fresh and all(k.startswith("backbone.context.") for k in fresh)
+    assert torch.equal(ssh.state_dict()["rpn.head.conv.0.0.weight"], r18.state_dict()["rpn.head.conv.0.0.weight"])
+    assert D.load_detector(D.save_weights(ssh, tmp_path / "ssh.pt")).config["init_weights"] is None
+    with pytest.raises(ValueError, match="of this detector.s weights fit it"):
+        M.build_frcnn("bh_resnet50", **{**SMALL, "backbone_width": 8, "fpn_channels": 8, "representation_size": 24,
+                                        "init_weights": str(w)})
+    with pytest.raises(FileNotFoundError, match="model.init_weights: file not found"):
+        _small(init_weights=str(tmp_path / "none.pt"))

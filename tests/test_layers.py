@@ -8,7 +8,7 @@ Function-local imports count too: a lazy import that reaches up is still a reach
 2 building     analysis, models, engine (the model-agnostic trainer)
 3 protocols    eval.pr, eval.widerface, eval.fddb, eval.tinyperson: pure functions of
                predictions and ground truth, below the detectors so that a training run can
-               report AP per epoch
+               report AP per epoch; eval.tta, test-time pyramid/flip around any detect function
 4 detectors    hr (and the detectors beside it), peers
 5 comparison   eval.compare, eval.cli, studies
 6 presentation viz, widgets, notebooks (the runner), report, course, the package root
@@ -30,7 +30,7 @@ LAYERS: list[tuple[int, str]] = [  # longest prefix wins
     (1, "tinylib.data"),
     (2, "tinylib.analysis"), (2, "tinylib.models"), (2, "tinylib.engine"),
     (3, "tinylib.eval.pr"), (3, "tinylib.eval.widerface"), (3, "tinylib.eval.fddb"),
-    (3, "tinylib.eval.tinyperson"),
+    (3, "tinylib.eval.tinyperson"), (3, "tinylib.eval.tta"),
     (4, "tinylib.hr"), (4, "tinylib.frcnn"), (4, "tinylib.gan"), (4, "tinylib.peers"),
     (5, "tinylib.eval"), (5, "tinylib.studies"),
     (6, "tinylib.viz"), (6, "tinylib.widgets"), (6, "tinylib.notebooks"), (6, "tinylib"),

@@ -240,6 +240,46 @@ for _q in ("psnr", "ssim"):
              claim=f"{_q.upper()} of {_img} on held-apart real faces", unit="dB" if _q == "psnr" else "")
 
 
+# --- 10 the survey's small-object toolbox: qualitative claims --------------------------------
+SURVEY = "Survey, Common Deep Learning Methods for Small Object Detection (papers/003)"
+#: technique (tinylib.frcnn.toolbox.TECHNIQUES) -> (the survey's section, what it claims)
+SURVEY_CLAIMS = {
+    "copy_paste": ("Simple and Effective Data Augmentation",
+                   "oversampling images with small objects, and pasting small objects elsewhere in "
+                   "the image, increase their number and training weight: better small-object detection"),
+    "scale_match": ("Appropriate Training Methods",
+                    "the training distribution should match the test input distribution as closely as "
+                    "possible (Scale Match: match the object sizes)"),
+    "anchor_matching": ("Dense Anchor Sampling and Matching Strategies",
+                        "a looser matching threshold for small-object anchors (IoU > 0.4) and denser "
+                        "anchors give small faces as many anchors as large ones"),
+    "snip": ("Appropriate Training Methods: SNIP",
+             "only objects of a suitable scale for each image scale are used in training; too small "
+             "or too large ones are ignored"),
+    "single_level": ("Feature Pyramid Networks",
+                     "fusing features of several stages (FPN) helps small objects; one stride-8 level "
+                     "(the HR detector's choice) should do worse on large and small faces alike"),
+    "ssh_context": ("Using Context: PyramidBox; SSH",
+                    "context (head, shoulders) makes a small face's effective object larger and easier "
+                    "to detect"),
+    "tta_flip": ("Traditional Image Pyramid", "augmented test inputs (a mirror image) help, at a cost"),
+    "tta_1x2x": ("Traditional Image Pyramid",
+                 "an image pyramid detects small objects at its upsampled levels; it is slow, several passes"),
+    "tta_pyramid": ("Traditional Image Pyramid",
+                    "an image pyramid detects small objects at its upsampled levels; it is slow, several passes"),
+    "tta_pyramid_flip": ("Traditional Image Pyramid",
+                         "an image pyramid detects small objects at its upsampled levels; it is slow, "
+                         "several passes"),
+}
+for _t, (_sec, _claim) in SURVEY_CLAIMS.items():
+    for _m in ("hard", "le20"):
+        _add(f"toolbox.{_t}.{_m}", "helps (no number)", f"{SURVEY}, {_sec}",
+             claim=f"{_t}: {_claim}", unit="AP",
+             note="the survey states the direction only; ours is the AP with the technique (the gain "
+                  "over the baseline is in the note)")
+    _add(f"toolbox.{_t}.cost_ratio", "not reported", f"{SURVEY}, {_sec}",
+         claim=f"{_t}: cost with the technique / baseline's", unit="x")
+
 def find(key: str) -> PaperClaim | None:
     """The claim recorded under ``key``, or None."""
     return CLAIMS.get(key)

@@ -11,6 +11,7 @@
 * :func:`figure_image` -- a figure as an embedded JPEG (photos: a fraction of a PNG's size);
 * :func:`gan_losses`, :class:`LiveLosses`, :func:`gan_architecture`, :func:`sr_grid` -- the
   GAN chapter's loss curves (live during training), block drawing and super-resolution grid.
+* :func:`toolbox_gain_cost` -- the toolbox chapter's AP gain vs cost figure.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .eval import widerface as W
 
 __all__ = ["training_history", "Outcome", "outcome", "draw_outcome", "draw_boxes_xyxy", "draw_positive_windows",
            "OUTCOME_COLORS", "SAMPLE_COLORS", "draw_sample", "samples_figure", "figure_image",
-           "GAN_LOSSES", "gan_losses", "LiveLosses", "gan_architecture", "sr_grid"]
+           "GAN_LOSSES", "gan_losses", "LiveLosses", "gan_architecture", "sr_grid", "toolbox_gain_cost"]
 
 OUTCOME_COLORS = {"tp": "lime", "fp": "red", "missed": "yellow", "ignored": "grey"}
 SAMPLE_COLORS = {"face": "lime", "ignore": "magenta"}
@@ -370,3 +371,37 @@ def sr_grid(examples: dict, n: int = 12, *, size: float = 1.15, titles=None):
             if r == 0 and titles is not None:
                 ax.set_title(titles[j], fontsize=7)
     return fig
+
+
+# ------------------------------------------------------------------------- toolbox chapter
+def toolbox_gain_cost(table, metrics=("hard", "le20"), axes=None):
+    """The toolbox chapter's figure: per technique (rows of
+    :func:`tinylib.frcnn.toolbox.toolbox_table`), the AP gain over the baseline against
+    ``cost_ratio`` (log scale), one panel per metric. Whiskers: the seed spread; a filled
+    marker: the gain lies outside it, a hollow one: inside (no win). Returns the axes."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    if axes is None:
+        _, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.8), constrained_layout=True)
+    axes = np.atleast_1d(axes)
+    markers = {"train": "o", "model": "s", "test": "^"}
+    colors = plt.get_cmap("tab10")
+    handles = []
+    for ax, m in zip(axes, metrics):
+        for k, (_, r) in enumerate(table.iterrows()):
+            c, mk = colors(k % 10), markers.get(r["kind"], "o")
+            ax.errorbar(r["cost_ratio"], r[f"{m}_gain"], yerr=r[f"{m}_spread"], fmt="none", ecolor=c,
+                        capsize=3, lw=1)
+            ax.plot(r["cost_ratio"], r[f"{m}_gain"], mk, ms=8, color=c,
+                    mfc=c if r[f"{m}_outside"] else "white", label=r["label"])
+            if ax is axes[0]:
+                handles.append(Line2D([], [], marker=mk, ls="", ms=7, color=c, label=r["label"]))
+        ax.axhline(0, color="0.4", lw=0.8)
+        ax.axvline(1, color="0.8", lw=0.8)
+        ax.set_xscale("log")
+        ax.set(xlabel="cost ratio (x the baseline's; log)", ylabel=f"{m} AP gain", title=f"{m} AP gain vs cost")
+    axes[0].figure.suptitle("filled: outside the seed spread; hollow: inside (no win); whiskers: seed spread",
+                            fontsize=9)
+    axes[-1].legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return axes

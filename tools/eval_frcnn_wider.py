@@ -11,7 +11,10 @@ writes ``RUN_DIR/metrics.json``, ``RUN_DIR/ap_by_size.csv`` and the detections
 (``RUN_DIR/predictions.npz``, keys ``event|stem``: re-scoring on a subset needs no re-run;
 ``--n N`` scores an evenly spread N of the images; for a run already scored on all of
 them it re-scores the saved detections on those N into ``metrics_n<N>.json``, so the two
-pair up). A run that already has
+pair up). ``--tta SETTING`` (a name of :data:`tinylib.eval.tta.TTA_SETTINGS`, e.g.
+``0.5x/1x/2x+flip``) runs the test-time pyramid/flip instead and writes
+``RUN_DIR/tta_<setting>.json`` (with ``--n``: on those N images), timed, with its pixel cost.
+A run that already has
 ``metrics.json`` is skipped (delete it to re-score). ``tools/collect_frcnn_results.py`` turns
 the run folders into the tables the chapter reads.
 """
@@ -30,7 +33,9 @@ import torch
 from tinylib.config import data_root
 from tinylib.data.widerface import WiderFaceDataset, image_key, load_eval_gt
 from tinylib.eval import widerface as W
+from tinylib.eval.tta import TTA_SETTINGS, tta_cost
 from tinylib.frcnn.detect import evaluate_wider, load_detector
+from tinylib.frcnn.toolbox import tta_result_path
 from tinylib.io import atomic_save, atomic_write_text
 
 
@@ -50,6 +55,20 @@ def score(run: Path, n: int | None = None) -> dict:
            "detections": int(res.n_detections), "eval_seconds": round(seconds, 1),
            "threads": torch.get_num_threads()}
     atomic_write_text(run / "metrics.json", json.dumps(out, indent=1))
+    return out
+
+
+def score_tta(run: Path, setting: str, n: int | None = None) -> dict:
+    scales, flip = TTA_SETTINGS[setting]
+    model = load_detector(run / "weights.pt", device="cpu")
+    t0 = time.perf_counter()
+    res, _ = evaluate_wider(model, data_root(), max_images=n, progress=True, tta=(scales, flip),
+                            detector_kw={"device": "cpu", "score_threshold": 0.01, "batch_size": 1})
+    out = {"run": run.name, "tta": setting, "label": res.label, "images": res.n_images,
+           **{k: float(v) for k, v in res.ap.items()}, "faces": {k: int(v) for k, v in res.n_faces.items()},
+           "pixel_cost": tta_cost(scales, flip), "eval_seconds": round(time.perf_counter() - t0, 1),
+           "threads": torch.get_num_threads()}
+    atomic_write_text(tta_result_path(run, setting), json.dumps(out, indent=1))
     return out
 
 
@@ -74,11 +93,19 @@ def main(argv=None) -> int:
     p.add_argument("runs", nargs="+", type=Path)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--n", type=int, default=None, help="evenly spread sample of N images")
+    p.add_argument("--tta", choices=sorted(TTA_SETTINGS), default=None, help="test-time pyramid / flip setting")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
     for run in args.runs:
+        if args.tta:
+            if tta_result_path(run, args.tta).is_file():
+                print(f"{run}: {args.tta} already scored", flush=True)
+            else:
+                out = score_tta(run, args.tta, args.n)
+                print(json.dumps({k: out[k] for k in ("run", "tta", "images", "hard", "le20", "eval_seconds")}), flush=True)
+            continue
         if args.n and (run / "predictions.npz").is_file() and (run / "metrics.json").is_file():
             if not (run / f"metrics_n{args.n}.json").is_file():  # the same N images, re-scored
                 out = rescore(run, args.n)

@@ -24,9 +24,9 @@ import argparse
 import os
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
+
+from _schedule import exit_status, run_tasks  # tools/_schedule.py
 
 BACKBONES = ("resnet50", "bh_resnet50")
 
@@ -72,72 +72,23 @@ def main(argv=None) -> int:
     p.add_argument("--pre-seeds", default="0,1", help="seeds of the runs from pre-trained weights")
     args = p.parse_args(argv)
     py = sys.executable
-    (args.out / "logs").mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     todo = tasks(args.out, py, tuple(int(v) for v in args.pre_seeds.split(",") if v))
-    world = None
-    lock = threading.Lock()
-    state = {t["name"]: ("done" if t["done"].is_file() else "todo") for t in todo}
-    failed = []
+    world = []
 
-    def pick():
-        with lock:
-            for t in todo:
-                if state[t["name"]] == "todo" and all(state.get(a) == "done" for a in t["after"]):
-                    state[t["name"]] = "running"
-                    return t
-            return None
+    def with_world(cmd):  # the tiny-person world, rendered once (under the scheduler's lock)
+        if not world:
+            world.append(subprocess.run(
+                [py, "-c", "from tinylib.data.scale_match import tiny_person_world as w; print(w())"],
+                env=env, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        return [f"data.root={world[0]}" if c == "data.root=$(tiny_person_world)" else c for c in cmd]
 
-    def fail(name):  # a failed task fails everything that waits on it
-        state[name] = "failed"
-        failed.append(name)
-        for tt in todo:
-            if name in tt["after"] and state[tt["name"]] == "todo":
-                fail(tt["name"])
-
-    def worker():
-        nonlocal world
-        while True:
-            t = pick()
-            if t is None:
-                with lock:
-                    if not any(v in ("todo", "running") for v in state.values()):
-                        return
-                time.sleep(5)
-                continue
-            cmd = list(t["cmd"])
-            if "data.root=$(tiny_person_world)" in cmd:
-                with lock:
-                    if world is None:
-                        world = subprocess.run(
-                            [py, "-c", "from tinylib.data.scale_match import tiny_person_world as w; print(w())"],
-                            env=env, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-                cmd[cmd.index("data.root=$(tiny_person_world)")] = f"data.root={world}"
-            if t.get("resume") is not None and t["resume"].is_file():
-                cmd.append("--resume")
-            log = args.out / "logs" / (t["name"].replace(" ", "_") + ".log")
-            print(f"{time.strftime('%H:%M:%S')} start {t['name']}", flush=True)
-            with open(log, "a") as fh:
-                rc = subprocess.run(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT).returncode
-            ok = rc == 0 and t["done"].is_file()
-            with lock:
-                if ok:
-                    state[t["name"]] = "done"
-                else:
-                    fail(t["name"])
-            print(f"{time.strftime('%H:%M:%S')} {'done' if ok else f'FAILED (rc {rc}, see {log})'} {t['name']}",
-                  flush=True)
-
-    threads = [threading.Thread(target=worker) for _ in range(max(1, args.workers))]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    for t in todo:
+        if "data.root=$(tiny_person_world)" in t["cmd"]:
+            t["prepare"] = with_world
+    failed = run_tasks(todo, args.out / "logs", args.workers, env)
     subprocess.run([py, "tools/collect_frcnn_results.py", str(args.out)], env=env)
-    if failed:
-        print(f"failed: {failed}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_status(failed)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import torch.utils.data
 from PIL import Image
 from tqdm.auto import tqdm
 
+from ..boxes import sqrt_area
 from .transforms import NOT_PER_BOX
 
 __all__ = ["FaceBank", "CopyPaste", "feather_mask", "tiny_counts", "Oversampled", "ScaleAwareIgnore"]
@@ -174,8 +175,7 @@ def tiny_counts(dataset, max_size: float = 20.0) -> np.ndarray:
     out = np.zeros(len(dataset), dtype=np.int64)
     for i in range(len(dataset)):
         t = dataset.target(i)
-        b = np.asarray(t["boxes"], np.float64).reshape(-1, 4)
-        s = np.sqrt(np.clip((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 0, None))
+        s = sqrt_area(np.asarray(t["boxes"], np.float64).reshape(-1, 4))
         out[i] = int(((s <= max_size) & (s > 0) & ~np.asarray(t["ignore"], bool)).sum())
     return out
 
@@ -235,9 +235,8 @@ class ScaleAwareIgnore:
         r = self.range_for(target.get("scale"))
         if r is None:
             return image, target
-        b = np.asarray(target["boxes"], np.float64).reshape(-1, 4)
-        size = np.sqrt(np.clip((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 0, None))
+        size = sqrt_area(np.asarray(target["boxes"], np.float64).reshape(-1, 4))
         out = dict(target)
-        ign = np.asarray(target.get("ignore", np.zeros(len(b), bool)), bool)
+        ign = np.asarray(target.get("ignore", np.zeros(len(size), bool)), bool)
         out["ignore"] = ign | (size < r[0]) | (size > r[1])
         return image, out

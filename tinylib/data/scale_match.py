@@ -35,13 +35,14 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .. import config
+from ..boxes import sqrt_area
 from ..config import cache_dir
 from ..io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TINYPERSON_SIZE", "lognormal_params", "image_factors", "size_summary",
-           "make_tiny_person_world", "tiny_person_world_params", "tiny_person_world"]
+__all__ = ["TINYPERSON_SIZE", "lognormal_params", "within_spread", "image_factors", "ScaleMatch",
+           "size_summary", "make_tiny_person_world", "tiny_person_world_params", "tiny_person_world"]
 
 #: TinyPerson's absolute person size: mean, standard deviation (px) and the share <= 20 px
 #: (Ning et al., Table 1)
@@ -57,17 +58,27 @@ def lognormal_params(mean: float, std: float) -> tuple[float, float]:
     return float(np.log(mean) - sigma2 / 2), float(np.sqrt(sigma2))
 
 
+def _logs(sizes_per_image) -> list[np.ndarray]:
+    return [np.log(np.asarray(s, np.float64)[np.asarray(s, np.float64) > 0]) for s in sizes_per_image]
+
+
+def within_spread(sizes_per_image) -> float:
+    """The pooled within-image standard deviation of ``log`` object size (``w`` of the module
+    doc): the part of a size distribution's spread that rescaling whole images cannot change."""
+    with_obj = [x for x in _logs(sizes_per_image) if len(x)]
+    if not with_obj:
+        raise ValueError("scale matching needs at least one image with objects")
+    resid = np.concatenate([x - x.mean() for x in with_obj])
+    return float(np.sqrt(np.mean(resid ** 2)))
+
+
 def image_factors(sizes_per_image, mean: float, std: float, rng: np.random.Generator, *,
                   max_factor: float | None = 1.0, min_factor: float = 0.02) -> np.ndarray:
     """One rescale factor per image (module doc) so that the objects' absolute sizes follow a
     log-normal of ``mean`` and ``std`` px. ``sizes_per_image``: a list of arrays of object
     sizes (images without objects get factor 1 if that is allowed, else the cap)."""
-    logs = [np.log(np.asarray(s, np.float64)[np.asarray(s) > 0]) for s in sizes_per_image]
-    with_obj = [x for x in logs if len(x)]
-    if not with_obj:
-        raise ValueError("scale matching needs at least one image with objects")
-    resid = np.concatenate([x - x.mean() for x in with_obj])
-    within = float(np.sqrt(np.mean(resid ** 2)))
+    logs = _logs(sizes_per_image)
+    within = within_spread(sizes_per_image)
     mu, sigma = lognormal_params(mean, std)
     spread = float(np.sqrt(max(sigma ** 2 - within ** 2, 0.0)))
     z = rng.standard_normal(len(logs))
@@ -77,6 +88,54 @@ def image_factors(sizes_per_image, mean: float, std: float, rng: np.random.Gener
             out[i] = np.exp(mu + spread * z[i] - x.mean())
     hi = np.inf if max_factor is None else float(max_factor)
     return np.clip(out, min_factor, hi)
+
+
+class ScaleMatch:
+    """Scale Match as a training transform ``(image, target, rng) -> (image, target)`` (the
+    contract of :mod:`tinylib.data.transforms`): each draw rescales the image by a factor drawn
+    as in :func:`image_factors` from the sizes of its own boxes that are not ignored, so that over
+    the draws the object sizes follow a log-normal of ``mean`` +- ``std`` px. ``within``: the
+    training set's :func:`within_spread` (:meth:`for_dataset` measures it). Factors are clipped
+    to ``[min_factor, max_factor]``; an image without a counted box is drawn from that range
+    log-uniformly. Sets ``target["scale"]`` like :class:`~tinylib.data.transforms.Rescale`, so
+    :class:`~tinylib.data.augment.ScaleAwareIgnore` can follow it."""
+
+    def __init__(self, mean: float, std: float, within: float = 0.0, *, min_factor: float = 0.25,
+                 max_factor: float = 4.0):
+        if not 0 < min_factor <= max_factor:
+            raise ValueError(f"factors must be 0 < min_factor <= max_factor, got {min_factor}, {max_factor}")
+        self.mean, self.std, self.within = float(mean), float(std), float(within)
+        self.mu, sigma = lognormal_params(mean, std)
+        self.spread = float(np.sqrt(max(sigma ** 2 - self.within ** 2, 0.0)))
+        self.min_factor, self.max_factor = float(min_factor), float(max_factor)
+
+    @classmethod
+    def for_dataset(cls, dataset, mean: float, std: float, **kw) -> ScaleMatch:
+        """Measure ``within`` on ``dataset`` (anything with ``target(i)``; annotations only)."""
+        return cls(mean, std, within_spread([_target_sizes(dataset.target(i)) for i in range(len(dataset))]), **kw)
+
+    def factor(self, sizes, rng: np.random.Generator) -> float:
+        x = _logs([sizes])[0]
+        if not len(x):
+            f = np.exp(rng.uniform(np.log(self.min_factor), np.log(self.max_factor)))
+        else:
+            f = np.exp(self.mu + self.spread * rng.standard_normal() - x.mean())
+        return float(np.clip(f, self.min_factor, self.max_factor))
+
+    def __call__(self, image, target: dict, rng: np.random.Generator):
+        from .transforms import Rescale
+
+        return Rescale(self.factor(_target_sizes(target), rng))(image, target)
+
+    def __repr__(self):
+        return f"ScaleMatch(mean={self.mean}, std={self.std}, within={self.within:.3f})"
+
+
+def _target_sizes(target: dict) -> np.ndarray:
+    """``sqrt(w h)`` of a target's boxes that are not ignored."""
+    s = sqrt_area(np.asarray(target["boxes"], np.float64).reshape(-1, 4))
+    ign = np.asarray(target.get("ignore", np.zeros(len(s), bool)), bool)
+    return s[~ign]
 
 
 def size_summary(sizes) -> dict:

@@ -599,11 +599,12 @@ class WiderFaceDataset(torch.utils.data.Dataset):
     def target(self, index: int) -> dict:
         """The target of sample ``index`` without reading the image."""
         im = self.images[index]
-        rows = self.faces.iloc[self._rows[im]]
-        xywh = rows[["x", "y", "w", "h"]].to_numpy(dtype=np.float64).reshape(-1, 4)
-        degenerate = rows["degenerate"].to_numpy(dtype=bool)
-        invalid = rows["invalid"].to_numpy() != 0
-        attributes = {a: rows[a].to_numpy(dtype=np.int64) for a in ATTRIBUTES}
+        cols = self._columns()
+        rows = self._rows[im]
+        xywh = cols["_xywh"][rows].reshape(-1, 4)
+        degenerate = cols["_degenerate"][rows]
+        invalid = cols["_invalid"][rows]
+        attributes = {a: cols[a][rows] for a in ATTRIBUTES}
         attributes["degenerate"] = degenerate
         return {
             "boxes": box_convert(np.asarray(xywh, np.float64).reshape(-1, 4), "xywh", "xyxy").astype(np.float32).reshape(-1, 4),
@@ -611,6 +612,18 @@ class WiderFaceDataset(torch.utils.data.Dataset):
             "image_id": image_key(im),
             "attributes": attributes,
         }
+
+    def _columns(self) -> dict[str, np.ndarray]:
+        """The face table's columns as arrays, built once (a pandas row lookup per target is
+        ~100x slower, and size statistics read every target)."""
+        if getattr(self, "_cols", None) is None:
+            f = self.faces
+            self._cols = {a: f[a].to_numpy(dtype=np.int64) for a in ATTRIBUTES}
+            # the derived columns, under keys no attribute has ("invalid" is one)
+            self._cols.update({"_xywh": f[["x", "y", "w", "h"]].to_numpy(dtype=np.float64).reshape(-1, 4),
+                               "_degenerate": f["degenerate"].to_numpy(dtype=bool),
+                               "_invalid": f["invalid"].to_numpy() != 0})
+        return self._cols
 
     def _rng(self, index: int) -> np.random.Generator:
         if self.seed is not None:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..config import REPO_DIR
 
-__all__ = ["RESULT_FILES", "METRICS", "collect_runs", "collect_by_size", "collect_pretrain",
+__all__ = ["RESULT_FILES", "METRICS", "outside_spread", "collect_runs", "collect_by_size", "collect_pretrain",
            "collect_tinyperson", "load_results", "seed_summary", "backbone_delta", "pretrain_gain"]
 
 WEIGHTS_DIR = REPO_DIR / "tinylib" / "weights"
@@ -35,6 +35,12 @@ RESULT_FILES = {"runs": "bh_wider_runs.csv", "by_size": "bh_wider_ap_by_size.csv
 #: the WIDER metrics of a run (official settings + faces of at most 20 px)
 METRICS = ("easy", "medium", "hard", "le20")
 TINY_METRICS = ("tiny", "tiny1", "tiny2", "tiny3", "small")
+
+
+def outside_spread(delta: float, spread: float, seeds: int) -> bool:
+    """The module's rule: a difference counts only with more than one seed and when it exceeds
+    the seed spread (the larger ``max - min`` over seeds of the two sides)."""
+    return bool(seeds > 1 and abs(delta) > spread)
 
 
 def _parse_run(name: str) -> dict:
@@ -160,7 +166,7 @@ def backbone_delta(summary: pd.DataFrame, a: str = "bh_resnet50", b: str = "resn
         seeds = int(min(s.at[a, "seeds"], s.at[b, "seeds"]))
         rows.append({"metric": m, a: float(s.at[a, f"{m}_mean"]), b: float(s.at[b, f"{m}_mean"]),
                      "delta": d, "seed_spread": spread,
-                     "outside_spread": bool(seeds > 1 and abs(d) > spread)})
+                     "outside_spread": outside_spread(d, spread, seeds)})
     return pd.DataFrame(rows).set_index("metric")
 
 
@@ -176,10 +182,10 @@ def pretrain_gain(runs: pd.DataFrame, metrics=METRICS) -> pd.DataFrame:
         if (bb, "pretrained") in s.index and (bb, "scratch") in s.index:
             p, z = s.loc[(bb, "pretrained")], s.loc[(bb, "scratch")]
             row = {"backbone": bb, "seeds": f"{int(p['seeds'])}/{int(z['seeds'])}"}
-            several = max(p["seeds"], z["seeds"]) > 1
+            several = int(max(p["seeds"], z["seeds"]))
             for m in metrics:
                 d = float(p[f"{m}_mean"] - z[f"{m}_mean"])
                 spread = float(max(p[f"{m}_spread"], z[f"{m}_spread"]))
-                row.update({m: d, f"{m}_spread": spread, f"{m}_outside": bool(several and abs(d) > spread)})
+                row.update({m: d, f"{m}_spread": spread, f"{m}_outside": outside_spread(d, spread, several)})
             rows.append(row)
     return pd.DataFrame(rows)

@@ -34,6 +34,7 @@ from ..data.tinyperson import TinyPersonDataset, annotation_path
 from ..data.widerface import WiderFaceDataset, load_eval_gt
 from ..engine import load_checkpoint
 from ..eval import tinyperson as tp_eval
+from ..eval.tta import tta_detect
 from ..eval.widerface import SETTINGS, SIZE_SETTING, evaluate, spread, with_size_setting
 from ..hr.detect import to_wider
 from ..io import atomic_save
@@ -133,19 +134,30 @@ def throughput(model, image_hw=(480, 640), *, reps: int = 3, warmup: int = 1, de
 
 # ---------------------------------------------------------------------------- evaluation
 def predict_wider(model, root=None, split: str = "val", *, max_images: int | None = None,
-                  progress: bool = False, detector_kw: dict | None = None) -> dict[str, np.ndarray]:
+                  progress: bool = False, detector_kw: dict | None = None,
+                  tta: tuple | None = None) -> dict[str, np.ndarray]:
     """WIDER-submission rows ``key -> (N, 5)`` ``x y w h score`` for the ``split`` images
     present under ``root`` (default: the synthetic world); ``max_images`` takes that many
-    spread evenly over the split's file order."""
+    spread evenly over the split's file order. ``tta=(scales, flip)``: each image through
+    :func:`tinylib.eval.tta.tta_detect` (a pyramid of ``scales``, mirrored too when ``flip``,
+    merged by NMS at the model's ``box_nms`` IoU, so ``((1.0,), False)`` is one plain pass)
+    instead of one pass."""
     ds = WiderFaceDataset(root or quick_world(), split)
     idx = spread(list(range(len(ds))), max_images)
     det = _detector(model, detector_kw)
-    results = det.detect_many([ds.paths[i] for i in idx], progress=progress)
+    if tta is None:
+        results = det.detect_many([ds.paths[i] for i in idx], progress=progress)
+    else:
+        scales, flip = tta
+        cfg = dict(getattr(det.model, "config", {}))  # merged at the model's own NMS IoU and cap,
+        iou, cap = float(cfg.get("box_nms", 0.5)), cfg.get("detections_per_img")  # so 1x == one pass
+        results = [tta_detect(det.detect, as_rgb_image(ds.paths[i]), scales, flip, iou=iou, max_detections=cap)
+                   for i in tqdm(idx, disable=not progress, desc="detect (TTA)")]
     return {ds.target(i)["image_id"]: to_wider(*r) for i, r in zip(idx, results)}
 
 
 def evaluate_wider(model, root=None, split: str = "val", *, max_images: int | None = None,
-                   progress: bool = False, detector_kw: dict | None = None):
+                   progress: bool = False, detector_kw: dict | None = None, tta: tuple | None = None):
     """:func:`predict_wider` scored by the official WIDER FACE protocol
     (:func:`tinylib.eval.widerface.evaluate`) against the root's ``eval_gt`` restricted to
     the images used, in the settings easy/medium/hard and ``le20`` (the hard faces of at most
@@ -153,7 +165,7 @@ def evaluate_wider(model, root=None, split: str = "val", *, max_images: int | No
     predictions)``."""
     root = root or quick_world()
     preds = predict_wider(model, root, split, max_images=max_images, progress=progress,
-                          detector_kw=detector_kw)
+                          detector_kw=detector_kw, tta=tta)
     gt = with_size_setting(load_eval_gt(root))
     return evaluate(preds, gt, settings=(*SETTINGS, SIZE_SETTING[0]), subset=list(preds)), preds
 
@@ -214,7 +226,7 @@ def load_detector(path, *, device=None) -> FasterRCNNFPN:
     if "backbone" not in cfg or "anchor_sizes" not in cfg:
         raise ValueError(f"{path}: checkpoint config is not a Faster R-CNN one (keys {sorted(cfg)[:8]})")
     settings = {k: v for k, v in cfg.items() if k in MODEL_DEFAULTS and k != "backbone"}
-    settings.update(pretrained=False, backbone_weights=None)
+    settings.update(pretrained=False, backbone_weights=None, init_weights=None)
     model = build_frcnn(cfg["backbone"], **settings)
     state = {k[len("module."):] if k.startswith("module.") else k: (v.float() if v.is_floating_point() else v)
              for k, v in obj["model"].items()}

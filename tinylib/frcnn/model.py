@@ -71,7 +71,10 @@ Weights: nothing is downloaded. No ImageNet weights exist offline for ResNet-50 
 exist at all for the BH backbones or our HRNets): ``pretrained=False`` trains from scratch;
 ``pretrained="imagenet"`` loads torchvision's ResNet weights only from the torch hub cache
 and otherwise raises with the path it looked at; ``backbone_weights=PATH`` loads a backbone
-state dict (e.g. a tiny-image pre-training run).
+state dict (e.g. a tiny-image pre-training run); ``init_weights=PATH`` starts the whole detector
+from a trained one (:func:`tinylib.frcnn.detect.save_weights` or a training checkpoint): every
+tensor whose name and shape match is loaded, the rest (a context module the trained detector
+did not have, an RPN head for other anchors) keep their initialisation, and the log names them.
 """
 
 from __future__ import annotations
@@ -133,6 +136,7 @@ MODEL_DEFAULTS: dict = {
     "backbone": "resnet50",
     "pretrained": False,          # False | "imagenet" (ResNets, torch hub cache only)
     "backbone_weights": None,     # path to a backbone state dict
+    "init_weights": None,         # path to a detector's weights to start from (every tensor that fits)
     "backbone_width": None,       # resnet50 / bh_resnet50 only: base width (64 = the paper's; 16 = x0.25)
     "freeze_bn": False,           # keep the backbone's BatchNorm statistics and affine fixed
     "num_classes": 2,             # background + one object class (face or person)
@@ -390,6 +394,31 @@ def _load_backbone_weights(body: nn.Module, path) -> None:
     log.info("backbone initialised from %s", p)
 
 
+def _load_init_weights(model: nn.Module, path) -> list[str]:
+    """Load every tensor of the detector checkpoint at ``path`` whose name and shape match
+    ``model``'s; returns the names of ``model``'s tensors left as they were."""
+    from ..engine import load_checkpoint
+
+    p = _resolve_path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"model.init_weights: file not found: {p}")
+    obj = load_checkpoint(p)
+    if not isinstance(obj, dict) or not isinstance(obj.get("model"), dict):
+        raise ValueError(f"{p}: model.init_weights needs a Faster R-CNN checkpoint (a dict with 'model')")
+    theirs = {k[len("module."):] if k.startswith("module.") else k: v for k, v in obj["model"].items()}
+    own = model.state_dict()
+    fit = {k: v.to(own[k].dtype) for k, v in theirs.items() if k in own and v.shape == own[k].shape}
+    share = sum(v.numel() for v in fit.values()) / max(1, sum(v.numel() for v in own.values()))
+    if share < 0.5:  # a few biases of the heads fit any detector: that is not a start
+        raise ValueError(f"{p}: only {share:.0%} of this detector's weights fit it (another backbone or "
+                         "width?); model.init_weights needs the same detector up to added parts")
+    model.load_state_dict(fit, strict=False)
+    left = sorted(set(own) - set(fit))
+    log.info("detector initialised from %s: %d tensors loaded, %d left as initialised%s", p, len(fit),
+             len(left), f" ({', '.join(left[:4])}{', ...' if len(left) > 4 else ''})" if left else "")
+    return left
+
+
 def _build_body(name: str, pretrained, width=None) -> nn.Module:
     if name.lower() not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; expected one of {', '.join(BACKBONES)}")
@@ -463,7 +492,10 @@ def build_frcnn(backbone: str = "resnet50", **settings) -> FasterRCNNFPN:
     transform = _Transform(int(cfg["min_size"]), int(cfg["max_size"]),
                            [float(v) for v in cfg["image_mean"]], [float(v) for v in cfg["image_std"]],
                            keep_size=bool(cfg["keep_size"]))
-    return FasterRCNNFPN(pyramid, rpn, heads, transform, config=cfg, freeze_bn=bool(cfg["freeze_bn"]))
+    model = FasterRCNNFPN(pyramid, rpn, heads, transform, config=cfg, freeze_bn=bool(cfg["freeze_bn"]))
+    if cfg["init_weights"]:
+        _load_init_weights(model, cfg["init_weights"])
+    return model
 
 
 # --------------------------------------------------------------------------------- data

@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 from .. import engine
 from ..config import runtime
 from ..data import cifar, imagenet32, tinycrops
-from ..hr.train import recipe_main
+from ..hr.train import check_settings, recipe_main
 from ..io import atomic_save, atomic_write_text
 from ..models.backbones import build_backbone
 from .model import IMAGE_MEAN, IMAGE_STD
@@ -103,13 +103,7 @@ class TinyAugment:
 
 
 def _settings(dcfg: dict | None) -> dict:
-    unknown = sorted(set(dcfg or {}) - set(DATA_DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown data settings {unknown}; known: {sorted(DATA_DEFAULTS)}")
-    d = {**DATA_DEFAULTS, **(dcfg or {})}
-    if d["source"] not in SOURCES:
-        raise ValueError(f"data.source must be one of {SOURCES}, got {d['source']!r}")
-    return d
+    return check_settings(dcfg, DATA_DEFAULTS, sources=SOURCES)
 
 
 def _present(source: str, root) -> bool:

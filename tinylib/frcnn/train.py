@@ -30,6 +30,23 @@ ImageNet mean (boxes cut below ``min_visible`` of their area become ignored), a 
 flip -- the generic transforms of :mod:`tinylib.data.transforms`; boxes stay in the library's
 xyxy convention all the way into the model (:func:`tinylib.frcnn.model.collate`).
 
+The small-object toolbox (chapter 10; each off by default):
+
+* ``scale_match: {mean, std, min_factor, max_factor}`` -- Scale Match
+  (:class:`tinylib.data.scale_match.ScaleMatch`) instead of the rescale from ``scales``: each
+  draw rescales the image so that the object sizes follow a log-normal of ``mean +- std`` px;
+* ``snip: {scale: [lo, hi], ...}`` -- SNIP's valid ranges after the rescale
+  (:class:`tinylib.data.augment.ScaleAwareIgnore`): at each scale, the boxes outside its range
+  become ignored;
+* ``copy_paste: {count, sizes, p, feather, max_overlap, bank_size, bank_min_size}`` -- real
+  train faces pasted into each crop at tiny sizes (:class:`tinylib.data.augment.CopyPaste`,
+  a :class:`~tinylib.data.augment.FaceBank` of ``bank_size`` faces of at least
+  ``bank_min_size`` px cut from the training images);
+* ``oversample: alpha`` -- each epoch draws the images with probability proportional to
+  ``1 + alpha x`` their count of faces <= 20 px (:class:`tinylib.data.augment.Oversampled`).
+
+Order: rescale (or Scale Match), SNIP ranges, crop, copy-paste, flip.
+
 Options: ``--out DIR`` (checkpoints, ``history.csv``; default ``runs/<name>``), ``--resume``
 (continue from ``DIR/last.pt``, exactly), ``--set train.epochs=2`` (override any key),
 ``--threads N``, ``--export PATH`` (fp16 inference weights at the end).
@@ -47,23 +64,40 @@ import torch
 from .. import engine
 from ..config import runtime
 from ..data import sources
+from ..data.augment import CopyPaste, FaceBank, Oversampled, ScaleAwareIgnore, tiny_counts
+from ..data.scale_match import ScaleMatch
 from ..data.synthetic import quick_world
 from ..data.tinyperson import TinyPersonDataset
 from ..data.transforms import IMAGENET_MEAN_RGB, Compose, HorizontalFlip, RandomCrop, RandomRescale
 from ..data.widerface import WiderFaceDataset
-from ..hr.train import apply_overrides, epoch_summary, history_path, load_config, recipe_main
+from ..hr.train import (
+    apply_overrides,
+    check_settings,
+    epoch_summary,
+    history_path,
+    history_trainer,
+    load_config,
+    recipe_main,
+)
 from ..io import atomic_write_text
 from .detect import evaluate_tinyperson, evaluate_wider, save_weights
 from .model import FasterRCNNFPN, build_frcnn, collate
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DATA_DEFAULTS", "WIDER_TRAIN", "load_config", "apply_overrides", "build_model",
+__all__ = ["DATA_DEFAULTS", "COPY_PASTE_DEFAULTS", "SCALE_MATCH_DEFAULTS", "WIDER_TRAIN", "load_config", "apply_overrides", "build_model",
            "resolve_source", "train_transform", "build_train_set", "make_eval_fn", "run", "main"]
 
 #: the data settings of a recipe, with their defaults
 DATA_DEFAULTS = {"source": "wider", "root": None, "split": None, "scales": [1.0], "crop": 640,
-                 "flip": True, "min_visible": 0.5, "min_box": 1.0}
+                 "flip": True, "min_visible": 0.5, "min_box": 1.0,
+                 # the small-object toolbox (module doc)
+                 "scale_match": None, "snip": None, "copy_paste": None, "oversample": 0.0}
+#: the settings of ``data.copy_paste`` with their defaults (CopyPaste's, and the face bank's)
+COPY_PASTE_DEFAULTS = {"count": [1, 4], "sizes": [6.0, 20.0], "p": 1.0, "feather": 0.25,
+                       "max_overlap": 0.1, "bank_size": 500, "bank_min_size": 24.0}
+#: the settings of ``data.scale_match`` with their defaults (mean/std: TinyPerson's persons)
+SCALE_MATCH_DEFAULTS = {"mean": 18.0, "std": 17.4, "min_factor": 0.25, "max_factor": 4.0}
 #: the files the ``wider`` source needs (train annotations and the train image folder)
 WIDER_TRAIN = ("widerface/wider_face_train_bbx_gt.txt", "widerface_train_images")
 SOURCES = ("wider", "synthetic", "tinyperson")
@@ -77,12 +111,16 @@ def build_model(mcfg: dict | None) -> FasterRCNNFPN:
 
 
 def _data_settings(dcfg: dict | None) -> dict:
-    unknown = sorted(set(dcfg or {}) - set(DATA_DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown data settings {unknown}; known: {sorted(DATA_DEFAULTS)}")
-    d = {**DATA_DEFAULTS, **(dcfg or {})}
-    if d["source"] not in SOURCES:
-        raise ValueError(f"data.source must be one of {SOURCES}, got {d['source']!r}")
+    d = check_settings(dcfg, DATA_DEFAULTS, sources=SOURCES)
+    for key, defaults in (("copy_paste", COPY_PASTE_DEFAULTS), ("scale_match", SCALE_MATCH_DEFAULTS)):
+        if d[key] is not None:
+            if not isinstance(d[key], dict):
+                raise ValueError(f"data.{key} must be a mapping of settings (or null), got {d[key]!r}")
+            d[key] = check_settings(d[key], defaults, section=f"data.{key}")
+    if d["snip"] is not None and not isinstance(d["snip"], dict):
+        raise ValueError(f"data.snip must map an image scale to a [lo, hi] size range, got {d['snip']!r}")
+    if not float(d["oversample"]) >= 0:
+        raise ValueError(f"data.oversample must be >= 0, got {d['oversample']!r}")
     return d
 
 
@@ -105,14 +143,24 @@ def resolve_source(dcfg: dict | None) -> sources.Source:
 
 
 def train_transform(scales=(1.0,), crop: int | None = 640, flip: bool = True,
-                    min_visible: float = 0.5) -> Compose:
-    """Random rescale (one of ``scales``), random ``crop x crop`` window padded with the
-    ImageNet mean (``crop=None``: whole images), horizontal flip with probability 1/2."""
+                    min_visible: float = 0.5, *, scale_match=None, snip: dict | None = None,
+                    copy_paste=None) -> Compose:
+    """Random rescale (one of ``scales``; or ``scale_match``, a
+    :class:`~tinylib.data.scale_match.ScaleMatch`, in its place), SNIP's valid ranges
+    (``snip``: scale -> ``(lo, hi)`` px), a random ``crop x crop`` window padded with the
+    ImageNet mean (``crop=None``: whole images), ``copy_paste`` (a
+    :class:`~tinylib.data.augment.CopyPaste`), horizontal flip with probability 1/2."""
     steps = []
-    if list(scales) != [1.0]:
+    if scale_match is not None:
+        steps.append(scale_match)
+    elif list(scales) != [1.0]:
         steps.append(RandomRescale(tuple(float(s) for s in scales)))
+    if snip:
+        steps.append(ScaleAwareIgnore(snip))
     if crop:
         steps.append(RandomCrop(int(crop), pad_value=IMAGENET_MEAN_RGB, min_visible=float(min_visible)))
+    if copy_paste is not None:
+        steps.append(copy_paste)
     if flip:
         steps.append(HorizontalFlip(0.5))
     return Compose(steps)
@@ -120,13 +168,32 @@ def train_transform(scales=(1.0,), crop: int | None = 640, flip: bool = True,
 
 def build_train_set(dcfg: dict | None, seed: int = 0, source: sources.Source | None = None):
     """The training dataset of a recipe (WIDER-layout faces or TinyPerson persons), its
-    samples ``(uint8 image, target with xyxy boxes)`` through :func:`train_transform`."""
+    samples ``(uint8 image, target with xyxy boxes)`` through :func:`train_transform`, with
+    the toolbox settings of the recipe (module doc): the face bank and Scale Match's
+    within-image spread are measured on the training images themselves."""
     d = _data_settings(dcfg)
     src = source or resolve_source(d)
-    tf = train_transform(d["scales"], d["crop"], d["flip"], d["min_visible"])
     if d["source"] == "tinyperson":
-        return TinyPersonDataset(src.root, d["split"] or "train", transform=tf, seed=seed)
-    return WiderFaceDataset(src.root, d["split"] or "train", transform=tf, seed=seed)
+        ds = TinyPersonDataset(src.root, d["split"] or "train", seed=seed)
+    else:
+        ds = WiderFaceDataset(src.root, d["split"] or "train", seed=seed)
+    sm = cp = None
+    if d["scale_match"]:
+        m = d["scale_match"]
+        sm = ScaleMatch.for_dataset(ds, m["mean"], m["std"], min_factor=m["min_factor"],
+                                    max_factor=m["max_factor"])
+        log.info("scale match: %s", sm)
+    if d["copy_paste"]:
+        c = dict(d["copy_paste"])
+        bank = FaceBank.from_dataset(ds, min_size=float(c.pop("bank_min_size")),
+                                     max_faces=int(c.pop("bank_size")), seed=seed)
+        cp = CopyPaste(bank, **c)
+        log.info("copy-paste: a bank of %d faces", len(bank))
+    ds.transform = train_transform(d["scales"], d["crop"], d["flip"], d["min_visible"],
+                                   scale_match=sm, snip=d["snip"], copy_paste=cp)
+    if float(d["oversample"]) > 0:
+        return Oversampled(ds, tiny_counts(ds), alpha=float(d["oversample"]), seed=seed)
+    return ds
 
 
 def make_eval_fn(ecfg: dict | None, epochs: int | None = None, *, source: str = "wider",
@@ -195,14 +262,8 @@ def run(cfg: dict, *, out_dir=None, resume=False, progress: bool = True, export=
 
 
 def main(argv: list[str] | None = None) -> int:
-    def _run(cfg, out, args):
-        _, hist = run(cfg, out_dir=out, resume=args.resume, progress=not args.no_progress,
-                      export=args.export)
-        last = hist.iloc[-1].to_dict() if len(hist) else {}
-        return f"done: {len(hist)} steps; last row: {last}; checkpoints in {out}"
-
     return recipe_main(argv, prog="python -m tinylib.frcnn.train", description=__doc__.split("\n")[0],
-                       run_recipe=_run)
+                       run_recipe=history_trainer(run))
 
 
 if __name__ == "__main__":  # pragma: no cover

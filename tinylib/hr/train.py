@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["PaperSampling", "paper_sampling", "load_config", "apply_overrides", "build_model",
            "build_train_set", "make_eval_fn", "evaluate_world", "epoch_summary", "history_path", "run",
-           "recipe_main", "main"]
+           "recipe_main", "check_settings", "history_trainer", "main"]
 
 
 def load_config(path) -> dict:
@@ -295,15 +295,34 @@ def recipe_main(argv, *, prog: str, description: str, run_recipe, export: bool =
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def check_settings(given: dict | None, defaults: dict, *, section: str = "data", sources=None) -> dict:
+    """A recipe section: ``defaults`` updated with ``given``. An unknown key raises naming the
+    known ones; with ``sources``, a ``source`` outside them raises naming them."""
+    unknown = sorted(set(given or {}) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown {section} settings {unknown}; known: {sorted(defaults)}")
+    d = {**defaults, **(given or {})}
+    if sources is not None and d["source"] not in sources:
+        raise ValueError(f"{section}.source must be one of {tuple(sources)}, got {d['source']!r}")
+    return d
+
+
+def history_trainer(run_fn):
+    """``run_recipe`` for :func:`recipe_main` from a trainer ``run_fn(cfg, *, out_dir, resume,
+    progress, export) -> (model, history DataFrame)`` (the HR and Faster R-CNN trainers): it
+    trains and reports the steps, the last history row and where the checkpoints are."""
     def _run(cfg, out, args):
-        _, hist = run(cfg, out_dir=out, resume=args.resume, progress=not args.no_progress,
-                      export=args.export)
+        _, hist = run_fn(cfg, out_dir=out, resume=args.resume, progress=not args.no_progress,
+                         export=args.export)
         last = hist.iloc[-1].to_dict() if len(hist) else {}
         return f"done: {len(hist)} steps; last row: {last}; checkpoints in {out}"
 
+    return _run
+
+
+def main(argv: list[str] | None = None) -> int:
     return recipe_main(argv, prog="python -m tinylib.hr.train", description=__doc__.split("\n")[0],
-                       run_recipe=_run)
+                       run_recipe=history_trainer(run))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,221 @@
+"""The survey's small-object toolbox, measured (issue #13, chapter 10): each technique switched
+on alone against one baseline detector, with one budget and two seeds, on the real WIDER photos.
+
+The detector and budget are ``configs/toolbox_frcnn_cpu.yaml``: one trained detector to start
+from -- chapter 08's best, Faster R-CNN-FPN over ResNet-50 at x0.25 width from the WIDER-32
+tiny-image pre-training, 2,500 steps (:data:`START_RECIPE`; hard AP 0.268) -- then 500 more steps
+of 4 crops of 256 px on the 1,239 real WIDER train photos, the baseline as it was trained, each
+technique with the technique switched on; the seeds (0, 1) are those of the 500 steps. Training
+every run from the backbone for 1,000 steps gave a baseline at hard AP 0.06, too weak to measure
+anything on, and 2,500 steps each did not fit two CPU cores. A technique that adds parameters
+(the SSH module; the single level's RPN head for 20 anchors) starts them fresh in the 500 steps,
+where the rest of the detector is trained: the table says so. :data:`TECHNIQUES` holds, per
+technique, the recipe overrides that switch it on (:func:`variant_recipe`), the survey's claim
+(``../shared/papers/003_...``), and its kind:
+
+* ``train`` -- changes only the training data or losses (copy-paste + oversampling, Scale
+  Match, S3FD-style anchor matching, SNIP ranges): the detector and its inference are the
+  baseline's;
+* ``model`` -- changes the network (one stride-8 level instead of the pyramid, the SSH context
+  module): training *and* inference cost change;
+* ``test`` -- test-time pyramid and flipping on the baseline's own weights (no training).
+
+Scores (:func:`collect_toolbox`): ``train`` and ``model`` runs on the whole **WIDER val subset
+(374 images)**, official protocol + ``le20`` (hard faces of at most 20 px); ``test`` settings on
+an evenly spread 100 of those images, against the baseline's plain 1x pass on the same images
+(``tta_1x``), because a 0.5x/1x/2x+flip pass costs 10.5 plain passes.
+
+Costs: ``train_cost`` is the run's seconds per training step over the baseline's (same
+machine, runs two at a time; ~10% noise); ``test_cost`` is seconds per val image over the
+baseline's. ``cost_ratio`` is the cost the technique adds where it acts: ``train_cost`` for a
+``train`` technique, ``test_cost`` for ``model`` and ``test`` ones (they are paid at every
+inference).
+
+:func:`toolbox_table` is the chapter's table: per technique, mean AP over seeds, the gain over
+the baseline and whether it lies outside the seed spread (the rule of
+:func:`tinylib.frcnn.compare.outside_spread`), the costs and the survey's claim. The measured
+table ships as ``tinylib/weights/toolbox_runs.csv`` (``tools/train_toolbox.py`` writes it).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..boxes import sqrt_area
+from ..papers import SURVEY_CLAIMS
+from .compare import METRICS, WEIGHTS_DIR, outside_spread
+
+__all__ = ["TECHNIQUES", "RESULT_FILE", "BASE_RECIPE", "START_RECIPE", "variant_recipe", "tta_result_path", "sample_stats",
+           "collect_toolbox",
+           "toolbox_table", "load_toolbox"]
+
+#: the baseline recipe of every toolbox run (500 steps on from the start detector)
+BASE_RECIPE = "configs/toolbox_frcnn_cpu.yaml"
+#: the start detector's recipe (chapter 08's, from the WIDER-32 backbone, seed 0)
+START_RECIPE = "configs/frcnn_resnet50_wider_cpu.yaml"
+#: the shipped table of measured runs
+RESULT_FILE = "toolbox_runs.csv"
+#: evenly spread val images the test-time settings are scored on
+TTA_IMAGES = 100
+
+#: technique -> label, kind (train | model | test), recipe overrides (train/model) or test-time
+#: setting (a :data:`tinylib.eval.tta.TTA_SETTINGS` name) and the issue's item; the survey's
+#: claim for each is :data:`tinylib.papers.SURVEY_CLAIMS` (scorecard keys ``toolbox.<technique>.*``)
+TECHNIQUES: dict[str, dict] = {
+    "copy_paste": {
+        "label": "copy-paste + oversampling", "kind": "train", "item": 1,
+        "overrides": {"data": {"copy_paste": {"count": [1, 3], "sizes": [6.0, 20.0], "p": 0.5},
+                               "oversample": 1.0}}},
+    "scale_match": {
+        "label": "Scale Match to TinyPerson's sizes (18 +- 17 px)", "kind": "train", "item": 2,
+        "overrides": {"data": {"scale_match": {"mean": 18.0, "std": 17.4}}}},
+    "anchor_matching": {
+        "label": "S3FD scale-compensation anchor matching", "kind": "train", "item": 3,
+        "overrides": {"model": {"rpn_matching": "s3fd"}}},
+    "snip": {
+        "label": "SNIP valid ranges per scale", "kind": "train", "item": 4,
+        "overrides": {"data": {"snip": {0.5: [16.0, 256.0], 1.0: [6.0, 256.0], 2.0: [6.0, 128.0]}}}},
+    "single_level": {
+        "label": "one stride-8 level (no pyramid)", "kind": "model", "item": 5,
+        "overrides": {"model": {"levels": "single"}}},
+    "ssh_context": {
+        "label": "SSH context module", "kind": "model", "item": 5,
+        "overrides": {"model": {"context_module": "ssh"}}},
+    "tta_flip": {"label": "test: 1x + flip", "kind": "test", "item": 6, "tta": "1x+flip"},
+    "tta_1x2x": {"label": "test: 1x + 2x", "kind": "test", "item": 6, "tta": "1x+2x"},
+    "tta_pyramid": {"label": "test: 0.5x / 1x / 2x", "kind": "test", "item": 6, "tta": "0.5x/1x/2x"},
+    "tta_pyramid_flip": {"label": "test: 0.5x / 1x / 2x + flip", "kind": "test", "item": 6,
+                         "tta": "0.5x/1x/2x+flip"},
+}
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def variant_recipe(base: dict, technique: str) -> dict:
+    """The baseline recipe ``base`` with ``technique``'s overrides merged in (``baseline`` and
+    ``test`` techniques: the baseline itself), named ``<base name>_<technique>``."""
+    if technique != "baseline" and technique not in TECHNIQUES:
+        raise KeyError(f"unknown technique {technique!r}; known: baseline, {', '.join(TECHNIQUES)}")
+    over = TECHNIQUES.get(technique, {}).get("overrides", {})
+    out = _merge(base, over)
+    out["name"] = f"{base.get('name', 'toolbox')}_{technique}"
+    return out
+
+
+def tta_result_path(run, setting: str) -> Path:
+    """Where a test-time setting's scoring of ``run`` goes: ``RUN/tta_<setting>.json``, with
+    ``/`` and ``+`` spelled ``-`` and ``_``."""
+    return Path(run) / f"tta_{setting.replace('/', '-').replace('+', '_')}.json"
+
+
+def sample_stats(dataset, n: int = 100) -> dict:
+    """What a training set's samples hold (a recipe's crops, :func:`tinylib.frcnn.train.build_train_set`),
+    over its first ``n`` samples: ``crops``, per crop ``faces`` (kept), ``ignored`` and
+    ``pasted`` boxes, and over the kept faces their ``median_px`` size (``sqrt(w h)``) and
+    ``share_le20`` -- how a technique changes the training distribution."""
+    kept, ignored, pasted = [], 0, 0
+    n = min(int(n), len(dataset))
+    for i in range(n):
+        _, t = dataset[i]
+        ign = np.asarray(t.get("ignore", np.zeros(len(t["boxes"]), bool)), bool)
+        kept.append(sqrt_area(np.asarray(t["boxes"], np.float64).reshape(-1, 4))[~ign])
+        ignored += int(ign.sum())
+        pasted += int(np.asarray(t.get("pasted", []), bool).sum())
+    sizes = np.concatenate(kept) if kept else np.zeros(0)
+    return {"crops": n, "faces": len(sizes) / max(n, 1), "ignored": ignored / max(n, 1),
+            "pasted": pasted / max(n, 1), "median_px": float(np.median(sizes)) if len(sizes) else float("nan"),
+            "share_le20": float((sizes <= 20).mean()) if len(sizes) else float("nan")}
+
+
+def _seconds_per_step(run: Path) -> float:
+    h = pd.read_csv(run / "history.csv", usecols=["step", "seconds"])
+    d = np.diff(h["seconds"].to_numpy())
+    d = d[d > 0]  # a resumed run restarts its clock
+    return float(np.median(d)) if len(d) else float("nan")
+
+
+def _row(d: dict, **extra) -> dict:
+    return {**extra, "images": int(d["images"]), **{m: float(d[m]) for m in METRICS},
+            "seconds_per_image": float(d["eval_seconds"]) / int(d["images"])}
+
+
+def collect_toolbox(out_dir) -> pd.DataFrame:
+    """One row per scoring in ``out_dir`` (``tools/train_toolbox.py``'s run folders
+    ``<technique>_s<seed>``): ``technique, seed, images, easy, medium, hard, le20,
+    seconds_per_image, seconds_per_step, reference`` -- ``reference`` names the baseline
+    scoring it is compared with (``baseline``: the baseline's full scoring; ``tta_1x``: its
+    plain pass on the test-time settings' images)."""
+    rows = []
+    for m in sorted(Path(out_dir).glob("*_s*/metrics.json")):
+        tech, _, seed = m.parent.name.rpartition("_s")
+        if not seed.isdigit() or (tech != "baseline" and tech not in TECHNIQUES):
+            continue
+        rows.append(_row(json.loads(m.read_text()), technique=tech, seed=int(seed),
+                         seconds_per_step=_seconds_per_step(m.parent), reference="baseline"))
+    by_setting = {t["tta"]: name for name, t in TECHNIQUES.items() if t["kind"] == "test"}
+    for f in sorted(Path(out_dir).glob("baseline_s*/tta_*.json")):
+        d = json.loads(f.read_text())
+        tech = "tta_1x" if d["tta"] == "1x" else by_setting.get(d["tta"])
+        if tech is None:
+            continue
+        rows.append(_row(d, technique=tech, seed=int(f.parent.name.rpartition("_s")[2]),
+                         seconds_per_step=float("nan"), reference="tta_1x"))
+    cols = ["technique", "seed", "images", *METRICS, "seconds_per_image", "seconds_per_step", "reference"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def toolbox_table(runs: pd.DataFrame, metrics=METRICS) -> pd.DataFrame:
+    """The chapter's table (module doc), one row per technique of :data:`TECHNIQUES` that has
+    runs, in their order: ``technique, label, kind, seeds, <m>`` (mean over seeds),
+    ``<m>_gain`` (minus the reference's mean over the same seeds), ``<m>_spread`` (the larger
+    max - min over seeds of the two), ``<m>_outside`` (the gain lies outside it),
+    ``<m>_verdict`` (``win`` / ``loss`` outside the spread, else ``inside the spread``),
+    ``train_cost, test_cost, cost_ratio, images, survey``."""
+    if runs.empty:
+        raise ValueError("no toolbox runs to tabulate")
+    ref_rows = {name: runs[runs["technique"] == name].set_index("seed") for name in ("baseline", "tta_1x")}
+    rows = []
+    for name, t in TECHNIQUES.items():
+        r = runs[runs["technique"] == name].set_index("seed")
+        ref = ref_rows["tta_1x" if t["kind"] == "test" else "baseline"]
+        seeds = sorted(set(r.index) & set(ref.index))
+        if not seeds:
+            continue
+        a, b = r.loc[seeds], ref.loc[seeds]
+        row = {"technique": name, "label": t["label"], "kind": t["kind"], "seeds": len(seeds)}
+        for m in metrics:
+            gain = float(a[m].mean() - b[m].mean())
+            spread = float(max(np.ptp(a[m].to_numpy()), np.ptp(b[m].to_numpy())))
+            out = outside_spread(gain, spread, len(seeds))
+            row.update({m: float(a[m].mean()), f"{m}_gain": gain, f"{m}_spread": spread, f"{m}_outside": out,
+                        f"{m}_verdict": ("win" if gain > 0 else "loss") if out else "inside the spread"})
+        test_cost = float(a["seconds_per_image"].mean() / b["seconds_per_image"].mean())
+        train_cost = (float(a["seconds_per_step"].mean() / b["seconds_per_step"].mean())
+                      if t["kind"] != "test" else 1.0)
+        row.update({"train_cost": train_cost, "test_cost": test_cost,
+                    "cost_ratio": train_cost if t["kind"] == "train" else test_cost,
+                    "images": int(a["images"].iloc[0]), "survey": SURVEY_CLAIMS[name][1]})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def load_toolbox(directory=None) -> pd.DataFrame:
+    """The shipped runs table (:data:`RESULT_FILE`) from ``directory`` (default: the folder
+    named by ``TINYLIB_TOOLBOX_RESULTS`` -- e.g. a GPU run's, written by
+    ``tools/train_toolbox.py --to DIR`` -- else ``tinylib/weights``)."""
+    base = Path(directory or os.environ.get("TINYLIB_TOOLBOX_RESULTS") or WEIGHTS_DIR)
+    p = base / RESULT_FILE
+    if not p.is_file():
+        raise FileNotFoundError(f"{p} not found: tools/train_toolbox.py writes it")
+    return pd.read_csv(p)
