@@ -169,25 +169,32 @@ def _bottleneck_stage(inplanes: int, planes: int, blocks: int, stride: int) -> n
     return nn.Sequential(*layers)
 
 
+def _bottleneck_resnet(w: int, *, stem_kernel: int, stem_stride: int, depths, first_strides) -> ResNetFeatures:
+    """Stem ``stem_kernel x stem_kernel / stem_stride, w`` + ``3x3/2`` max-pool, then four
+    bottleneck stages of widths ``w, 2w, 4w, 8w`` with ``depths`` blocks, each starting with a
+    block of stride ``first_strides[i]``; outputs ``res2..res5`` at strides 4..32."""
+    stem = nn.Sequential(OrderedDict(
+        conv1=nn.Conv2d(3, w, stem_kernel, stem_stride, stem_kernel // 2, bias=False), bn1=nn.BatchNorm2d(w),
+        relu=nn.ReLU(inplace=True), maxpool=nn.MaxPool2d(3, 2, 1)))
+    stages: OrderedDict[str, nn.Module] = OrderedDict()
+    inplanes = w
+    for i, (planes, blocks, stride) in enumerate(zip((w, 2 * w, 4 * w, 8 * w), depths, first_strides)):
+        stages[f"res{i + 2}"] = _bottleneck_stage(inplanes, planes, blocks, stride)
+        inplanes = planes * 4
+    _init_weights(stem, stages)
+    out_channels = {f"res{i + 2}": 4 * w * 2 ** i for i in range(4)}
+    strides = {f"res{i + 2}": 4 * 2 ** i for i in range(4)}
+    return ResNetFeatures(stem, stages, out_channels, strides)
+
+
 def bh_resnet50(*, depths=(7, 6, 2, 1), width: int = 64) -> ResNetFeatures:
     """BH-ResNet50 of Table 4 (Ning et al.): stem ``3x3, 64, stride 1`` + ``3x3`` max-pool
     stride 2, then bottleneck stages of widths 64/128/256/512 with ``depths`` = 7, 6, 2, 1
     blocks, each stage starting with a stride-2 block (torchvision style: in the 3x3).
     Outputs ``res2..res5`` at strides 4, 8, 16, 32 like ResNet50. ``width`` scales every
     width (64 = the paper's; 16 = "x0.25", the CPU-scale twin of :func:`resnet50_scaled`)."""
-    w = int(width)
-    stem = nn.Sequential(OrderedDict(
-        conv1=nn.Conv2d(3, w, 3, 1, 1, bias=False), bn1=nn.BatchNorm2d(w),
-        relu=nn.ReLU(inplace=True), maxpool=nn.MaxPool2d(3, 2, 1)))
-    stages: OrderedDict[str, nn.Module] = OrderedDict()
-    inplanes = w
-    for i, (planes, blocks) in enumerate(zip((w, 2 * w, 4 * w, 8 * w), depths)):
-        stages[f"res{i + 2}"] = _bottleneck_stage(inplanes, planes, blocks, 2)
-        inplanes = planes * 4
-    _init_weights(stem, stages)
-    out_channels = {f"res{i + 2}": 4 * w * 2 ** i for i in range(4)}
-    strides = {f"res{i + 2}": 4 * 2 ** i for i in range(4)}
-    return ResNetFeatures(stem, stages, out_channels, strides)
+    return _bottleneck_resnet(int(width), stem_kernel=3, stem_stride=1, depths=depths,
+                              first_strides=(2, 2, 2, 2))
 
 
 def resnet50_scaled(*, width: int = 64) -> ResNetFeatures:
@@ -196,19 +203,8 @@ def resnet50_scaled(*, width: int = 64) -> ResNetFeatures:
     torchvision's ResNet-50 exactly (same modules and parameter count, our initialisation);
     ``width=16`` is the "x0.25" twin of ``bh_resnet50(width=16)``: the same FLOP ratio between
     the two as at full width, 1/16 of the FLOPs."""
-    w = int(width)
-    stem = nn.Sequential(OrderedDict(
-        conv1=nn.Conv2d(3, w, 7, 2, 3, bias=False), bn1=nn.BatchNorm2d(w),
-        relu=nn.ReLU(inplace=True), maxpool=nn.MaxPool2d(3, 2, 1)))
-    stages: OrderedDict[str, nn.Module] = OrderedDict()
-    inplanes = w
-    for i, (planes, blocks) in enumerate(zip((w, 2 * w, 4 * w, 8 * w), (3, 4, 6, 3))):
-        stages[f"res{i + 2}"] = _bottleneck_stage(inplanes, planes, blocks, 1 if i == 0 else 2)
-        inplanes = planes * 4
-    _init_weights(stem, stages)
-    out_channels = {f"res{i + 2}": 4 * w * 2 ** i for i in range(4)}
-    strides = {f"res{i + 2}": 4 * 2 ** i for i in range(4)}
-    return ResNetFeatures(stem, stages, out_channels, strides)
+    return _bottleneck_resnet(int(width), stem_kernel=7, stem_stride=2, depths=(3, 4, 6, 3),
+                              first_strides=(1, 2, 2, 2))
 
 
 def _init_weights(*modules) -> None:
