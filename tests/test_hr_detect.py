@@ -156,7 +156,7 @@ def test_cli_writes_wider_submission(tmp_path, small_model, capsys):
     lines = (out / "0--Parade" / "gray.txt").read_text().splitlines()
     assert lines[0] == "gray" and int(lines[1]) == len(lines) - 2
     assert all(len(line.split()) == 5 for line in lines[2:])
-    assert (out / "0--Parade" / "gray.jpg").is_file()
+    assert (out / "drawings" / "0--Parade" / "gray.jpg").is_file()
     assert "skipping" in capsys.readouterr().err
     assert main(["x.jpg", "--out", str(out), "--weights", str(tmp_path / "none.pt")]) == 2
 

@@ -10,6 +10,7 @@ in its own folder, ``build/course/`` by default (``TINYLIB_BUILD``), in nbgrader
       source/<assignment>/         copied from assignments/source by release
       release/<assignment>/        the student version: no solutions, no hidden tests
       submitted/<student>/<assignment>/
+      submitted/<student>/<assignment>.prev/   the submission before it (kept on resubmission)
       autograded/<student>/<assignment>/
       gradebook.db                 nbgrader's gradebook (sqlite)
 
@@ -26,16 +27,27 @@ solutions). Command line::
 nbgrader runs in-process through its converters; its log is captured and re-emitted on
 this module's logger (nothing is printed), and a failed step raises :class:`CourseError`
 with nbgrader's own message.
+
+Autograding is transactional: every notebook of a submission is validated first (it parses
+as JSON, fits the nbformat schema, and the assignment's notebook names are there); then the
+submission is graded in a private copy of the course (``<course>/.autograde.*/``: the
+assignment's source, a copy of the gradebook, the new submission), and only when nbgrader
+succeeded are the new submission, its autograded folder and the gradebook swapped in together
+(the previous submission kept as ``<assignment>.prev``). A refused or failed submission
+changes nothing: the stored submission, ``autograded/`` and the gradebook still agree.
+One autograde at a time per course (a lock file, ``<course>/.course.lock``).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import re
 import shutil
+import sqlite3
 import sys
 import tempfile
 import warnings
@@ -61,6 +73,7 @@ __all__ = [
     "prepare",
     "generate",
     "submit",
+    "validate_notebook",
     "autograde",
     "scores",
     "summary",
@@ -302,19 +315,45 @@ def _submission_folders(submission_dir: Path, assignment: str | None,
     return found
 
 
-def submit(submission_dir: str | os.PathLike, student: str, assignment: str | None = None, *,
-           course: str | os.PathLike | None = None) -> dict[str, Path]:
-    """Copy a submission into ``<course>/submitted/<student>/<assignment>/`` (replacing an
-    earlier one, with a ``timestamp.txt``). ``submission_dir`` holds one assignment's
-    notebooks, or assignment folders. Every notebook of the assignment must be there."""
-    root = _course(course)
+def validate_notebook(path: str | os.PathLike) -> None:
+    """Raise :class:`CourseError` unless ``path`` is a readable Jupyter notebook: JSON (the
+    error's line and column), the nbformat schema (the first violation)."""
+    import nbformat  # heavy import (jsonschema), only to check a notebook
+
+    path = Path(path)
+    fix = ("re-save the notebook in Jupyter (or start again from the released one) and submit "
+           "again; nothing was changed")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CourseError(f"{path}: cannot read the notebook ({exc}); {fix}") from exc
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CourseError(f"{path}: not a valid notebook: broken JSON at line {exc.lineno}, "
+                          f"column {exc.colno} ({exc.msg}; a truncated or damaged file?); "
+                          f"{fix}") from exc
+    if not isinstance(raw, dict) or "cells" not in raw or "nbformat" not in raw:
+        raise CourseError(f"{path}: JSON, but not a Jupyter notebook (no 'cells'/'nbformat'); "
+                          f"{fix}")
+    try:
+        nb = nbformat.reads(text, as_version=4)
+        nbformat.validate(nb)
+    except Exception as exc:  # noqa: BLE001 - nbformat raises several kinds; name the file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CourseError(f"{path}: not a valid notebook (nbformat schema: {first}); {fix}") from exc
+
+
+def _checked_submission(root: Path, submission_dir, student: str,
+                        assignment: str | None) -> dict[str, dict[str, Path]]:
+    """``{assignment: {notebook name: file}}`` of a submission, every notebook validated
+    (:func:`validate_notebook`) before anything in the course is touched."""
     if not _STUDENT_ID.match(student or ""):
         raise CourseError(f"student id {student!r}: use letters, digits, '.', '_' or '-'")
     if not (root / "source").is_dir():
         raise CourseError(f"{root}: no course here; run `python -m tinylib.course release` first")
     known = list_assignments(root / "source")
     folders = _submission_folders(Path(submission_dir), assignment, known)
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
     out = {}
     for name, folder in folders.items():
         expected = {p.name for p in _notebooks(root / "source" / name)}
@@ -322,38 +361,178 @@ def submit(submission_dir: str | os.PathLike, student: str, assignment: str | No
         missing = sorted(expected - set(given))
         if missing:
             raise CourseError(f"{folder}: submission of {name!r} lacks {missing} "
-                              f"(expected {sorted(expected)})")
+                              f"(expected {sorted(expected)}); add them and submit again")
         extra = sorted(set(given) - expected)
         if extra:
             log.warning("%s: ignoring notebooks that are not part of %s: %s", folder, name, extra)
+        for n in sorted(expected):
+            validate_notebook(given[n])
+        out[name] = {n: given[n] for n in sorted(expected)}
+    return out
+
+
+def _previous(target: Path) -> Path:
+    return target.with_name(target.name + ".prev")
+
+
+def _keep_previous(target: Path) -> None:
+    """Move the folder ``target`` (a stored submission) to ``<target>.prev`` (replacing an
+    older one)."""
+    if not target.exists():
+        return
+    prev = _previous(target)
+    if prev.exists():
+        shutil.rmtree(prev)
+    os.replace(target, prev)
+
+
+def _stage_files(files: list[Path], folder: Path, extra: dict[str, str] | None = None) -> Path:
+    folder.mkdir(parents=True)
+    folder.chmod(0o755)
+    for f in files:
+        shutil.copy2(f, folder / f.name)
+    for name, text in (extra or {}).items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+
+
+def submit(submission_dir: str | os.PathLike, student: str, assignment: str | None = None, *,
+           course: str | os.PathLike | None = None) -> dict[str, Path]:
+    """Copy a submission into ``<course>/submitted/<student>/<assignment>/`` (with a
+    ``timestamp.txt``; an earlier submission is kept as ``<assignment>.prev/``).
+    ``submission_dir`` holds one assignment's notebooks, or assignment folders. Every notebook
+    of the assignment must be there and be valid (:func:`validate_notebook`); a bad
+    submission raises :class:`CourseError` before anything is stored. Grading is
+    :func:`autograde`'s."""
+    root = _course(course)
+    checked = _checked_submission(root, submission_dir, student, assignment)
+    stamp = _stamp()
+    out = {}
+    for name, files in checked.items():
         target = root / "submitted" / student / name
-        _copy_notebooks([given[n] for n in sorted(expected)], target,
-                        extra={"timestamp.txt": stamp + "\n"})
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}.new."))
+        try:
+            _stage_files(list(files.values()), staged / name, {"timestamp.txt": stamp + "\n"})
+            _keep_previous(target)
+            os.replace(staged / name, target)
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
         out[name] = target
     return out
 
 
+@contextlib.contextmanager
+def _course_lock(root: Path):
+    """One autograde at a time per course (advisory ``flock`` where the OS has it)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(root / ".course.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _copy_gradebook(src: Path, dst: Path) -> None:
+    """A consistent copy of the sqlite gradebook (sqlite's online backup)."""
+    with contextlib.closing(sqlite3.connect(src)) as a, contextlib.closing(sqlite3.connect(dst)) as b:
+        a.backup(b)
+
+
+def _swap_in(stage: Path, root: Path, student: str, names: list[str]) -> None:
+    """Move the staged submissions, autograded folders and gradebook into the course; on any
+    error, undo the moves already made (the course is left as it was)."""
+    undo: list[tuple[Path, Path]] = []  # (moved to, move back to)
+
+    def move(src: Path, dst: Path) -> None:
+        os.replace(src, dst)
+        undo.append((dst, src))
+
+    trash = Path(tempfile.mkdtemp(dir=root, prefix=".autograde-old."))
+    try:
+        for name in names:
+            sub = root / "submitted" / student / name
+            graded = root / "autograded" / student / name
+            sub.parent.mkdir(parents=True, exist_ok=True)
+            graded.parent.mkdir(parents=True, exist_ok=True)
+            prev = _previous(sub)
+            if sub.exists():
+                if prev.exists():
+                    move(prev, trash / f"{name}.prev")
+                move(sub, prev)
+            move(stage / "submitted" / student / name, sub)
+            if graded.exists():
+                move(graded, trash / f"{name}.autograded")
+            move(stage / "autograded" / student / name, graded)
+        if (root / "gradebook.db").exists():
+            move(root / "gradebook.db", trash / "gradebook.db")
+        move(stage / "gradebook.db", root / "gradebook.db")
+    except BaseException:
+        for dst, src in reversed(undo):
+            os.replace(dst, src)
+        raise
+    finally:
+        shutil.rmtree(trash, ignore_errors=True)
+
+
 def autograde(submission_dir: str | os.PathLike, student: str, assignment: str | None = None,
               *, course: str | os.PathLike | None = None, progress: bool = False) -> pd.DataFrame:
-    """Submit ``submission_dir`` for ``student`` (:func:`submit`) and run ``nbgrader
-    autograde`` on each assignment in it: the tests cells are restored from the gradebook
-    (hidden tests included) and executed. The assignments must have been released
-    (:func:`generate`). Returns the student's :func:`scores` for those assignments."""
+    """Grade ``submission_dir`` for ``student`` with ``nbgrader autograde``: the tests cells
+    are restored from the gradebook (hidden tests included) and executed. The assignments
+    must have been released (:func:`generate`). Transactional (module doc): the submission
+    is validated first, graded in a private copy of the course, and swapped in -- with its
+    autograded folder and the gradebook, the previous submission kept as
+    ``submitted/<student>/<assignment>.prev/`` -- only when grading succeeded; otherwise
+    :class:`CourseError` and nothing changed. Returns the student's :func:`scores` for those
+    assignments."""
     from nbgrader.converters import Autograde
 
     root = _course(course)
-    folders = submit(submission_dir, student, assignment, course=root)
+    checked = _checked_submission(root, submission_dir, student, assignment)
     released = _graded_assignments(root)
-    missing = sorted(set(folders) - released)
+    missing = sorted(set(checked) - released)
     if missing:
         raise CourseError(f"{root}: {missing} not released yet (no gradebook entry); run "
                           "`python -m tinylib.course release` first")
-    for name in tqdm(folders, desc=f"autograde {student}", disable=not progress):
-        _run(Autograde, root, f"autograde {name} for {student}", assignment_id=name,
-             student_id=student, force=True, create_student=True)
-        log.info("autograded %s for %s", name, student)
+    stamp = _stamp()
+    with _course_lock(root):
+        stage = Path(tempfile.mkdtemp(dir=root, prefix=".autograde."))
+        try:
+            _copy_gradebook(root / "gradebook.db", stage / "gradebook.db")
+            for name, files in checked.items():
+                shutil.copytree(root / "source" / name, stage / "source" / name)
+                _stage_files(list(files.values()), stage / "submitted" / student / name,
+                             {"timestamp.txt": stamp + "\n"})
+            for name in tqdm(checked, desc=f"autograde {student}", disable=not progress):
+                try:
+                    _run(Autograde, stage, f"autograde {name} for {student}", assignment_id=name,
+                         student_id=student, force=True, create_student=True)
+                except CourseError as exc:
+                    why = str(exc).replace(f" in {stage}", "")
+                    raise CourseError(
+                        f"{why} -- {Path(submission_dir)} was not graded and nothing in the "
+                        "course changed (the stored submission, autograded/ and the gradebook "
+                        "are as before); fix the notebook and submit again") from exc
+                graded = stage / "autograded" / student / name
+                lacking = [n for n in checked[name] if not (graded / n).is_file()]
+                if lacking:
+                    raise CourseError(f"nbgrader autograde of {name} for {student} wrote no "
+                                      f"{lacking}; nothing in the course changed")
+                log.info("autograded %s for %s", name, student)
+            _swap_in(stage, root, student, list(checked))
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
     df = scores(root, student=student)
-    return df[df["assignment"].isin(list(folders))].reset_index(drop=True)
+    return df[df["assignment"].isin(list(checked))].reset_index(drop=True)
 
 
 def _cell_order(root: Path, assignment: str, notebook: str) -> dict[str, int]:

@@ -28,6 +28,17 @@ same whether the run was interrupted before it or not. A checkpoint (``last.pt``
 model, optimizer, scheduler, scaler, epoch, global step, config and the history so far, and
 is written atomically on the main process only. A non-finite loss stops training with
 :class:`NonFiniteLossError` (the checkpoint of the last finished epoch is kept untouched).
+The initial weights are the caller's business: build the model under a fixed seed
+(:func:`seeded`) and two fresh runs of one seed give the same loss curve.
+
+Runs are append-only (:func:`check_run_dir`): training into an ``out_dir`` that already holds
+a run (any of :data:`RUN_FILES`) is refused with :class:`RunExistsError` unless ``resume``
+(continue from ``last.pt``) or ``overwrite`` (the earlier run's files are moved aside into
+``out_dir/replaced-<time>/`` just before the first step, never deleted) is given;
+``resume=True`` without ``out_dir/last.pt`` raises :class:`FileNotFoundError`; a checkpoint
+that does not fit the model raises :class:`IncompatibleCheckpointError` naming the settings
+in which the stored config differs. Temporary files left by a killed checkpoint write
+(``.last.pt.*.tmp``) are removed when a run starts or resumes.
 
 Distributed: run the same script with ``torchrun --nproc-per-node N`` (multi-node: add
 ``--nnodes/--node-rank/--rdzv-endpoint``); :func:`init_distributed` reads torchrun's
@@ -37,6 +48,7 @@ environment variables, picks NCCL on CUDA and gloo on CPU, and the loop uses a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -55,6 +67,15 @@ log = logging.getLogger(__name__)
 __all__ = [
     "TrainConfig",
     "NonFiniteLossError",
+    "RunExistsError",
+    "IncompatibleCheckpointError",
+    "RUN_FILES",
+    "existing_run",
+    "check_run_dir",
+    "clean_stale_tmp",
+    "set_aside_run",
+    "config_diff",
+    "seeded",
     "init_distributed",
     "is_main_process",
     "make_optimizer",
@@ -68,6 +89,22 @@ __all__ = [
 
 class NonFiniteLossError(FloatingPointError):
     """A loss became NaN/inf; the message names the step and the last good checkpoint."""
+
+
+class RunExistsError(FileExistsError):
+    """The output folder already holds a training run and neither resume nor overwrite was
+    asked for; the message names the folder and both options."""
+
+
+class IncompatibleCheckpointError(ValueError):
+    """A checkpoint to resume from does not fit the model; the message names the settings
+    in which the checkpoint's stored config differs from the current one."""
+
+
+# files a training run leaves in its folder (the engine's checkpoint, and what the recipe
+# trainers write beside it: history, exported/backbone weights, results)
+RUN_FILES = ("last.pt", "history.csv", "history_summary.csv", "weights.pt", "backbone.pt",
+             "result.json")
 
 
 @dataclass
@@ -308,6 +345,162 @@ class _EpochSampler(torch.utils.data.Sampler):
         return self.n
 
 
+# --------------------------------------------------------------------- run folders, seeds
+def existing_run(out_dir) -> list[Path]:
+    """The files of an earlier run in ``out_dir`` (those of :data:`RUN_FILES` present)."""
+    if out_dir is None:
+        return []
+    out = Path(out_dir)
+    return [out / n for n in RUN_FILES if (out / n).is_file()]
+
+
+def check_run_dir(out_dir, *, resume=None, overwrite: bool = False) -> Path | None:
+    """The append-only rule for a run folder, checked before anything is trained or written.
+    Returns the checkpoint to resume from (``None``: a new run).
+
+    * ``resume=True``: ``out_dir/last.pt`` must exist (:class:`FileNotFoundError` otherwise,
+      e.g. a mistyped folder); ``resume=<path>``: that file must exist;
+    * no ``resume``: a folder holding a run (:func:`existing_run`) raises
+      :class:`RunExistsError` unless ``overwrite`` (the caller then moves it aside with
+      :func:`set_aside_run`);
+    * ``resume`` and ``overwrite`` together raise :class:`ValueError`."""
+    out = Path(out_dir) if out_dir is not None else None
+    if resume and overwrite:
+        raise ValueError("--resume and --overwrite exclude each other: --resume continues the "
+                         f"run in {out}, --overwrite starts a new one there")
+    if resume is True:
+        if out is None:
+            raise ValueError("resume=True needs an out_dir (its last.pt is the checkpoint)")
+        ckpt = out / "last.pt"
+        if not ckpt.is_file():
+            if not out.is_dir():
+                where = f"the folder {out} does not exist"
+            else:
+                found = [p.name for p in existing_run(out)]
+                where = (f"{out} holds {found} but no last.pt" if found
+                         else f"{out} holds no training run")
+            raise FileNotFoundError(f"--resume: no checkpoint {ckpt} ({where}). Check --out, "
+                                    "or leave --resume out to start a new run there.")
+        return ckpt
+    if resume:
+        ckpt = Path(resume)
+        if not ckpt.is_file():
+            raise FileNotFoundError(f"resume: checkpoint not found: {ckpt}")
+        return ckpt
+    found = existing_run(out)
+    if found and not overwrite:
+        raise RunExistsError(
+            f"{out} already holds a training run ({', '.join(p.name for p in found)}); "
+            "nothing was changed. Pass --resume to continue it from its last.pt, or --overwrite "
+            f"to start a new run there (the old run's files are moved to {out}/replaced-<time>/), "
+            "or choose another --out.")
+    return None
+
+
+def clean_stale_tmp(out_dir) -> list[Path]:
+    """Remove the temporary files a killed atomic write of a run file left behind
+    (:func:`tinylib.io.atomic_path` names them ``.<name>.<random>.tmp``); returns them."""
+    if out_dir is None or not Path(out_dir).is_dir():
+        return []
+    removed = []
+    for name in RUN_FILES:
+        for tmp in Path(out_dir).glob(f".{name}.*.tmp"):
+            if tmp.is_file():
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+    if removed:
+        log.info("removed %d stale temporary file(s) of an interrupted write in %s: %s",
+                 len(removed), out_dir, [p.name for p in removed])
+    return removed
+
+
+def set_aside_run(out_dir) -> Path | None:
+    """Move the files of the run in ``out_dir`` (:func:`existing_run`) into a new folder
+    ``out_dir/replaced-<YYYYmmdd-HHMMSS>/`` (nothing is deleted); returns it, or ``None``
+    when there was no run."""
+    found = existing_run(out_dir)
+    if not found:
+        return None
+    out = Path(out_dir)
+    base = out / time.strftime("replaced-%Y%m%d-%H%M%S")
+    target, k = base, 1
+    while target.exists():
+        k += 1
+        target = base.with_name(f"{base.name}-{k}")
+    target.mkdir(parents=True)
+    for f in found:
+        os.replace(f, target / f.name)
+    log.warning("--overwrite: the earlier run in %s (%s) was moved to %s", out,
+                [f.name for f in found], target)
+    return target
+
+
+def _flatten(d, prefix: str = "") -> dict:
+    out = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, dict) and v:
+                out.update(_flatten(v, key))
+            else:
+                out[key] = v
+    return out
+
+
+def _short(v, n: int = 60) -> str:
+    r = repr(v)
+    return r if len(r) <= n else r[:n - 3] + "..."
+
+
+def config_diff(old: dict | None, new: dict | None, *, skip=("train.", "recipe.train.")) -> list[str]:
+    """``["model.depth: 18 (checkpoint) -> 50 (now)", ...]``: the dotted keys in which two
+    nested configs differ, keys starting with one of ``skip`` left out (training settings
+    such as epochs may change on resume)."""
+    a, b = _flatten(old or {}), _flatten(new or {})
+    out = []
+    for k in sorted(set(a) | set(b)):
+        if any(k.startswith(s) for s in skip):
+            continue
+        va, vb = a.get(k, "<absent>"), b.get(k, "<absent>")
+        if va != vb:
+            out.append(f"{k}: {_short(va)} (checkpoint) -> {_short(vb)} (now)")
+    return out
+
+
+def _check_fits(path, model: nn.Module, saved: dict, old_config, new_config) -> None:
+    """Raise :class:`IncompatibleCheckpointError` when the checkpoint's weights do not fit
+    ``model`` (names and shapes), naming the settings that differ."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(saved))
+    unexpected = sorted(set(saved) - set(own))
+    shapes = sorted(k for k in set(own) & set(saved)
+                    if tuple(own[k].shape) != tuple(saved[k].shape))
+    diff = config_diff(old_config, new_config)
+    if not (missing or unexpected or shapes):
+        if diff:
+            log.warning("resuming from %s whose stored config differs in: %s", path,
+                        "; ".join(diff[:8]))
+        return
+    parts = [f"{len(v)} {what} (e.g. {v[:2]})" for v, what in
+             ((missing, "tensors missing"), (unexpected, "unexpected tensors"),
+              (shapes, "tensors of another shape")) if v]
+    why = ("the recipe differs from the checkpoint's in: " + "; ".join(diff[:8])
+           + (f" (and {len(diff) - 8} more)" if len(diff) > 8 else "")) if diff else (
+        "the stored config is the same, so the model code must have changed")
+    raise IncompatibleCheckpointError(
+        f"{path}: the checkpoint does not fit this model ({', '.join(parts)}); {why}. Resume "
+        "with the checkpoint's settings, or start a new run (--overwrite, or another --out).")
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Torch's CPU random generator seeded with ``seed`` inside the block (e.g. to build a
+    model's initial weights), the caller's generator state restored after it."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        yield
+
+
 # ---------------------------------------------------------------------------------- train
 def train(
     model: nn.Module,
@@ -321,13 +514,20 @@ def train(
     progress: bool = True,
     extra_config: dict | None = None,
     on_step: Callable[[dict], None] | None = None,
+    overwrite: bool = False,
 ):
     """Train ``model`` on ``dataset``; returns the history as a ``pandas.DataFrame``
     (one row per step: ``epoch, step, loss, <each loss>, lr, seconds``; the metrics of
     ``eval_fn(model, epoch) -> dict`` on the last row of each epoch).
 
-    ``resume``: a checkpoint path (or ``True`` for ``<out_dir>/last.pt`` if it exists).
-    ``extra_config`` (e.g. the model's config) is stored in checkpoints under ``config``.
+    ``resume``: a checkpoint path, or ``True`` for ``<out_dir>/last.pt`` (which must exist).
+    Without it an ``out_dir`` that already holds a run is refused (:class:`RunExistsError`)
+    unless ``overwrite``: the earlier run's files are then moved to
+    ``<out_dir>/replaced-<time>/`` once the new run is set up, just before its first step
+    (:func:`check_run_dir`, :func:`set_aside_run`).
+    ``extra_config`` (e.g. the model's config) is stored in checkpoints under ``config``;
+    on resume it is compared with the checkpoint's to explain a checkpoint that does not fit
+    (:class:`IncompatibleCheckpointError`).
     ``on_step(row)`` is called on the main process after every step with its history row
     (e.g. a live loss plot, :class:`tinylib.viz.LiveLosses`).
     """
@@ -337,6 +537,10 @@ def train(
     from .config import runtime
 
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+    out_dir = Path(cfg.out_dir) if cfg.out_dir else None
+    ckpt_path = out_dir / "last.pt" if out_dir else None
+    resume = check_run_dir(out_dir, resume=resume, overwrite=overwrite)  # before any work
+    set_aside = resume is None and overwrite and bool(existing_run(out_dir))
     rank, world, local = init_distributed()
     if device is None:
         device = f"cuda:{local}" if torch.cuda.is_available() and world > 1 else runtime().device
@@ -372,33 +576,46 @@ def train(
             model, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=cfg.find_unused_parameters or bool(phases))
 
-    out_dir = Path(cfg.out_dir) if cfg.out_dir else None
-    ckpt_path = out_dir / "last.pt" if out_dir else None
+    full_config = {"train": asdict(cfg), **(extra_config or {})}
+    if "model" not in full_config and hasattr(model, "config"):
+        full_config["model"] = dict(model.config)
     start_epoch, step, rows = 0, 0, []
-    if resume is True:
-        resume = ckpt_path if ckpt_path is not None and ckpt_path.is_file() else None
+    if rank == 0:
+        clean_stale_tmp(out_dir)
     if resume:
         state = load_checkpoint(resume)
         saved = tuple(state.get("phases") or ())
         if saved != phases:
-            raise ValueError(f"{resume}: checkpoint of a model with phases {saved or 'none'}, "
-                             f"this model has {phases or 'none'}")
+            raise IncompatibleCheckpointError(
+                f"{resume}: checkpoint of a model with phases {saved or 'none'}, this model has "
+                f"{phases or 'none'}")
+        _check_fits(resume, model, state["model"], state.get("config"), full_config)
         model.load_state_dict(state["model"])
-        for ph in names:
-            optimizers[ph].load_state_dict(state["optimizer"][ph] if phases else state["optimizer"])
-            schedulers[ph].load_state_dict(state["scheduler"][ph] if phases else state["scheduler"])
-            _follow_recipe_schedule(schedulers[ph], cfg, steps_per_epoch)
+        try:
+            for ph in names:
+                optimizers[ph].load_state_dict(state["optimizer"][ph] if phases
+                                               else state["optimizer"])
+                schedulers[ph].load_state_dict(state["scheduler"][ph] if phases
+                                               else state["scheduler"])
+                _follow_recipe_schedule(schedulers[ph], cfg, steps_per_epoch)
+        except (ValueError, KeyError, RuntimeError) as exc:
+            diff = config_diff(state.get("config"), full_config, skip=())
+            raise IncompatibleCheckpointError(
+                f"{resume}: the optimiser state does not fit this model ({exc}); the settings "
+                f"differ in: {'; '.join(diff[:8]) or 'nothing stored'}. Resume with the "
+                "checkpoint's settings, or start a new run (--overwrite, or another --out).") from exc
         if state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         start_epoch, step = int(state["epoch"]) + 1, int(state["step"])
         rows = list(state.get("history", []))
         log.info("resumed from %s at epoch %d (step %d)", resume, start_epoch, step)
 
-    full_config = {"train": asdict(cfg), **(extra_config or {})}
-    if "model" not in full_config and hasattr(model, "config"):
-        full_config["model"] = dict(model.config)
     t0 = time.perf_counter()
     main = rank == 0
+    if set_aside and main:  # the new run is set up: only now move the old one aside
+        set_aside_run(out_dir)
+    if _dist() is not None:
+        _dist().barrier()
     for epoch in range(start_epoch, cfg.epochs):
         _seed_epoch(cfg.seed, epoch, rank)
         for obj in (sampler, dataset):

@@ -53,9 +53,13 @@ def to_rgb_uint8(arr: np.ndarray) -> np.ndarray:
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as ``uint8 H x W x 3`` RGB (EXIF orientation is *not* applied,
-    as in the benchmarks' own readers). Missing file: ``FileNotFoundError`` naming it;
-    unreadable file: ``OSError`` naming it."""
+    as in the benchmarks' own readers). Missing file: ``FileNotFoundError`` naming it; a
+    folder: ``IsADirectoryError``; unreadable file (corrupt, truncated, over Pillow's
+    decompression-bomb limit): ``OSError`` naming it."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not an image file; give the image files "
+                                f"in it (e.g. {path / '*.jpg'})")
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {path}")
     try:
@@ -74,6 +78,13 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
                 arr = np.array(im, dtype=np.uint16)
                 return to_rgb_uint8(arr)
             arr = np.array(im)
+    except Image.DecompressionBombError as exc:
+        limit = Image.MAX_IMAGE_PIXELS
+        raise OSError(
+            f"cannot read image {path}: refused as a possible decompression bomb ({exc}); "
+            f"Pillow's limit is 2 x PIL.Image.MAX_IMAGE_PIXELS = 2 x {limit:,} pixels. If you "
+            "trust the file, shrink it or raise PIL.Image.MAX_IMAGE_PIXELS"
+        ) from None
     except UnidentifiedImageError as exc:
         raise OSError(f"cannot read image {path}: {exc}") from None
     except (OSError, SyntaxError, ValueError) as exc:

@@ -2,6 +2,7 @@
 
     tinylib-eval widerface PRED_DIR [--gt DIR] [--images present|LIST] [--curves OUT_DIR]
                                     [--name NAME] [--no-plus-one]
+                                    [--score-normalisation minmax|none]
     tinylib-eval published [--method hr_res101]
     tinylib-eval fddb PRED_FILE [--folds DIR]
 
@@ -13,6 +14,10 @@ toolbox's layout and ``.csv``). ``--images`` restricts the evaluation (official 
 those images only): ``present`` = the val images present and verified under the data root
 (``tinylib.data.registry.present_images``), or a text file with one ``event/name(.jpg)`` per
 line. The result is then labelled ``WIDER val subset (N images)``, else ``WIDER val``.
+Scores are min-max normalised over the whole set as the toolbox does (``--score-normalisation
+none`` uses them as given); scores that look wrong (a few outliers stretching the range) are
+warned about. Bad input (a malformed file, a header naming another image, no prediction file
+where expected, ``--curves`` on a file) is an ``error:`` line naming the file, exit code 2.
 """
 
 from __future__ import annotations
@@ -76,15 +81,42 @@ def _subset(images: str | None, gt, gt_dir: str | None) -> list[str] | None:
     return W.read_image_list(path, gt)
 
 
+def _check_curves_dir(curves: str) -> None:
+    """``--curves``: a folder that exists or can be made, writable; checked before the AP is
+    computed so that a long evaluation never ends in a write error."""
+    d = Path(curves)
+    if d.exists() and not d.is_dir():
+        raise ValueError(f"--curves {d}: is a file, expected a folder for the PR curves "
+                         "(it is created if needed); give a folder name")
+    probe = d
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ValueError(f"--curves {d}: {probe} is a file, so the folder cannot be made; "
+                         "give another folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"--curves {d}: cannot write in {probe} (permission denied); give a "
+                         "folder you can write to")
+
+
 def _cmd_widerface(args) -> int:
+    if args.curves:
+        _check_curves_dir(args.curves)
+    pred = Path(args.pred_dir)
+    if not pred.is_dir():
+        what = "is a file" if pred.exists() else "not found"
+        raise FileNotFoundError(f"{pred}: prediction folder {what}; expected a folder with one "
+                                "<event>/<image>.txt file per val image")
     gt = _load_gt(args.gt)
     subset = _subset(args.images, gt, args.gt)
+    normalize = args.score_normalisation == "minmax"
     res = W.evaluate(args.pred_dir, gt, plus_one=not args.no_plus_one, progress=args.progress,
-                     subset=subset)
+                     subset=subset, normalize=normalize)
     counted = (f"{res.n_images} of {res.n_gt_images} images" if res.is_subset
                else f"{res.n_images} images")
+    scoring = "" if normalize else ", scores not normalised"
     print(f"{res.label}: {counted}, {res.n_detections} detections "
-          f"({'+1 pixel convention' if not args.no_plus_one else 'no +1'})")
+          f"({'+1 pixel convention' if not args.no_plus_one else 'no +1'}{scoring})")
     for s in res.settings:
         print(f"  {s:<6} AP = {W.format_ap(res.ap[s], res.n_faces[s], 4)}   (max recall {res.recall[s][-1]:.4f}, "
               f"{res.n_faces[s]} faces)")
@@ -134,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--name", default="tinylib", help="method name in the curve files")
     w.add_argument("--no-plus-one", action="store_true", help="IoU without the +1 pixel")
     w.add_argument("--progress", action="store_true", help="show progress bars")
+    w.add_argument("--score-normalisation", choices=("minmax", "none"), default="minmax",
+                   help="minmax (default, the official toolbox): scores min-max normalised over "
+                        "the whole set; none: scores used as given (they must lie in [0, 1])")
     w.set_defaults(func=_cmd_widerface)
     pub = sub.add_parser("published", help="AP of the published curves in the data root")
     pub.add_argument("--method", default="all")
@@ -146,13 +181,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the usage and the error
+        return exc.code if isinstance(exc.code, int) else 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
     except (FileNotFoundError, ValueError, KeyError) as exc:
-        print(f"tinylib-eval: error: {exc}", file=sys.stderr)
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"tinylib-eval: error: {msg}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `tinylib-eval published | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

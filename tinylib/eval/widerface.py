@@ -76,6 +76,7 @@ __all__ = [
     "parse_prediction_file",
     "write_predictions",
     "normalize_scores",
+    "check_scores",
     "match_image",
     "gt_as_predictions",
     "with_size_setting",
@@ -345,16 +346,69 @@ def _check_rows(arr: np.ndarray, where) -> None:
         )
 
 
+def _check_header(path: Path, name: str, key: str) -> None:
+    """The first line of ``<event>/<stem>.txt`` names its image: ``stem``, ``stem.jpg`` or
+    ``event/stem.jpg`` (any leading folders). Another image is an error (a copied or renamed
+    file would otherwise be scored against the wrong ground truth)."""
+    if not name:
+        return  # the toolbox never reads the name line; an empty one names nothing else
+    parts = _key_from_name(name).split("/")
+    event, _, stem = key.rpartition("/")
+    if parts[-1] != stem or (len(parts) > 1 and event and parts[-2] != event):
+        raise PredictionFormatError(
+            f"{path}, line 1: the header names image {name!r}, but the file is the "
+            f"predictions of {key} (expected {stem!r}, {stem + '.jpg'!r} or "
+            f"'{key}.jpg'); write each image's detections to <event>/<image>.txt with the "
+            "image's own name on the first line"
+        )
+
+
+def _describe_folder(pred_dir: Path, limit: int = 3) -> str:
+    """What a prediction folder holds instead of ``<event>/<stem>.txt`` files."""
+    found = []
+    top = sorted(pred_dir.glob("*.txt"))
+    if top:
+        found.append(f"{len(top)} .txt file(s) directly in the folder, not in event folders "
+                     f"(e.g. {top[0].name})")
+    deeper = sorted(pred_dir.glob("*/*/*.txt"))
+    if deeper:
+        parents = sorted({p.parent.parent for p in deeper})
+        hint = (f"; point at {parents[0]} instead" if len(parents) == 1 else "")
+        found.append(f"{len(deeper)} .txt file(s) one level deeper (e.g. "
+                     f"{deeper[0].relative_to(pred_dir)}){hint}")
+    if not deeper:
+        deepest = sorted(pred_dir.glob("*/*/*/**/*.txt"))
+        if deepest:
+            found.append(f"{len(deepest)} .txt file(s) two or more levels deeper (e.g. "
+                         f"{deepest[0].relative_to(pred_dir)})")
+    level = sorted(pred_dir.glob("*/*.txt"))
+    if level:
+        found.append(f"{len(level)} .txt file(s) in event folders, none named after an image "
+                     f"evaluated (e.g. {level[0].relative_to(pred_dir)})")
+    others = [p for p in pred_dir.rglob("*") if p.is_file() and p.suffix.lower() != ".txt"]
+    if others:
+        exts = sorted({p.suffix.lower() or "(no extension)" for p in others})
+        found.append(f"{len(others)} other file(s) ({', '.join(exts[:limit])})")
+    return "; ".join(found) if found else "nothing (the folder is empty)"
+
+
 def read_predictions(
     pred_dir: str | os.PathLike, images: Iterable[str] | None = None, progress: bool = False
 ) -> dict[str, np.ndarray]:
     """Predictions from a folder in the submission layout ``<event>/<stem>.txt``.
 
     With ``images`` (keys ``"event/stem"``) only those files are read and a missing one
-    gives an empty array and a warning; without, every ``*/*.txt`` file is read."""
+    gives an empty array and a warning; when none of them is there, ``FileNotFoundError``
+    says where it looked and what the folder holds instead (files one level too deep...).
+    Without ``images``, every ``*/*.txt`` file is read. A file whose first line names another
+    image is a :class:`PredictionFormatError`."""
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
-        raise FileNotFoundError(f"prediction folder not found: {pred_dir}")
+        what = "is a file" if pred_dir.exists() else "not found"
+        raise FileNotFoundError(
+            f"prediction folder {pred_dir} {what}; expected a folder with one "
+            "<event>/<image>.txt file per image"
+        )
     out: dict[str, np.ndarray] = {}
     if images is None:
         paths = sorted(pred_dir.glob("*/*.txt"))
@@ -367,11 +421,20 @@ def read_predictions(
         if not path.is_file():
             missing.append(key)
             continue
-        out[key] = parse_prediction_file(path)[1]
+        name, arr = parse_prediction_file(path)
+        _check_header(path, name, key)
+        out[key] = arr
+    if images is not None and keys and not out:
+        raise FileNotFoundError(
+            f"0 of {len(keys)} prediction files found: looked for <event>/<image>.txt under "
+            f"{pred_dir} (e.g. {pred_dir / keys[0]}.txt) and found "
+            f"{_describe_folder(pred_dir)}. Point at the folder that holds the event folders"
+        )
     if missing:
         log.warning(
-            "%d prediction file(s) missing under %s (counted as no detections), e.g. %s",
+            "%d of %d prediction file(s) missing under %s (counted as no detections), e.g. %s",
             len(missing),
+            len(keys),
             pred_dir,
             ", ".join(missing[:3]),
         )
@@ -426,6 +489,56 @@ def normalize_scores(scores: np.ndarray) -> np.ndarray:
             s.size,
             float(hi),
         )
+    return out
+
+
+def check_scores(scores: np.ndarray, normalize: bool = True) -> list[str]:
+    """Warnings about detection scores that make the result misleading (empty when fine):
+
+    - some scores outside ``[0, 1]`` while most lie inside (a stray logit, ``-5`` or
+      ``1e30``): with the official min-max normalisation they stretch the range and squeeze
+      every other score into a few thresholds; without normalisation (``normalize=False``)
+      scores below 0 never count and scores above 1 pass every threshold;
+    - with normalisation, a few outliers (at most 1% of at least 20 scores) that span more
+      than three quarters of the min-max range.
+
+    :func:`evaluate` logs them; the numbers stay the official ones."""
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    s = s[np.isfinite(s)]
+    n = s.size
+    if n == 0:
+        return []
+    out = []
+    inside = (s >= 0) & (s <= 1)
+    n_out = int(n - inside.sum())
+    fix = "check that the detector writes probabilities, and drop or clip the stray scores"
+    if normalize:
+        fix += ("; if every score is meant to lie in [0, 1], evaluate without normalisation "
+                "(tinylib-eval --score-normalisation none, evaluate(..., normalize=False))")
+    else:
+        fix += ", or use the official min-max normalisation (--score-normalisation minmax)"
+    if n_out and inside.sum() > n / 2:
+        lo, hi = float(s.min()), float(s.max())
+        if normalize:
+            effect = (f"the official min-max normalisation maps [{lo:.6g}, {hi:.6g}] to [0, 1], "
+                      "so these few scores squeeze all others into a small part of the "
+                      "thresholds and can change AP a lot")
+        else:
+            effect = "without normalisation scores below 0 never count and scores above 1 always do"
+        out.append(f"{n_out} of {n} detection scores lie outside [0, 1] (min {lo:.6g}, max "
+                   f"{hi:.6g}) while the rest lie inside: {effect}; {fix}")
+    elif normalize and n >= 20:
+        srt = np.sort(s)
+        k = max(1, int(0.01 * n))
+        full = srt[-1] - srt[0]
+        rest = srt[n - 1 - k] - srt[k]
+        if full > 0 and rest < 0.25 * full:
+            out.append(
+                f"a few outlying detection scores dominate the min-max range of the score "
+                f"normalisation: all {n} scores span [{srt[0]:.6g}, {srt[-1]:.6g}], all but the "
+                f"{k} lowest and {k} highest span [{srt[k]:.6g}, {srt[n - 1 - k]:.6g}]; the "
+                f"official normalisation squeezes the others into a small part of the "
+                f"thresholds; check the detector's scores for stray values")
     return out
 
 
@@ -645,10 +758,12 @@ def evaluate(
     truth and keep lists restricted to them, detections in other images dropped; the result
     is labelled :func:`subset_label` ``(N, len(gt.images))`` unless ``label`` says
     otherwise. ``normalize=False`` skips the score normalisation (scores must then already
-    lie in [0, 1])."""
+    lie in [0, 1]). Scores that look wrong (:func:`check_scores`) are logged as warnings."""
     if gt is None:
         gt = load_gt()
     prep = _prepare(predictions, gt, subset, plus_one, iou_thresh, progress)
+    for message in check_scores(prep.scores, normalize):
+        log.warning("%s", message)
     scores = normalize_scores(prep.scores) if normalize else prep.scores
     thresholds = wider_thresholds(thresh_num)
     ap, prec, rec, n_faces = {}, {}, {}, {}

@@ -1,6 +1,6 @@
 """Tiny-image pre-training of a backbone (Ning et al., Sec. 4.1 and Table 5), then detection.
 
-``python -m tinylib.frcnn.pretrain CONFIG [--out DIR] [--resume] [--set KEY=VALUE]``
+``python -m tinylib.frcnn.pretrain CONFIG [--out DIR] [--resume | --overwrite] [--set KEY=VALUE]``
 
 A recipe (``configs/pretrain_<backbone>_cpu.yaml``)::
 
@@ -173,7 +173,8 @@ def top1(model: BackboneClassifier, dataset, *, batch_size: int = 256, device=No
     return right / total
 
 
-def run(cfg: dict, *, out_dir=None, resume: bool = False, progress: bool = True):
+def run(cfg: dict, *, out_dir=None, resume: bool = False, progress: bool = True,
+        overwrite: bool = False):
     """Pre-train per recipe; returns ``(model, history, result)`` with ``result`` =
     ``{"backbone", "source", "top1", "n_train", "n_test", "classes", "steps"}``, also written to
     ``out_dir/result.json`` beside ``out_dir/backbone.pt``."""
@@ -196,7 +197,7 @@ def run(cfg: dict, *, out_dir=None, resume: bool = False, progress: bool = True)
         torch.manual_seed(int(tcfg.get("seed", 0)))
         model = BackboneClassifier(backbone, len(classes), width)
     hist = engine.train(model, train_set, collate_fn=collate, config=tcfg, device=runtime().device,
-                        resume=resume or None, progress=progress,
+                        resume=resume or None, overwrite=overwrite, progress=progress,
                         extra_config={"recipe": cfg, "source": source})
     result = {"backbone": backbone, "source": source, "top1": top1(model, test_set, progress=progress),
               "n_train": len(train_set), "n_test": len(test_set), "classes": classes,
@@ -214,7 +215,8 @@ def run(cfg: dict, *, out_dir=None, resume: bool = False, progress: bool = True)
 
 def main(argv: list[str] | None = None) -> int:
     def _run(cfg, out, args):
-        _, _, result = run(cfg, out_dir=out, resume=args.resume, progress=not args.no_progress)
+        _, _, result = run(cfg, out_dir=out, resume=args.resume, progress=not args.no_progress,
+                           overwrite=args.overwrite)
         return (f"done: top-1 {result['top1']:.4f} on {result['n_test']} held-out images; "
                 f"backbone weights in {out}/backbone.pt")
 

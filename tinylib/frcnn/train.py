@@ -48,7 +48,8 @@ The small-object toolbox (chapter 10; each off by default):
 Order: rescale (or Scale Match), SNIP ranges, crop, copy-paste, flip.
 
 Options: ``--out DIR`` (checkpoints, ``history.csv``; default ``runs/<name>``), ``--resume``
-(continue from ``DIR/last.pt``, exactly), ``--set train.epochs=2`` (override any key),
+(continue from ``DIR/last.pt``, exactly), ``--overwrite`` (start over in a folder that holds a run;
+the old files are moved to ``DIR/replaced-<time>/``), ``--set train.epochs=2`` (override any key),
 ``--threads N``, ``--export PATH`` (fp16 inference weights at the end).
 Multi-GPU / multi-node: ``torchrun --nproc-per-node 8 -m tinylib.frcnn.train CONFIG``.
 """
@@ -229,7 +230,8 @@ def make_eval_fn(ecfg: dict | None, epochs: int | None = None, *, source: str = 
     return _eval
 
 
-def run(cfg: dict, *, out_dir=None, resume=False, progress: bool = True, export=None):
+def run(cfg: dict, *, out_dir=None, resume=False, progress: bool = True, export=None,
+        overwrite: bool = False):
     """Train per recipe; returns ``(model, history DataFrame)``. The initial weights
     depend only on ``train.seed``, so one recipe gives one run (and ``--resume`` continues
     it exactly)."""
@@ -246,6 +248,7 @@ def run(cfg: dict, *, out_dir=None, resume=False, progress: bool = True, export=
     hist = engine.train(model, train_set,
                         collate_fn=functools.partial(collate, min_box=float(dcfg["min_box"])),
                         config=tcfg, device=runtime().device, resume=resume or None,
+                        overwrite=overwrite,
                         eval_fn=make_eval_fn(cfg.get("eval"), int(tcfg.get("epochs", 1)),
                                              source=dcfg["source"], root=src.root),
                         progress=progress,

@@ -25,7 +25,8 @@ cached (:func:`tinylib.hr.cache.hr_raw`), the crops too (``cache_dir("gan_crops"
 Caveat: the HR detector was trained on these same photos, so its false positives here are
 fewer and easier than on unseen photos.
 
-Options: ``--out DIR`` (checkpoints, ``history.csv``, ``weights.pt``), ``--resume``,
+Options: ``--out DIR`` (checkpoints, ``history.csv``, ``weights.pt``), ``--resume``, ``--overwrite``
+(a folder holding a run needs one of them; see :func:`tinylib.hr.train.recipe_main`),
 ``--set model.refine=false`` (any key), ``--threads N``. ``torchrun`` works as for the other
 detectors (the engine's multi-phase DDP).
 """
@@ -158,12 +159,14 @@ def history_summary(hist, every: int = 20):
     return out.reset_index(drop=True)
 
 
-def run(cfg: dict, *, out_dir=None, resume=False, progress: bool = True, on_step=None):
+def run(cfg: dict, *, out_dir=None, resume=False, progress: bool = True, on_step=None,
+        overwrite: bool = False):
     """Train a recipe; returns ``(model, history)``. Writes ``out_dir/weights.pt``,
     ``out_dir/history.csv`` and ``history_summary.csv`` (:func:`history_summary`) at the end. ``on_step`` as :func:`tinylib.engine.train` (e.g. a
     :class:`tinylib.viz.LiveLosses`)."""
     cfg = copy.deepcopy(cfg)
-    model = GANDetector(cfg.get("model"))
+    with engine.seeded(int(cfg.get("train", {}).get("seed", 0))):  # init follows train.seed
+        model = GANDetector(cfg.get("model"))
     if cfg.get("init"):
         init = load_gan(cfg["init"])
         missing = model.load_state_dict(init.state_dict(), strict=False)
@@ -178,7 +181,8 @@ def run(cfg: dict, *, out_dir=None, resume=False, progress: bool = True, on_step
         tcfg["out_dir"] = str(out_dir)
     dataset = CropDataset(crops, scale=mc["scale"], seed=int(tcfg.get("seed", 0)))
     hist = engine.train(model, dataset, collate_fn=lambda b: collate(b, mc["scale"]),
-                        config=tcfg, resume=resume, progress=progress, on_step=on_step,
+                        config=tcfg, resume=resume or None, overwrite=overwrite, progress=progress,
+                        on_step=on_step,
                         extra_config={"model": mc, "data": cfg.get("data", {})})
     if out_dir is not None and engine.is_main_process():
         out = Path(out_dir)
@@ -227,7 +231,7 @@ def rescore_many(model: GANDetector, images: dict, proposals: dict[str, np.ndarr
 
 def main(argv: list[str] | None = None) -> int:
     def _run(cfg, out, args):
-        run(cfg, out_dir=Path(out), resume=args.resume)
+        run(cfg, out_dir=Path(out), resume=args.resume, overwrite=args.overwrite)
         return f"weights: {Path(out) / 'weights.pt'}"
 
     return recipe_main(argv, prog="python -m tinylib.gan.train", description=__doc__.split("\n")[0],

@@ -25,8 +25,12 @@ IoU, levels and A/B templates can be changed without running the network again
 (:meth:`RawDetections.select`), which the notebook's explorer widget uses.
 
 Command line: ``tinylib-detect IMAGE... --out DIR`` writes one WIDER-submission file per
-image (``<out>/<folder>/<stem>.txt``: name, count, ``x y w h score`` lines) and, with
-``--draw``, a JPEG with the boxes.
+image (``<out>/<folder>/<stem>.txt``: name, count, ``x y w h score`` lines; ``<folder>/<stem>``
+is the image's path below the images' common folder, so a WIDER tree keeps its
+``event/stem`` layout) and, with ``--draw``, a JPEG with the boxes under
+``<out>/drawings/<folder>/<stem>.jpg``. Arguments, device, weights and the output folder are
+checked, and outputs that would collide or replace an input refused, before any work; an
+unreadable image is reported and skipped (exit code 1, a summary at the end).
 """
 
 from __future__ import annotations
@@ -34,7 +38,9 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +86,8 @@ SYNTHETIC_WEIGHTS = PACKAGE_WEIGHTS_DIR / "hr_res18_synth.pt"
 #: photos and the 2,048-px selfie)
 CLI_MAX_SIDE = 4200
 WEIGHTS_FORMAT = "tinylib.hr/1"
+#: the sub-folder of ``--out`` that holds the drawings of ``tinylib-detect --draw``
+DRAWINGS = "drawings"
 
 
 def pyramid_scales(
@@ -355,22 +363,63 @@ def save_weights(model: HRDetector, path, *, half: bool = True, meta: dict | Non
     return path
 
 
+#: what a weights file must be, for error messages
+WEIGHTS_EXPECTED = ("a PyTorch checkpoint written by torch.save (a zip file) holding a tinylib HR "
+                    "detector: weights from tinylib.hr.detect.save_weights (format "
+                    f"{WEIGHTS_FORMAT!r}, e.g. {DEFAULT_WEIGHTS.name}) or a tinylib.engine "
+                    "training checkpoint (last.pt)")
+
+
+def _read_checkpoint(path: Path) -> dict:
+    """``torch.load`` (weights only) with an error that names the file and what was expected
+    instead of pickle's or miniz's internals."""
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; expected {WEIGHTS_EXPECTED}")
+    with open(path, "rb") as fh:
+        head = fh.read(64)
+    if not head.startswith(b"PK\x03\x04") and not head.startswith(b"\x80"):
+        if not head:
+            found = "an empty file"
+        elif head.isascii():
+            found = f"a text file starting {head.decode().splitlines()[0][:40]!r}"
+        else:
+            found = f"a binary file starting {head[:8]!r}"
+        raise ValueError(f"{path}: not a PyTorch checkpoint ({found}); expected {WEIGHTS_EXPECTED}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt/truncated zip, foreign pickle: torch raises many kinds
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"{path}: cannot read the checkpoint ({type(exc).__name__}: {first}); the file is "
+            f"truncated or corrupt, or not {WEIGHTS_EXPECTED}. Copy or re-export it"
+        ) from None
+    if not isinstance(obj, dict) or "model" not in obj or "config" not in obj:
+        keys = sorted(map(str, obj)) if isinstance(obj, dict) else type(obj).__name__
+        raise ValueError(f"{path}: not a tinylib HR checkpoint (needs 'model' and 'config', "
+                         f"found {keys}); expected {WEIGHTS_EXPECTED}")
+    return obj
+
+
 def load_detector(path=None, *, device=None) -> HRDetector:
     """An :class:`HRDetector` (eval mode) from shipped weights (:data:`DEFAULT_WEIGHTS`
     when ``path`` is None), :func:`save_weights` files or training checkpoints of
-    :mod:`tinylib.engine` (which hold the model config under ``config['model']``)."""
+    :mod:`tinylib.engine` (which hold the model config under ``config['model']``).
+    A missing file raises ``FileNotFoundError``; anything else that is not such a
+    checkpoint (text, a truncated file, another model) ``ValueError`` naming the file."""
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
-    if not path.is_file():
+    if not path.exists():
         hint = {DEFAULT_WEIGHTS: " (made by tools/train_hr_wider.sh)",
                 SYNTHETIC_WEIGHTS: " (made by tools/train_shipped_weights.sh)"}.get(path, "")
-        raise FileNotFoundError(f"HR detector weights not found: {path}{hint}")
-    obj = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(obj, dict) or "model" not in obj or "config" not in obj:
-        raise ValueError(f"{path}: not a tinylib HR checkpoint (needs 'model' and 'config')")
+        raise FileNotFoundError(f"HR detector weights not found: {path}{hint}; check the path "
+                                f"(the shipped weights are in {PACKAGE_WEIGHTS_DIR})")
+    obj = _read_checkpoint(path)
     cfg = obj["config"]
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{path}: checkpoint config is a {type(cfg).__name__}, expected a dict")
     mcfg = cfg.get("model", cfg) if obj.get("format") != WEIGHTS_FORMAT else cfg
-    if "templates" not in mcfg:
-        raise ValueError(f"{path}: checkpoint config has no templates (keys {sorted(mcfg)})")
+    if not isinstance(mcfg, dict) or "templates" not in mcfg:
+        found = sorted(mcfg) if isinstance(mcfg, dict) else type(mcfg).__name__
+        raise ValueError(f"{path}: checkpoint config has no templates (keys {found})")
     model = build_hr(mcfg["templates"], int(mcfg.get("depth", 18)),
                      backbone=str(mcfg.get("backbone", "resnet")),
                      caffe_style=bool(mcfg.get("caffe_style", False)), pretrained=False,
@@ -378,27 +427,187 @@ def load_detector(path=None, *, device=None) -> HRDetector:
                      use_res4=bool(mcfg.get("use_res4", True)), freeze_bn=False)
     state = {k: v.float() if v.is_floating_point() else v for k, v in obj["model"].items()}
     state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        lines = str(exc).strip().splitlines()
+        raise ValueError(f"{path}: the weights do not fit the model its config describes "
+                         f"({lines[0] if lines else exc}...); the file was edited or mixes two "
+                         "models") from None
     return model.to(device or "cpu").eval()
 
 
 # --------------------------------------------------------------------------------- CLI
+class CLIError(ValueError):
+    """A command-line problem found before any work: printed as ``tinylib-detect: error: ...``
+    (exit code 2), never as a traceback."""
+
+
+def _number(text: str, kind=float) -> float:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _score(text: str) -> float:
+    v = _number(text)
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(
+            f"expected a score between 0 and 1 (the detector's probabilities), got {text}")
+    return v
+
+
+def _iou(text: str) -> float:
+    v = _number(text)
+    if not 0.0 < v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected an IoU in (0, 1], got {text}")
+    return v
+
+
+def _iou_or_off(text: str) -> float:
+    v = _number(text)
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected an IoU in (0, 1], or 0 for no voting, got {text}")
+    return v
+
+
+def _positive_int(text: str) -> int:
+    v = _number(text, int)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of pixels, got {text}")
+    return v
+
+
+def check_device(name: str | None) -> torch.device | None:
+    """``--device``: None (the best available), or a device of this machine. Raises
+    :class:`CLIError` naming the devices that exist."""
+    if name is None:
+        return None
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    have = ["cpu"] + (["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+                      if cuda else []) + (["mps"] if mps else [])
+    options = f"this machine has: {', '.join(have)} (or leave --device out for the best)"
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise CLIError(f"--device {name}: unknown device; expected cpu, cuda, cuda:N or mps; "
+                       f"{options}") from None
+    if dev.type == "cuda":
+        if not cuda:
+            raise CLIError(f"--device {name}: CUDA is not available (torch {torch.__version__}, "
+                           f"no usable GPU); {options}")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise CLIError(f"--device {name}: there are {torch.cuda.device_count()} CUDA "
+                           f"device(s); {options}")
+    elif dev.type == "mps":
+        if not mps:
+            raise CLIError(f"--device {name}: Apple MPS is not available; {options}")
+    elif dev.type != "cpu":
+        raise CLIError(f"--device {name}: expected cpu, cuda, cuda:N or mps; {options}")
+    return dev
+
+
+def check_output_dir(out: Path) -> None:
+    """The output folder is a folder (or can be made) and writable: checked before any work,
+    by writing and removing a probe file. Raises :class:`CLIError`."""
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out}: is a file, expected a folder for the results; "
+                       "give a folder name (it is created if needed)")
+    probe = None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".tinylib-detect.", suffix=".probe")
+        os.close(fd)
+    except OSError as exc:
+        raise CLIError(f"--out {out}: cannot write there ({exc.strerror or exc}); choose a "
+                       "folder you can write to") from None
+    finally:
+        if probe is not None:
+            Path(probe).unlink(missing_ok=True)
+
+
+def output_keys(paths: list[Path]) -> dict[Path, str]:
+    """The ``folder/stem`` key of each image: its path relative to the images' common folder
+    without the extension, with that folder's name in front when an image lies directly in
+    it. A WIDER-like tree (``images/<event>/<name>.jpg``) thus keeps its ``event/stem``
+    layout, and images of one folder get ``<folder>/<stem>``."""
+    if not paths:
+        return {}
+    full = [p.resolve() for p in paths]
+    root = Path(os.path.commonpath([str(p.parent) for p in full]))
+    rel = [p.relative_to(root) for p in full]
+    prefix = ""
+    if any(len(r.parts) == 1 for r in rel):
+        prefix = (root.name or "images") + "/"
+    return {p: prefix + r.with_suffix("").as_posix() for p, r in zip(paths, rel)}
+
+
+def plan_outputs(paths: list[Path], out: Path, draw: bool) -> dict[Path, dict]:
+    """Where each image's results go: ``{image: {"key", "boxes", "drawing"}}`` with the boxes
+    at ``<out>/<key>.txt`` (the WIDER submission layout) and drawings under
+    ``<out>/drawings/<key>.jpg``. Raises :class:`CLIError` before any work when two images
+    would write the same file, or an output would replace an input image."""
+    keys = output_keys(paths)
+    plan = {p: {"key": k, "boxes": out / f"{k}.txt",
+                "drawing": out / DRAWINGS / f"{k}.jpg" if draw else None}
+            for p, k in keys.items()}
+    by_key: dict[str, Path] = {}
+    for p, k in keys.items():
+        if k in by_key and by_key[k].resolve() == p.resolve():
+            raise CLIError(f"{p} is given twice (as {by_key[k]} and {p}); give each image once")
+        if k in by_key:
+            raise CLIError(
+                f"{by_key[k]} and {p} would both write {out / k}.txt (outputs are named by the "
+                "path below the images' common folder, without the extension); give them "
+                "different names or run them with different --out folders")
+        by_key[k] = p
+    inputs = {p.resolve(): p for p in paths}
+    inodes = {}  # hard links and other aliases of an input
+    for q in paths:
+        st = q.stat()
+        inodes[(st.st_dev, st.st_ino)] = q
+    for p, entry in plan.items():
+        for kind in ("boxes", "drawing"):
+            target = entry[kind]
+            if target is None:
+                continue
+            hit = inputs.get(target.resolve())
+            if hit is None and target.is_file():
+                st = target.stat()
+                hit = inodes.get((st.st_dev, st.st_ino))
+            if hit is not None:
+                raise CLIError(
+                    f"the {'drawing' if kind == 'drawing' else 'box file'} of {p} would be "
+                    f"written to {target}, which is the input {hit}; nothing was written. Choose "
+                    "another --out folder")
+    return plan
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tinylib-detect",
         description="Find (tiny) faces with the HR detector; writes WIDER-submission files.")
     p.add_argument("images", nargs="+", help="image files (jpg/png/...; any mode)")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", required=True,
+                   help="output folder: <out>/<folder>/<stem>.txt per image (the folder and name "
+                        "below the images' common folder)")
     p.add_argument("--weights", default=None, help=f"checkpoint (default: {DEFAULT_WEIGHTS.name})")
-    p.add_argument("--threshold", type=float, default=0.5, help="score threshold (0.5)")
-    p.add_argument("--nms", type=float, default=0.3, help="NMS IoU (0.3)")
-    p.add_argument("--vote", type=float, default=0.4,
+    p.add_argument("--threshold", type=_score, default=0.5, help="score threshold in [0, 1] (0.5)")
+    p.add_argument("--nms", type=_iou, default=0.3, help="NMS IoU in (0, 1] (0.3)")
+    p.add_argument("--vote", type=_iou_or_off, default=0.4,
                    help="box-voting IoU (0.4); 0 turns voting off (plain NMS, as the paper)")
-    p.add_argument("--max-side", type=int, default=CLI_MAX_SIDE,
+    p.add_argument("--max-side", type=_positive_int, default=CLI_MAX_SIDE,
                    help=f"cap on the pyramid's level size ({CLI_MAX_SIDE}: keeps the 2x level of "
                         "images up to 2,100 px)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: best)")
-    p.add_argument("--draw", action="store_true", help="also write <stem>.jpg with the boxes")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")
+    p.add_argument("--draw", action="store_true",
+                   help=f"also write <out>/{DRAWINGS}/<folder>/<stem>.jpg with the boxes")
     return p
 
 
@@ -411,34 +620,55 @@ def _draw(image: np.ndarray, boxes: np.ndarray, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    """``tinylib-detect``; returns the exit code: 0 all done, 1 some images skipped (listed
+    at the end), 2 nothing done (bad arguments, weights, device or output folder)."""
     try:
-        model = load_detector(args.weights)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"tinylib-detect: {exc}", file=sys.stderr)
-        return 2
-    det = Detector(model, device=args.device, score_threshold=args.threshold,
-                   nms_iou=args.nms, max_side=args.max_side, vote_iou=args.vote or None)
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the usage and the error
+        return exc.code if isinstance(exc.code, int) else 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     out = Path(args.out)
-    status = 0
-    for name in args.images:
-        path = Path(name)
+    paths = [Path(name) for name in args.images]
+    try:
+        device = check_device(args.device)
+        files = [p for p in paths if p.is_file()]
+        plan = plan_outputs(files, out, args.draw)
+        model = load_detector(args.weights)
+        check_output_dir(out)
+    except (CLIError, FileNotFoundError, ValueError) as exc:
+        print(f"tinylib-detect: error: {exc}", file=sys.stderr)
+        return 2
+    det = Detector(model, device=device, score_threshold=args.threshold,
+                   nms_iou=args.nms, max_side=args.max_side, vote_iou=args.vote or None)
+    skipped: list[tuple[Path, str]] = []
+    for path in paths:
         try:
             image = read_image(path)
         except (OSError, ValueError) as exc:
             print(f"tinylib-detect: skipping {path}: {exc}", file=sys.stderr)
-            status = 1
+            skipped.append((path, str(exc)))
             continue
+        entry = plan[path]
         levels = det.scales_for(*image.shape[:2])
         boxes, scores = det.detect(image)
-        key = f"{path.parent.name or 'images'}/{path.stem}"
-        write_predictions({key: to_wider(boxes, scores)}, out)
-        if args.draw:
-            _draw(image, boxes, out / path.parent.name / f"{path.stem}.jpg")
+        try:
+            write_predictions({entry["key"]: to_wider(boxes, scores)}, out)
+            if entry["drawing"] is not None:
+                _draw(image, boxes, entry["drawing"])
+        except OSError as exc:
+            msg = f"cannot write its results under {out} ({exc})"
+            print(f"tinylib-detect: skipping {path}: {msg}", file=sys.stderr)
+            skipped.append((path, msg))
+            continue
         lv = ", ".join(f"{s:g}x" for s in levels)
-        print(f"{path}: {len(boxes)} faces (pyramid {lv}) -> {out / (key + '.txt')}")
-    return status
+        print(f"{path}: {len(boxes)} faces (pyramid {lv}) -> {entry['boxes']}")
+    if skipped:
+        print(f"tinylib-detect: {len(skipped)} of {len(paths)} image(s) skipped, the others "
+              "done:", file=sys.stderr)
+        for path, why in skipped:
+            print(f"  {path}: {why}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

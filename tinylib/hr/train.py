@@ -14,8 +14,12 @@ trains on ``tinylib.data.synthetic.quick_world()`` (quick or full per ``TINYLIB_
 ``wider`` on the real WIDER FACE train images under the data root.
 
 Options: ``--out DIR`` (checkpoints, ``history.csv``), ``--resume`` (continue from
-``DIR/last.pt``), ``--set train.epochs=2`` (override any key), ``--threads N``
-(``torch.set_num_threads``), ``--export PATH`` (write fp16 inference weights at the end).
+``DIR/last.pt``), ``--overwrite`` (start a new run in a folder that holds one; the old run's
+files are moved to ``DIR/replaced-<time>/``), ``--set train.epochs=2`` (override any key),
+``--threads N`` (``torch.set_num_threads``), ``--export PATH`` (write fp16 inference weights
+at the end). Runs are append-only: without ``--resume`` or ``--overwrite`` a folder that
+already holds a run is refused. The initial weights follow ``train.seed``, so one recipe
+gives one loss curve, fresh or resumed.
 Multi-GPU / multi-node: ``torchrun --nproc-per-node 8 -m tinylib.hr.train CONFIG``.
 """
 
@@ -210,16 +214,22 @@ def make_eval_fn(ecfg: dict | None, epochs: int | None = None, source: str = "sy
     return _eval
 
 
-def run(cfg: dict, *, out_dir=None, resume=False, progress: bool = True, export=None):
-    """Train per recipe; returns ``(model, history DataFrame)``."""
+def run(cfg: dict, *, out_dir=None, resume=False, progress: bool = True, export=None,
+        overwrite: bool = False):
+    """Train per recipe; returns ``(model, history DataFrame)``. The initial weights depend
+    only on ``train.seed`` (the caller's random state is left alone). ``resume`` /
+    ``overwrite``: as :func:`tinylib.engine.train` (a folder holding a run is refused
+    without one of them)."""
 
     tcfg = dict(cfg.get("train", {}))
     if out_dir is not None:
         tcfg["out_dir"] = str(out_dir)
-    model = build_model(cfg.get("model", {}))
+    engine.check_run_dir(tcfg.get("out_dir"), resume=resume or None, overwrite=overwrite)
+    with engine.seeded(int(tcfg.get("seed", 0))):
+        model = build_model(cfg.get("model", {}))
     train_set = build_train_set(cfg.get("data", {}), seed=int(tcfg.get("seed", 0)))
     hist = engine.train(model, train_set, collate_fn=collate, config=tcfg,
-                        device=runtime().device, resume=resume or None,
+                        device=runtime().device, resume=resume or None, overwrite=overwrite,
                         eval_fn=make_eval_fn(cfg.get("eval"), int(tcfg.get("epochs", 1)),
                                              cfg.get("data", {}).get("source", "synthetic")),
                         progress=progress,
@@ -258,14 +268,24 @@ def epoch_summary(hist):
 
 def recipe_main(argv, *, prog: str, description: str, run_recipe, export: bool = True) -> int:
     """The command line every recipe trainer shares (``python -m tinylib.<pkg>.train CONFIG``):
-    ``--out DIR`` (default ``runs/<name>``), ``--resume``, ``--set KEY=VALUE`` (repeatable),
-    ``--threads N``, ``--no-progress`` and, with ``export``, ``--export PATH``.
-    ``run_recipe(cfg, out, args)`` trains and returns the line to print. Exit codes: 0 done,
-    2 a bad recipe or missing data (the message names it), 3 a non-finite loss."""
+    ``--out DIR`` (default ``runs/<name>``), ``--resume`` / ``--overwrite``, ``--set KEY=VALUE``
+    (repeatable), ``--threads N``, ``--no-progress`` and, with ``export``, ``--export PATH``.
+    ``run_recipe(cfg, out, args)`` trains (passing ``args.resume`` and ``args.overwrite`` on)
+    and returns the line to print. The run folder is checked first
+    (:func:`tinylib.engine.check_run_dir`): a folder that holds a run needs ``--resume`` or
+    ``--overwrite``, ``--resume`` needs ``<out>/last.pt``. Exit codes: 0 done, 2 a bad recipe,
+    missing data, a refused run folder or an incompatible checkpoint (the message names it
+    and the fix), 3 a non-finite loss."""
     p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("config", help="YAML recipe (configs/*.yaml)")
     p.add_argument("--out", default=None, help="checkpoint directory (default: runs/<name>)")
-    p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--resume", action="store_true",
+                     help="continue the run in <out> from <out>/last.pt (an error if it is missing)")
+    how.add_argument("--overwrite", action="store_true",
+                     help="start a new run in <out> although it holds one: the old run's files "
+                          "(last.pt, history.csv, weights ...) are moved to "
+                          "<out>/replaced-<time>/ once the new run is set up, never deleted")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe value, e.g. --set train.epochs=2")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads(N)")
@@ -284,11 +304,12 @@ def recipe_main(argv, *, prog: str, description: str, run_recipe, export: bool =
         torch.set_num_threads(args.threads)
     out = args.out or str(Path("runs") / cfg.get("name", Path(args.config).stem))
     try:
+        engine.check_run_dir(out, resume=args.resume or None, overwrite=args.overwrite)
         message = run_recipe(cfg, out, args)
     except NonFiniteLossError as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         return 3
-    except (FileNotFoundError, ValueError, TypeError) as exc:
+    except (FileNotFoundError, FileExistsError, ValueError, TypeError) as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         return 2
     print(message)
@@ -313,7 +334,7 @@ def history_trainer(run_fn):
     trains and reports the steps, the last history row and where the checkpoints are."""
     def _run(cfg, out, args):
         _, hist = run_fn(cfg, out_dir=out, resume=args.resume, progress=not args.no_progress,
-                         export=args.export)
+                         export=args.export, overwrite=args.overwrite)
         last = hist.iloc[-1].to_dict() if len(hist) else {}
         return f"done: {len(hist)} steps; last row: {last}; checkpoints in {out}"
 
