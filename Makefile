@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tinylib-setup
 NOTEBOOKS ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
-QUICK ?= 1
+TIER ?= quick
 PYTEST_ARGS ?= -n 2
 
 .PHONY: setup run test lint lab strip check-notebooks bench clean
@@ -21,9 +21,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## run: execute every notebook headless (quick mode unless QUICK=0), write build/
+## run: execute every notebook headless at TIER (quick: CI, seconds a chapter; cpu: a laptop,
+## minutes a chapter; full: the paper's scale on a GPU machine), write build/
 run: setup
-	$(PY) -m tinylib.notebooks run $(if $(filter 0,$(QUICK)),--full,) --out build $(NOTEBOOKS)
+	$(PY) -m tinylib.notebooks run --tier $(TIER) --out build $(NOTEBOOKS)
 
 ## test: ruff + pytest (notebooks included, quick mode)
 test: setup lint
@@ -32,7 +33,7 @@ test: setup lint
 lint: setup
 	$(PY) -m ruff check tinylib tests benchmarks tools
 
-lab: setup
+lab: setup  ## JupyterLab at the default tier: cpu without CUDA (minutes a chapter), full with it
 	$(VENV)/bin/jupyter lab notebooks/
 
 strip: setup
@@ -53,3 +54,10 @@ clean:
 .PHONY: assignments
 assignments: setup
 	$(PY) -m tinylib.course demo
+
+## reproduce: re-make one shipped measured table with the command its provenance records
+## (make reproduce NAME=wider_subset_detectors); `python -m tinylib.measured list` lists them
+.PHONY: reproduce
+reproduce: setup
+	@test -n "$(NAME)" || { echo "usage: make reproduce NAME=<table>; tables:"; $(PY) -m tinylib.measured list; exit 2; }
+	$(PY) -m tinylib.measured reproduce $(NAME)

@@ -299,12 +299,22 @@ def test_throughput_is_a_positive_rate_and_keeps_the_mode():
 
 
 def test_load_results_reads_a_folder_or_says_what_writes_it(tmp_path, monkeypatch):
+    from tinylib import measured
+
     with pytest.raises(FileNotFoundError, match="collect_frcnn_results"):
         C.load_results(tmp_path)
-    for name in C.RESULT_FILES.values():
+    for name in C.RESULT_FILES.values():  # a table without its provenance is not read
         pd.DataFrame({"a": [1]}).to_csv(tmp_path / name, index=False)
+    with pytest.raises(FileNotFoundError, match="provenance"):
+        C.load_results(tmp_path)
+    prov = {"command": "tools/train_frcnn_wider.py", "commit": "abc", "date": "2026-01-01", "weights": {},
+            "images": {"whole WIDER val subset (before the split)": {"n": 374, "hash": "h"}}, "legacy": True}
+    for name in C.RESULT_TABLES.values():
+        measured.write_table(name, pd.DataFrame({"a": [1]}), prov, tmp_path)
     monkeypatch.setenv("TINYLIB_BH_RESULTS", str(tmp_path))
-    assert set(C.load_results()) == set(C.RESULT_FILES)
+    got = C.load_results()
+    assert set(got) == set(C.RESULT_FILES) and got["runs"].frame["a"].tolist() == [1]
+    assert got["runs"].provenance["legacy"] and "374" in got["runs"].describe()
 
 
 def test_pretrain_cli_exit_codes(tmp_path, capsys):
@@ -341,8 +351,43 @@ def test_scaled_resnets():
         build_frcnn("resnet50", backbone_width=8, pretrained="imagenet")
 
 
+def test_speed_table_times_detectors_and_backbones_alike():
+    from tinylib.models.backbones import build_backbone
+
+    torch.manual_seed(0)
+    det = build_frcnn("resnet18", fpn_channels=16, representation_size=32, rpn_pre_nms_test=50,
+                      rpn_post_nms_test=20)
+    det.train()
+    body = build_backbone("resnet18")
+    threads = torch.get_num_threads()
+    t = C.speed_table({"det": det, "body": body}, (64, 96), reps=2, warmup=1, threads=1)
+    assert list(t.index) == ["det", "body"] and (t["images_per_s"] > 0).all()
+    assert (t["best_images_per_s"] >= t["images_per_s"] - 1e-9).all()  # the fastest rep is never slower
+    assert t.at["det", "relative"] == pytest.approx(1.0)
+    assert t.at["body", "relative"] == pytest.approx(t.at["body", "best_images_per_s"] / t.at["det", "best_images_per_s"])
+    assert set(t["threads"]) == {1} and set(t["reps"]) == {2} and set(t["input_wh"]) == {"96x64"}
+    assert det.training and torch.get_num_threads() == threads  # modes and threads restored
+    with pytest.raises(ValueError, match="reps"):
+        C.speed_table({"body": body}, (32, 32), reps=0)
+    with pytest.raises(ValueError, match="at least one"):
+        C.speed_table({}, (32, 32))
+
+
+def test_seed_order():
+    runs = pd.DataFrame({"backbone": ["a", "a", "b", "b"], "init": ["scratch"] * 4, "seed": [0, 1, 0, 1],
+                         "images": [374] * 4, "hard": [0.30, 0.40, 0.10, 0.20]})
+    assert C.seed_order(runs, "a", "b") == "all above" and C.seed_order(runs, "b", "a") == "all below"
+    assert C.seed_order(runs.assign(hard=[0.1, 0.4, 0.2, 0.3]), "a", "b") == "overlap"
+    with pytest.raises(KeyError, match="no scratch runs"):
+        C.seed_order(runs, "a", "c")
+
+
 def test_shipped_tables_hold_the_comparison():
     r = C.load_results(C.WEIGHTS_DIR)
+    assert all(t.provenance.get("legacy") for t in r.values())  # measured before the split: they say so
+    assert r["runs"].images("whole WIDER val subset (before the split)") == 374
+    assert r["tinyperson"].provenance["source_kind"] == "synthetic"
+    r = {k: t.frame for k, t in r.items()}
     runs = r["runs"]
     s = C.seed_summary(runs)
     assert set(runs["images"]) == {374}

@@ -6,21 +6,118 @@ import torch
 from tinylib import config
 
 
-def test_quick_mode_reads_env_each_call(monkeypatch):
+@pytest.fixture
+def no_tier_env(monkeypatch):
+    monkeypatch.delenv("TINYLIB_TIER", raising=False)
     monkeypatch.delenv("TINYLIB_QUICK", raising=False)
-    assert config.quick_mode() is False
-    assert config.pick("q", "f") == "f"
-    monkeypatch.setenv("TINYLIB_QUICK", "1")
-    assert config.quick_mode() is True
-    assert config.pick("q", "f") == "q"
-    monkeypatch.setenv("TINYLIB_QUICK", "off")
-    assert config.quick_mode() is False
+    return monkeypatch
 
 
-def test_quick_mode_rejects_garbage(monkeypatch):
-    monkeypatch.setenv("TINYLIB_QUICK", "maybe")
+def test_cpu_is_the_default_tier_without_cuda_and_full_with_it(no_tier_env):
+    no_tier_env.setattr(torch.cuda, "is_available", lambda: False)
+    assert config._cuda_available() is False
+    assert config.tier() == "cpu" and config.quick_mode() is False
+    assert config.pick("q", "c", "f") == "c"
+    no_tier_env.setattr(torch.cuda, "is_available", lambda: True)
+    assert config._cuda_available() is True
+    assert config.tier() == "full" and config.pick("q", "c", "f") == "f"
+    no_tier_env.setattr(config, "_cuda_available", lambda: False)
+    assert config.tier() == "cpu"
+
+
+def test_quick_alias_and_tier_variable(no_tier_env):
+    no_tier_env.setattr(config, "_cuda_available", lambda: False)
+    no_tier_env.setenv("TINYLIB_QUICK", "1")
+    assert config.tier() == "quick" and config.quick_mode() is True
+    assert config.pick("q", "c", "f") == "q"
+    no_tier_env.setenv("TINYLIB_QUICK", "off")  # "not quick": the default tier
+    assert config.tier() == "cpu" and config.quick_mode() is False
+    no_tier_env.setenv("TINYLIB_QUICK", "1")
+    for name in config.TIERS:  # TINYLIB_TIER wins over the alias
+        no_tier_env.setenv("TINYLIB_TIER", name.upper())
+        assert config.tier() == name
+        assert config.pick("q", "c", "f") == name[0]
+    assert set(config.TIER_COSTS) == set(config.TIERS)
+
+
+def test_tier_rejects_garbage(no_tier_env):
+    no_tier_env.setenv("TINYLIB_TIER", "laptop")
+    with pytest.raises(ValueError, match="TINYLIB_TIER"):
+        config.tier()
+    no_tier_env.delenv("TINYLIB_TIER")
+    no_tier_env.setenv("TINYLIB_QUICK", "maybe")
     with pytest.raises(ValueError, match="TINYLIB_QUICK"):
         config.quick_mode()
+    with pytest.raises(TypeError):
+        config.pick("q", "f")  # the old two-value form: the laptop tier cannot be forgotten
+
+
+NOTEBOOKS = sorted((config.REPO_DIR / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _code_cells(path):
+    """``(cell number, parsed code)`` of every code cell (Jupyter magics and shell lines
+    blanked, so that the rest parses as Python)."""
+    import ast
+    import json
+
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for i, cell in enumerate(nb["cells"], start=1):
+        if cell["cell_type"] != "code":
+            continue
+        src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        lines = ["" if ln.lstrip().startswith(("%", "!")) else ln for ln in src.splitlines()]
+        yield i, ast.parse("\n".join(lines))
+
+
+def _tier_misuse(tree) -> list[str]:
+    """``config.pick`` calls without exactly three values (quick, cpu, full), and
+    ``quick_mode()`` used for anything but printing which tier runs."""
+    import ast
+
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+
+    def name(func):
+        return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+
+    def in_print(node):
+        while node in parents:
+            node = parents[node]
+            if isinstance(node, ast.Call) and name(node.func) == "print":
+                return True
+        return False
+
+    bad = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        called = name(node.func)
+        is_config = not isinstance(node.func, ast.Attribute) or name(node.func.value) == "config"
+        if called == "pick" and is_config:
+            starred = any(isinstance(a, ast.Starred) for a in node.args) or any(
+                k.arg is None for k in node.keywords)
+            if starred or len(node.args) + len(node.keywords) != 3:
+                bad.append(f"line {node.lineno}: config.pick needs three values (quick, cpu, full)")
+        elif called == "quick_mode" and is_config and not in_print(node):
+            bad.append(f"line {node.lineno}: quick_mode() sizes work; use config.pick(quick, cpu, full)")
+    return bad
+
+
+def test_tier_check_catches_misuse():
+    import ast
+
+    code = ("n = config.pick(8, None)\nm = config.pick(1, 2, 3)\nif config.quick_mode():\n    n = 1\n"
+            "print('tier:', config.tier(), config.quick_mode())\nx = rng.pick(1, 2)\n")
+    bad = _tier_misuse(ast.parse(code))
+    assert len(bad) == 2 and bad[0].startswith("line 1:") and bad[1].startswith("line 3:")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_chapter_sizes_its_work_through_the_tier(path):
+    """Every config.pick in a chapter has a quick, a cpu and a full value; no chapter sizes
+    its work with quick_mode() (printing which tier runs is allowed)."""
+    bad = [f"cell {i}, {msg}" for i, tree in _code_cells(path) for msg in _tier_misuse(tree)]
+    assert not bad, f"{path.name}:\n" + "\n".join(bad)
 
 
 def test_data_root_from_env(monkeypatch, tmp_path):

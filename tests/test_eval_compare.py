@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from tinylib import viz  # noqa: E402
+from tinylib import papers, viz  # noqa: E402
 from tinylib.eval import compare as C  # noqa: E402
 from tinylib.eval import widerface as W  # noqa: E402
 from tinylib.hr.detect import Detector, RawDetections  # noqa: E402
@@ -132,3 +132,53 @@ def test_all_peer_predictions_skips_unavailable_peers(monkeypatch, tmp_path):
     out = C.all_peer_predictions({"e/a": tmp_path / "a.jpg"}, settings=1)
     assert list(out) == ["haar @ 1x"] and calls == [("haar", {"upsample": 1})]
     assert len(C.all_peer_predictions({"e/a": tmp_path / "a.jpg"})) == len(C.PEER_SETTINGS["haar"])
+
+
+# ------------------------------------------------------------ the shipped measured tables
+def _detectors_frame():
+    import pandas as pd
+
+    rows = []
+    for det, setting, chosen, aps in (("hr", "A+B, vote 0.4", True, (0.7, 0.6, 0.5)),
+                                      ("hr", "A+B, vote none", False, (0.69, 0.59, 0.49)),
+                                      ("haar", "1x", True, (0.4, 0.3, 0.2))):
+        for half, shift, n in (("tuning", 0.05, 188), ("test", 0.0, 186)):
+            rows.append({"detector": det, "setting": setting, "half": half, "images": n,
+                         **{s: a + shift for s, a in zip(W.SETTINGS, aps)},
+                         "detections": 10, "chosen": chosen, "seconds": 1.0})
+    return pd.DataFrame(rows)
+
+
+def test_measured_tables_put_the_test_half_first_and_the_tuning_half_beside_it():
+    f = _detectors_frame()
+    wide = C.halves_side_by_side(f, ["detector", "setting"])
+    assert list(wide.columns.get_level_values(0).unique()) == ["test", "tuning", "chosen on tuning"]
+    assert list(wide.index) == [("hr", "A+B, vote 0.4"), ("hr", "A+B, vote none"), ("haar", "1x")]
+    assert wide.loc[("hr", "A+B, vote none"), ("tuning", "hard")] == pytest.approx(0.54)
+    assert wide[("chosen on tuning", "")].tolist() == [True, False, True]
+    table = C.detectors_table(f)
+    assert list(table.index) == [("hr", "A+B, vote 0.4"), ("haar", "1x")]  # chosen settings only
+    assert table.loc[("hr", "A+B, vote 0.4"), (C.PAPER_COLUMN, "hard")] == papers.value("hr.wider_subset.hard")
+    assert np.isnan(table.loc[("haar", "1x"), (C.PAPER_COLUMN, "hard")])  # nothing published
+    claims = {c["key"]: c for c in C.subset_claims(f)}
+    assert set(claims) == {f"{p}.{s}" for p in ("hr.wider_subset", "eval.peers.haar.wider_subset")
+                           for s in W.SETTINGS}
+    hard = claims["hr.wider_subset.hard"]
+    assert hard["ours"] == 0.5 and "test half (186 images)" in hard["note"] and "0.550" in hard["note"]
+    with pytest.raises(ValueError, match="lacks the column"):
+        C.halves_side_by_side(f.drop(columns="half"), "detector")
+
+
+def test_ablation_rows_keep_their_order_and_keys():
+    import pandas as pd
+
+    rows = [{"selection": sel, "half": half, "images": 2, "easy": 0.5, "medium": 0.5,
+             "hard": h + (0.1 if half == "tuning" else 0), "detections": 1, "key": C.ABLATION_KEYS[sel]}
+            for half in ("tuning", "test") for sel, h in zip(C.ABLATIONS, (0.5, 0.55, 0.54, 0.45, 0.3, 0.2))]
+    f = pd.DataFrame(rows)
+    table = C.ablation_table(f)
+    assert list(table.index) == list(C.ABLATIONS)
+    assert table.iloc[0][("paper (Table 1)", "hard")] == papers.value("hr.wider_subset.ablation.full.hard")
+    claims = C.ablation_claims(f)
+    assert [c["key"] for c in claims] == [f"hr.wider_subset.ablation.{k}.hard" for k in C.ABLATION_KEYS.values()]
+    assert claims[1]["ours"] == 0.55 and "tuning half (2 images) 0.650" in claims[1]["note"]

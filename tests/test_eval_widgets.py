@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from tinylib import widgets  # noqa: E402
+from tinylib import viz, widgets  # noqa: E402
 from tinylib.eval import widerface as W  # noqa: E402
 from tinylib.hr.detect import RawDetections  # noqa: E402
 
@@ -52,6 +52,9 @@ def test_nms_and_labels():
     assert len(widgets.apply_nms(dets, 1.0)) == 5
     labels = widgets.classify(dets, _gt().boxes["e/i"], [0])
     assert labels.tolist() == ["tp", "fp", "ignored", "fp", "fp"]
+    # one labelling rule: the explorer's and the static drawing's agree
+    out = viz.outcome(dets, _gt().boxes["e/i"], [0], score_threshold=-np.inf)
+    assert sorted(out.label.tolist()) == sorted(labels.tolist())
 
 
 def test_state_point_and_drawing():
@@ -65,8 +68,10 @@ def test_state_point_and_drawing():
     assert st.point == (0.5, 1.0) and st.recall.size == 1000 and st.n_faces == 1
     assert st.summary().startswith("3 detections shown: 1 TP, 1 FP, 1 ignored")
     axes = widgets.draw_state(st, IMAGE, gt.boxes["e/i"], [0])
-    assert "1 TP, 1 FP, 1 ignored" in axes[0].get_title()
-    assert len(axes[0].collections) == 5  # kept faces, ignored faces, TP, FP, ignored
+    assert "1 TP, 1 FP, 0 missed, 1 ignored" in axes[0].get_title()
+    assert len(axes[0].collections) == 3  # TP, FP, ignored (no face missed)
+    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == [
+        viz.OUTCOME_LABELS[k] for k in viz.OUTCOME_KINDS]  # the workbook's one legend
     assert all(t.get_fontsize() >= 8 for t in axes[1].get_legend().get_texts())
     plt.close("all")
 
@@ -249,3 +254,61 @@ def test_unticking_b_changes_the_count_on_a_synthetic_photo():
     with_b = _count(ex)
     ex.controls["use_b"].value = False
     assert _count(ex) < with_b
+
+
+# ------------------------------------------------------------------ your own photo
+def _png_bytes(hw=(40, 60)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full((*hw, 3), 128, np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_choose_photo_prefers_the_given_path_then_the_demo_then_a_synthetic_scene(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYLIB_CACHE", str(tmp_path / "cache"))
+    mine = tmp_path / "me.png"
+    mine.write_bytes(_png_bytes())
+    assert widgets.choose_photo(str(mine), demo=tmp_path / "selfie.jpg")[0] == mine
+    with pytest.raises(FileNotFoundError, match="nope.jpg"):
+        widgets.choose_photo(tmp_path / "nope.jpg")  # a typo never falls back silently
+    assert widgets.choose_photo("", demo=mine) == (mine, "the data bundle's me.png")
+    path, what = widgets.choose_photo("", demo=tmp_path / "absent.jpg")
+    assert "synthetic" in what and path.parent == tmp_path / "cache" / "demo"
+    from tinylib.data.images import read_image
+
+    assert read_image(path).shape == (683, 1024, 3)
+    assert widgets.choose_photo("")[0] == path  # written once, then reused
+
+
+def test_image_from_upload_reads_both_ipywidgets_forms_and_names_a_bad_file():
+    img = widgets.image_from_upload({"name": "a.png", "content": memoryview(_png_bytes())})
+    assert img.shape == (40, 60, 3) and img.dtype == np.uint8
+    old = widgets.image_from_upload({"metadata": {"name": "b.png"}, "content": _png_bytes((8, 9))})
+    assert old.shape == (8, 9, 3)
+    with pytest.raises(OSError, match="broken.jpg"):
+        widgets.image_from_upload({"name": "broken.jpg", "content": b"not an image"})
+
+
+def test_photo_explorer_runs_the_detector_on_an_upload():
+    calls = []
+
+    def detect(image):
+        calls.append(image.shape)
+        return np.array([[1, 1, 10, 10]], float), np.array([0.9])
+
+    ex = widgets.photo_explorer(detect, IMAGE, title="default", figsize=(4, 3))
+    assert calls == [(100, 100, 3)] and ex.snapshot[:2] == b"\xff\xd8"
+    assert "1 detections" in ex.status.value and "default" in ex.status.value
+    import datetime
+
+    up = ex.controls["upload"]
+    when = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    up.value = ({"name": "mine.png", "type": "image/png", "size": 1, "last_modified": when,
+                 "content": memoryview(_png_bytes())},)
+    assert calls[-1] == (40, 60, 3) and "mine.png" in ex.status.value
+    up.value = ({"name": "bad.jpg", "type": "image/jpeg", "size": 1, "last_modified": when,
+                 "content": memoryview(b"xx")},)
+    assert "cannot read bad.jpg" in ex.status.value and len(calls) == 2

@@ -441,3 +441,35 @@ def test_train_crops_cache_roundtrip(tmp_path, monkeypatch):
     assert torch.equal(a.hr, b.hr) and torch.equal(a.label, b.label)
     np.testing.assert_array_equal(a.box, b.box)
     assert a.image_id == b.image_id
+
+
+def test_claims_of_the_shipped_gan_tables():
+    import pandas as pd
+
+    from tinylib.gan import evaluate as E
+
+    rows = []
+    for row, hard in (("proposals (HR detector)", 0.5), ("GAN: rescored", 0.40),
+                      ("GAN: rescored, no box regression", 0.42), ("GAN: fused (geometric mean)", 0.47),
+                      ("GAN: fused, no box regression", 0.46)):
+        for half, shift, n in (("tuning", 0.0, 187), ("test", -0.01, 187)):
+            rows.append({"row": row, "half": half, "images": n, "easy": 0.7, "medium": 0.6,
+                         "hard": hard + shift, "chosen": row == "GAN: fused (geometric mean)"})
+    f = pd.DataFrame(rows)
+    assert E.subset_rows(f) == {"proposals": "proposals (HR detector)",
+                                "rescored": "GAN: rescored, no box regression",  # better on tuning
+                                "fused": "GAN: fused (geometric mean)"}
+    claims = {c["key"]: c for c in E.subset_claims(f)}
+    assert len(claims) == 9 and claims["gan.wider_subset.rescored.hard"]["ours"] == 0.41
+    note = claims["gan.wider_subset.fused.hard"]["note"]
+    assert "test half (187 images)" in note and "0.470" in note and "GAN: fused (geometric mean)" in note
+    sr = pd.DataFrame({"kind": ["bicubic", "sr", "bicubic"], "model": ["GAN", "GAN", "other"],
+                       "psnr": [25.011, 25.5, 1.0], "ssim": [0.7321, 0.77, 0.1]})
+    assert [(c["key"], c["ours"]) for c in E.sr_claims(sr)] == [
+        ("gan.sr.psnr.bicubic", 25.01), ("gan.sr.ssim.bicubic", 0.732), ("gan.sr.psnr.sr", 25.5),
+        ("gan.sr.ssim.sr", 0.77)]
+    abl = pd.DataFrame({"Unnamed: 0": ["ours", "no_adv"], "easy": [0.1, 0.1], "medium": [0.1, 0.1],
+                        "hard": [0.1038, 0.1111], "eval_set": ["WIDER val subset (80 images)"] * 2})
+    got = E.ablation_claims(abl)
+    assert [c["key"] for c in got] == ["gan.ablation.ours.hard", "gan.ablation.no_adv.hard"]
+    assert got[0]["ours"] == 0.104 and "before the tuning/test split" in got[0]["note"]

@@ -3,7 +3,8 @@
 Layers, lowest first; a module may import its own layer and the ones below, never one above.
 Function-local imports count too: a lazy import that reaches up is still a reach up.
 
-0 foundation   config, io, boxes, papers (the paper's numbers), scorecard
+0 foundation   config, io, boxes, papers (the paper's numbers), scorecard, measured (the
+               shipped tables with provenance)
 1 data         tinylib.data.*
 2 building     analysis, models, engine (the model-agnostic trainer)
 3 protocols    eval.pr, eval.widerface, eval.fddb, eval.tinyperson: pure functions of
@@ -26,7 +27,7 @@ PKG = Path(__file__).resolve().parents[1] / "tinylib"
 
 LAYERS: list[tuple[int, str]] = [  # longest prefix wins
     (0, "tinylib.config"), (0, "tinylib.io"), (0, "tinylib.boxes"), (0, "tinylib.scorecard"),
-    (0, "tinylib.papers"),
+    (0, "tinylib.papers"), (0, "tinylib.measured"),
     (1, "tinylib.data"),
     (2, "tinylib.analysis"), (2, "tinylib.models"), (2, "tinylib.engine"),
     (3, "tinylib.eval.pr"), (3, "tinylib.eval.widerface"), (3, "tinylib.eval.fddb"),

@@ -52,7 +52,7 @@ def test_execute_passes_quick_mode_and_records_scorecard(tmp_path, monkeypatch):
 @pytest.mark.timeout(120)
 def test_failing_cell_is_named(tmp_path):
     p = _write(tmp_path / "02_bad.ipynb", "x = 1", "raise ValueError('boom')")
-    with pytest.raises(notebooks.NotebookError, match=r"02_bad.ipynb: cell 1 failed"):
+    with pytest.raises(notebooks.NotebookError, match=r"02_bad.ipynb: cell 2 failed"):
         notebooks.execute(p, out_dir=tmp_path / "out", timeout=60)
     assert (tmp_path / "out" / "02_bad.ipynb").exists()
 

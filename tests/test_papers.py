@@ -106,3 +106,23 @@ def test_explicit_values_win_and_old_form_still_works(build):
     # another key's claim as the paper side (e.g. the same number under a second key)
     c = scorecard.record("x.alias", 0.919, paper=papers.get("eval.published.hr_res101.easy"))
     assert (c.paper, c.status) == (0.919, "reproduced")
+
+
+def test_evaluation_chapter_quotes_table2_as_typed_in_papers():
+    """06's "paper says" table is Table 2 of Hu & Ramanan: each row equals tinylib.papers."""
+    import json
+    import re
+
+    nb = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / "06_evaluation.ipynb")
+                    .read_text(encoding="utf-8"))
+    text = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    rows = {label: [papers.value(f"eval.table2.{key}.{s}") for s in papers.SETTINGS]
+            for key, (label, _) in papers.HR_TABLE2_ROWS.items()}
+    rows["HR-ResNet101"] = list(papers.HR_TABLE2.values())
+    quoted = 0
+    for line in text.splitlines():
+        cells = [c.strip().strip("*") for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0] in rows:
+            assert [float(c) for c in cells[1:]] == list(rows[cells[0]]), line
+            quoted += 1
+    assert quoted >= 4 and re.search(r"Table 2", text)

@@ -128,9 +128,72 @@ def test_counts_per_chapter_and_total(build):
     assert list(c.index) == ["02 object scales", "03 templates", "04 receptive fields", "total"]
     assert c.loc["04 receptive fields", ["reproduced", "differs", "not comparable"]].tolist() == [1, 1, 0]
     assert c.loc["02 object scales"].to_dict() == {"reproduced": 1, "differs": 0, "not comparable": 2,
-                                                   "rows": 3, "synthetic stand-ins": 1, "data missing": 1}
+                                                   "rows": 3, "synthetic stand-ins": 1, "data missing": 1,
+                                                   report.SAMPLES_COLUMN: 0}
     assert c.loc["total", "rows"] == 6 == c.loc["total", list(scorecard.STATUSES)].sum()
     assert (c.drop("total").sum() == c.loc["total"]).all()
+
+
+def _record_samples():
+    """A claim from a shipped table and the live sample beside it, as chapter 07 records them."""
+    scorecard.record("scales.wider.abs_size_mean", 32.8, source="real", sample=8, notebook="02_object_scales")
+    scorecard.record("rf.resnet50_caffe.res4", 290, sample=3, notebook="04_receptive_fields")
+
+
+def test_samples_are_shown_apart_and_never_counted(build):
+    _record_some()
+    _record_samples()
+    df = report.load().frame
+    assert df.set_index("key")["sample"].to_dict()["scales.wider.abs_size_mean.sample"]
+    assert int(df["sample"].sum()) == 2
+    c = report.counts(df)
+    assert c.loc["total", "rows"] == 6 == c.loc["total", list(scorecard.STATUSES)].sum()  # claims only
+    assert c.loc["total", report.SAMPLES_COLUMN] == 2 and c.loc["04 receptive fields", report.SAMPLES_COLUMN] == 1
+    assert c.loc["02 object scales", "reproduced"] == 1  # the sample (32.8 = the paper's) is not a reproduction
+    assert "2 live samples" in report.summary(report.load())
+    page = report.tables_html(df, kind="real")
+    assert ".sample" not in page  # the claims' tables hold no sample ...
+    samples = report.samples_html(df)
+    assert "Live samples, not claims" in samples and "scales.wider.abs_size_mean.sample" in samples
+    assert "rf.resnet50_caffe.res3" not in samples  # ... and the samples' table no claim
+    fig = report.plot(df, "real")
+    assert not any(t.get_text().endswith(".sample") for t in fig.axes[0].get_yticklabels())
+    plt.close(fig)
+    assert not report.verdicts(df)["key"].str.endswith(".sample").any()
+    assert "no live samples" in report.samples_html(report.frame(report.EXAMPLE_ROWS))
+
+
+def test_verdict_per_finding(build):
+    _record_some()
+    v = report.verdicts(report.load().frame).set_index("key")
+    assert list(v.columns) == ["finding", "paper", "ours", "verdict", "chapter"]
+    assert v.loc["rf.resnet50_torchvision.res3", "verdict"] == "differs"
+    assert v.loc["rf.resnet50_torchvision.res3", "paper"] == "99 px" and v.loc["rf.resnet50_torchvision.res3", "ours"] == "91 px"
+    assert v.loc["rf.resnet50_caffe.res3", "verdict"] == "reproduced"
+    assert v.loc["rf.resnet50_caffe.res3", "chapter"] == "04 receptive fields"
+    assert v.loc["scales.wider.abs_size_std", "verdict"] == "not comparable: synthetic stand-in"
+    assert v.loc["scales.imagenet.share_40_140", "verdict"] == "not comparable: data missing"
+    assert v.loc["scales.imagenet.share_40_140", "ours"] == "—"
+    assert report.verdict_of({"status": "not comparable", "kind": "real", "paper": "helps (no number)",
+                              "ours": 0.3}) == "not comparable: the paper gives no number"
+    assert report.verdict_of({"status": "not comparable", "kind": "real", "paper": 0.82,
+                              "ours": 0.56}).startswith("not comparable: shown beside")
+    assert report.verdict_of({"key": "x.y.sample", "status": "not comparable"}) == "live sample (not a claim)"
+
+
+def test_differences_are_rendered_from_the_rows(build):
+    _record_some()
+    text = report.differences(report.load().frame)
+    assert text.startswith("1 claims differ") and "**04 receptive fields**" in text
+    assert "`rf.resnet50_torchvision.res3` 99 → 91" in text and "res3` 99 → 99" not in text
+    assert report.differences(report.frame([])).startswith("No claim of this build differs")
+
+
+def test_deviation_ticks_stay_readable():
+    assert report.deviation_ticks(0.05) == [-0.03, -0.01, 0.0, 0.01, 0.03]
+    far = report.deviation_ticks(80)
+    assert far == [-10, -1, -0.1, -0.01, 0.0, 0.01, 0.1, 1, 10]  # powers of ten only
+    assert report._deviation_label(-0.1) == "\u221210%" and report._deviation_label(0) == "0"
 
 
 def test_plot_draws_each_row_of_its_kind_with_its_band(build):
@@ -143,6 +206,7 @@ def test_plot_draws_each_row_of_its_kind_with_its_band(build):
     assert labels == ["scales.wider.abs_size_mean", "rf.resnet50_caffe.res3", "rf.resnet50_torchvision.res3"]
     assert "1 rows with a text or zero paper value" in ax.get_xlabel()
     assert ax.get_xscale() == "symlog"
+    assert all(t.get_rotation() == 45 for t in ax.get_xticklabels())  # readable however many ticks
     bands = [ln for ln in ax.get_lines() if ln.get_linewidth() == 7]
     assert len(bands) == 1 and bands[0].get_xdata()[1] == pytest.approx(0.1 / 32.8)
     assert {t.get_text() for t in fig.legends[0].get_texts()} == {

@@ -83,7 +83,7 @@ def test_standard_specs_quick_mode(monkeypatch):
     assert res["2x"].native_crop_hw == res["1x"].native_crop_hw  # same image region
     large = S.resolution_specs("large")
     assert set(large) == {"1x", "0.5x"} and large["0.5x"].resolution == 0.5
-    monkeypatch.setenv("TINYLIB_QUICK", "0")
+    monkeypatch.setenv("TINYLIB_TIER", "full")  # TINYLIB_QUICK=0 is the default tier (cpu without CUDA)
     assert S.context_specs("large")["tight"].face_hw == S.LARGE_FACE
     assert S.context_specs("large")["tight"].arch == "resnet18"
     with pytest.raises(ValueError):
@@ -311,7 +311,7 @@ def test_render_scenes_from_the_synthetic_world():
 def test_full_mode_specs_take_the_same_code_path(monkeypatch):
     """Full mode (GPU) uses ResNet-18 stages and bigger budgets; a few steps of it run here
     on the CPU through exactly the code the notebooks call."""
-    monkeypatch.setenv("TINYLIB_QUICK", "0")
+    monkeypatch.setenv("TINYLIB_TIER", "full")
     from dataclasses import replace
 
     b = S.budget()
@@ -358,15 +358,18 @@ def test_describe_gain_and_comparison_claims(monkeypatch):
     # the studies return claims as data (the arguments of scorecard.record); the caller records
     assert [c["key"] for c in claims] == ["study.test.1x", "study.test.2x", "study.test.gain"]
     assert all(set(c) == {"key", "claim", "paper", "ours", "unit", "note"} for c in claims)
-    rows = pd.DataFrame([scorecard.record(**c).as_row() for c in claims])
-    assert list(rows["key"]) == ["study.test.1x", "study.test.2x", "study.test.gain"]
+    # study.* keys are claims about long runs: a live run is recorded as a sample (KEY.sample)
+    with pytest.raises(ValueError, match="long run"):
+        scorecard.record(**claims[0])
+    rows = pd.DataFrame([scorecard.record(**c, sample=3, source=synthetic).as_row() for c in claims])
+    assert list(rows["key"]) == ["study.test.1x.sample", "study.test.2x.sample", "study.test.gain.sample"]
     assert list(rows["ours"]) == [80.0, 90.0, 10.0]
     assert list(rows["paper"]) == [69, 75, 6.3]
     assert all("synthetic world" in n for n in rows["note"])
     saved = scorecard.table("test_studies").set_index("key")
     assert (saved.loc[list(rows["key"]), "status"] == "not comparable").all()
     drop = scorecard.record(**S.gain_claim("study.test.drop", table, "1x", "2x", paper="~0",
-                                           claim="toy drop", data=synthetic))
+                                           claim="toy drop", data=synthetic), sample=3)
     assert drop.ours == 10.0 and drop.paper == "~0" and drop.status == "not comparable"
     assert "OUTSIDE the seed spread" in drop.note and "synthetic world" in drop.note
 

@@ -103,7 +103,8 @@ def test_toolbox_settings_reach_the_training_samples(world):
         assert ((s > 4) & (s < 16)).all()  # 8..12 px faces inside a context crop, after the crop
         pasted += int(t["pasted"].sum())
     assert pasted > 0
-    snip = TR.build_train_set(_data(world, snip={1.0: [1000, 2000], 2.0: [1000, 2000]}), seed=0)
+    # a crop as large as the images: a random 96-px crop may hold no face at all, ignored or not
+    snip = TR.build_train_set(_data(world, crop=512, snip={1.0: [1000, 2000], 2.0: [1000, 2000]}), seed=0)
     image, t = snip[0]
     assert [type(s).__name__ for s in snip.transform.transforms][:2] == ["RandomRescale", "ScaleAwareIgnore"]
     assert len(t["boxes"]) == 0 or t["ignore"].all()  # every face is out of range
@@ -244,9 +245,35 @@ def test_outside_spread_rule():
     assert not C.outside_spread(0.5, 0.0, 1)  # one seed never counts
 
 
+def test_verdict_table_and_gain_text(tmp_path):
+    _write_runs(tmp_path)
+    table = T.toolbox_table(T.collect_toolbox(tmp_path))
+    v = T.verdict_table(table)
+    assert list(v.index) == list(table["label"])
+    cp = v.loc[T.TECHNIQUES["copy_paste"]["label"]]
+    assert cp["hard gain"] == "+0.055" and cp["hard verdict"] == "win" and cp["cost"] == "1.20x train"
+    snip = v.loc[T.TECHNIQUES["snip"]["label"]]
+    assert snip["hard gain"] == "\u22120.003" and snip["hard verdict"] == "no win (inside the spread)"
+    assert v.loc[T.TECHNIQUES["tta_1x2x"]["label"], "cost"] == "5.00x test"
+    assert T.fmt_gain(-0.0003) == "0.000" and T.fmt_gain(0.0451) == "+0.045" and T.fmt_gain(-0.05) == "\u22120.050"
+    assert T.gains_text(table, "copy_paste") == "hard +0.055, \u2264 20 px " + T.fmt_gain(table.iloc[0]["le20_gain"])
+
+
+def test_binned_share_weights_bins_by_faces():
+    share = pd.Series([0.0, 0.5, 1.0], index=["0-8", "8-12", ">64"])
+    faces = pd.Series([10, 30, 0], index=share.index)
+    assert T.binned_share(share, faces) == pytest.approx(15 / 40)
+    assert T.binned_share(share, faces, 8) == pytest.approx(0.5)  # the empty >64 bin does not count
+    assert T.binned_share(share, faces, 0, 8) == pytest.approx(0.0)
+    assert np.isnan(T.binned_share(share, faces, 64))
+
+
 def test_shipped_toolbox_table(tmp_path, monkeypatch):
-    runs = T.load_toolbox()
-    table = T.toolbox_table(runs)
+    runs_t = T.load_toolbox()
+    assert runs_t.provenance.get("legacy") and runs_t.images("whole WIDER val subset (before the split)") == 374
+    table = T.toolbox_table(runs_t)  # the Table or its frame
+    runs = runs_t.frame
+    assert table.equals(T.toolbox_table(runs))
     assert {v["item"] for k, v in T.TECHNIQUES.items() if k in set(table["technique"])} == {1, 2, 3, 4, 5, 6}
     assert (table["seeds"] >= 2).all()  # every technique against the baseline with two seeds
     assert (runs.loc[runs["reference"] == "baseline", "images"] == 374).all()  # the whole val subset

@@ -130,3 +130,104 @@ def test_gan_figures_and_live_losses(monkeypatch):
     axes = viz.gan_losses(pd.DataFrame(live.rows), smooth=1)
     assert [line.get_label() for line in axes[1].lines] == ["g_mse"]
     plt.close("all")
+
+
+# ------------------------------------------------------------------ the one outcome legend
+def _legend_entries(ax):
+    leg = ax.get_legend()
+    assert leg is not None, "an outcome drawing without the outcome legend"
+    return [(t.get_text(), mcolors.to_rgb(h.get_color()))
+            for t, h in zip(leg.get_texts(), leg.legend_handles)]
+
+
+def test_outcome_colours_are_defined_once_and_distinct():
+    from tinylib import widgets
+
+    assert widgets.COLORS is viz.OUTCOME_COLOURS is viz.OUTCOME_COLORS
+    assert set(viz.OUTCOME_KINDS) == set(viz.OUTCOME_COLOURS) == set(viz.OUTCOME_LABELS)
+    rgb = [mcolors.to_rgb(viz.OUTCOME_COLOURS[k]) for k in viz.OUTCOME_KINDS]
+    assert len(set(rgb)) == 4
+    assert mcolors.to_rgb(viz.DETECTION_COLOUR) not in rgb  # unjudged boxes are no outcome
+
+
+def test_label_detections_follows_the_wider_rules():
+    gt = np.array([[10, 10, 20, 20], [50, 50, 20, 20], [80, 80, 20, 20]], float)
+    dets = np.array([[11, 11, 20, 20, 0.8], [10, 10, 20, 20, 0.9], [200, 200, 5, 5, 0.7],
+                     [80, 80, 20, 20, 0.95]])
+    labels, found, kept = viz.label_detections(dets, gt, [0, 1])
+    assert labels.tolist() == ["fp", "tp", "fp", "ignored"]  # the higher score wins the face
+    assert found.tolist() == [True, False, True] and kept.tolist() == [True, True, False]
+    empty = viz.label_detections(np.zeros((0, 5)), gt)
+    assert empty[0].size == 0 and not empty[1].any() and empty[2].all()
+
+
+def test_every_outcome_drawing_shows_the_same_legend():
+    from tinylib import widgets
+    from tinylib.eval import widerface as W
+    from tinylib.hr.detect import RawDetections
+
+    expect = [(viz.OUTCOME_LABELS[k], mcolors.to_rgb(viz.OUTCOME_COLOURS[k]))
+              for k in viz.OUTCOME_KINDS]
+    image = np.zeros((120, 120, 3), np.uint8)
+    gt = np.array([[10, 10, 20, 20], [50, 50, 20, 20], [80, 80, 20, 20]], float)
+    dets = np.array([[10, 10, 20, 20, 0.9], [200, 200, 5, 5, 0.7], [80, 80, 20, 20, 0.95]])
+    drawings = []
+    fig, ax = plt.subplots(layout="constrained")
+    viz.draw_outcome(ax, image, viz.outcome(dets, gt, kept_idx=[0, 1]), gt)
+    drawings.append((fig, ax))
+    ev = W.SimpleEvalGT(boxes={"e/i": gt}, keep={s: {"e/i": np.array([0, 1])} for s in W.SETTINGS})
+    st = widgets.explorer_state(dets, ev, "e/i", "hard", 0.0, 0.3)
+    fig = widgets.render_figure(lambda f: widgets.draw_state(st, image, gt, [0, 1], f.subplots(1, 2)))
+    drawings.append((fig, fig.axes[0]))
+    raw = RawDetections(np.array([[10, 10, 30, 30], [60, 5, 70, 15]], np.float32),
+                        np.array([0.9, 0.8], np.float32), np.array([0, 1]), np.ones(2), [1.0], [0, 1], [])
+    fig = widgets.render_figure(lambda f: widgets.draw_hr_selection(
+        f.add_subplot(), image, raw, gt=np.array([[10, 10, 30, 30], [90, 90, 110, 110]])))
+    drawings.append((fig, fig.axes[0]))
+    for fig, ax in drawings:
+        assert _legend_entries(ax) == expect
+        fig.canvas.draw()
+        box = ax.get_legend().get_window_extent()
+        assert box.y0 >= 0 and box.x0 >= 0 and box.x1 <= fig.bbox.width  # inside the picture
+    # the HR explorer's drawing: missed faces yellow, found ones under a green box
+    ax = drawings[2][1]
+    assert "1 found, 1 false, 1 missed of 2 faces" in ax.get_title()
+    plt.close("all")
+
+
+def test_plain_detections_are_not_drawn_as_outcomes():
+    from tinylib import widgets
+    from tinylib.hr.detect import RawDetections
+
+    fig, ax = plt.subplots()
+    n = viz.draw_detections(ax, np.zeros((50, 50, 3), np.uint8), [[1, 1, 10, 10], [20, 20, 30, 30]],
+                            [0.6, 0.9], title="my photo")
+    assert n == 2 and ax.get_title() == "my photo: 2 detections (scores 0.60-0.90)"
+    assert {mcolors.to_rgb(p.get_edgecolor()) for p in ax.patches} == {mcolors.to_rgb(viz.DETECTION_COLOUR)}
+    assert ax.get_legend() is None
+    raw = RawDetections(np.array([[10, 10, 30, 30]], np.float32), np.array([0.9], np.float32),
+                        np.array([0]), np.ones(1), [1.0], [0], [])
+    fig2 = widgets.render_figure(lambda f: widgets.draw_hr_selection(f.add_subplot(), np.zeros((50, 50, 3)), raw))
+    assert fig2.axes[0].get_legend() is None  # no ground truth: nothing judged
+    plt.close("all")
+
+
+def test_recall_by_size_draws_each_half_and_stage():
+    import pandas as pd
+
+    from tinylib.eval import compare as C
+
+    rows = [{"half": h, "stage": st, "bin": b, "faces": n, "recall": r}
+            for h in ("tuning", "test") for st in ("before NMS", "after NMS")
+            for b, n, r in (("0-10 px", 10, 0.2 if st == "before NMS" else 0.1), ("10-20 px", 4, 0.5),
+                            (">50 px", 0, float("nan")))]
+    table = C.recall_table(pd.DataFrame(rows))
+    assert list(table.index) == ["0-10 px", "10-20 px", ">50 px"]
+    assert list(table.columns.get_level_values(0).unique()) == ["test", "tuning"]
+    assert table.loc["0-10 px", ("test", "before NMS")] == 0.2
+    ax = viz.recall_by_size(table)
+    assert len(ax.lines) == 4
+    assert [t.get_text() for t in ax.get_xticklabels()][0] == "0-10 px\n10 faces"
+    styles = {ln.get_label(): ln.get_linestyle() for ln in ax.lines}
+    assert styles["before NMS, test half"] == "-" and styles["before NMS, tuning half"] == "--"
+    plt.close("all")

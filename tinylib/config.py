@@ -1,4 +1,4 @@
-"""Run-time configuration: where data lives, quick mode, device and precision, seeding.
+"""Run-time configuration: where data lives, the tier, device and precision, seeding.
 
 Nothing here has side effects at import time. Every function reads the environment when
 it is called, so a notebook (or a test using ``monkeypatch.setenv``) can change a
@@ -11,7 +11,12 @@ Environment variables
 ``TINYLIB_CACHE``   cache directory for derived files (synthetic worlds, verified-checksum
                     stamps, detections). Default: ``$XDG_CACHE_HOME/tinylib`` or
                     ``~/.cache/tinylib``.
-``TINYLIB_QUICK``   ``1`` = quick mode: small data, few steps, same code path.
+``TINYLIB_TIER``    how much work a chapter does, same code path in each (:func:`tier`):
+                    ``quick`` (CI: seconds per chapter), ``cpu`` (a 2-core laptop: minutes per
+                    chapter; the default without CUDA), ``full`` (the paper's scale; the
+                    default with CUDA).
+``TINYLIB_QUICK``   ``1`` = the ``quick`` tier (the older name, kept as an alias; ``0`` means
+                    "not quick": the default tier). ``TINYLIB_TIER`` wins when both are set.
 ``TINYLIB_DEVICE``  force a device (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
 """
 
@@ -49,14 +54,51 @@ def _env_flag(name: str, default: bool = False) -> bool:
     raise ValueError(f"environment variable {name}={raw!r}: expected one of 1/0/true/false/yes/no")
 
 
+TIERS = ("quick", "cpu", "full")
+TIER_COSTS = {
+    "quick": "seconds per chapter: tiny samples, a few steps (CI)",
+    "cpu": "minutes per chapter on a 2-core laptop: small samples, short live runs",
+    "full": "the paper's scale: every image, full training (a GPU machine; hours on a CPU)",
+}
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch  # heavy: imported only when the default tier is asked for
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def tier() -> str:
+    """The tier this process runs at: ``"quick"``, ``"cpu"`` or ``"full"``.
+
+    ``TINYLIB_TIER`` when set; else ``quick`` when ``TINYLIB_QUICK`` is true; else ``full`` on
+    a machine with CUDA and ``cpu`` without. Read at every call."""
+    raw = os.environ.get("TINYLIB_TIER")
+    if raw is not None and raw.strip():
+        value = raw.strip().lower()
+        if value not in TIERS:
+            raise ValueError(
+                f"environment variable TINYLIB_TIER={raw!r}: expected one of {', '.join(TIERS)}"
+            )
+        return value
+    if _env_flag("TINYLIB_QUICK", default=False):
+        return "quick"
+    return "full" if _cuda_available() else "cpu"
+
+
 def quick_mode() -> bool:
-    """True when ``TINYLIB_QUICK`` asks for small data and few steps (CI, laptops)."""
-    return _env_flag("TINYLIB_QUICK", default=False)
+    """True in the ``quick`` tier (``TINYLIB_TIER=quick`` or ``TINYLIB_QUICK=1``)."""
+    return tier() == "quick"
 
 
-def pick(quick, full):
-    """Return ``quick`` in quick mode, else ``full`` — the one way notebooks size their work."""
-    return quick if quick_mode() else full
+def pick(quick, cpu, full):
+    """The value for this process's tier — the one way chapters and recipes size their work.
+
+    ``pick(8, 60, None)``: 8 images in CI, 60 on a laptop, all of them at full scale. All
+    three are required, so no chapter can forget the laptop."""
+    return {"quick": quick, "cpu": cpu, "full": full}[tier()]
 
 
 def data_root_candidates() -> list[Path]:
@@ -226,6 +268,7 @@ def describe() -> dict:
         "amp_dtype": str(rt.amp_dtype) if rt.amp_dtype is not None else "off",
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
+        "tier": tier(),
         "quick_mode": quick_mode(),
         "data_root": str(data_root(must_exist=False)),
         "data_root_exists": data_root(must_exist=False).is_dir(),

@@ -109,9 +109,11 @@ def execute(
     quick: bool = True,
     timeout: int = DEFAULT_TIMEOUT,
     kernel_name: str = "python3",
+    tier: str | None = None,
 ):
     """Execute one notebook top to bottom in a fresh kernel (cwd = the notebook's folder).
 
+    ``TINYLIB_TIER`` (``tier``; default ``quick`` if ``quick`` else ``full``),
     ``TINYLIB_QUICK`` and ``TINYLIB_NOTEBOOK`` are passed to the kernel through its
     environment. Raises :class:`NotebookError` naming the failing cell. Returns the executed
     notebook (written to ``out_dir`` if given, also on failure, for inspection)."""
@@ -122,7 +124,9 @@ def execute(
     path = Path(path)
     nb = _read(path)
     name = path.stem
-    env = {"TINYLIB_QUICK": "1" if quick else "0", "TINYLIB_NOTEBOOK": name}
+    tier = _check_tier(tier if tier is not None else ("quick" if quick else "full"))
+    env = {"TINYLIB_TIER": tier, "TINYLIB_QUICK": "1" if tier == "quick" else "0",
+           "TINYLIB_NOTEBOOK": name}
     with _env(**env):
         scorecard.reset(name)
         client = NotebookClient(
@@ -161,7 +165,8 @@ def execute(
             ),
             None,
         )
-        where = f"cell {failing}" if failing is not None else "a cell"
+        # counted from 1 over all cells (Markdown included), as Jupyter shows them
+        where = f"cell {failing + 1}" if failing is not None else "a cell"
         raise NotebookError(f"{path.name}: {where} failed after {elapsed:.0f}s:\n{error}") from None
     log.info("%s executed in %.1fs", path.name, elapsed)
     nb.metadata["tinylib_elapsed_s"] = round(elapsed, 1)
@@ -226,7 +231,16 @@ def html_report(entries, out_path: Path, *, title: str = "tinylib workbook", int
     return Path(out_path)
 
 
-def run_all(paths: list[Path], out_dir: Path, quick: bool = True, timeout: int = DEFAULT_TIMEOUT):
+def _check_tier(tier: str) -> str:
+    from .config import TIERS
+
+    if tier not in TIERS:
+        raise ValueError(f"tier {tier!r}: expected one of {', '.join(TIERS)}")
+    return tier
+
+
+def run_all(paths: list[Path], out_dir: Path, quick: bool = True, timeout: int = DEFAULT_TIMEOUT,
+            tier: str | None = None):
     """Execute notebooks in order, collect the scorecard and write the HTML report
     (``out_dir/report.html``, :func:`html_report`); returns ``(results, failures)``."""
     out_dir = Path(out_dir)
@@ -234,7 +248,7 @@ def run_all(paths: list[Path], out_dir: Path, quick: bool = True, timeout: int =
     for path in paths:
         start = time.perf_counter()
         try:
-            execute(path, out_dir / "notebooks", quick=quick, timeout=timeout)
+            execute(path, out_dir / "notebooks", quick=quick, timeout=timeout, tier=tier)
             results.append((path.name, "ok", time.perf_counter() - start))
         except NotebookError as exc:
             failures.append(str(exc))
@@ -243,11 +257,43 @@ def run_all(paths: list[Path], out_dir: Path, quick: bool = True, timeout: int =
         scorecard.collect(out_dir)
     if paths:
         entries = [(out_dir / "notebooks" / name, status, secs) for name, status, secs in results]
-        mode = "quick mode (TINYLIB_QUICK=1)" if quick else "full mode"
+        mode = f"tier {tier or ('quick' if quick else 'full')}"
         intro = (f"The executed notebooks of `make run`, {time.strftime('%Y-%m-%d %H:%M')}, "
                  f"{mode}. The scorecard: `scorecard.md` beside this file.")
         html_report(entries, out_dir / REPORT_NAME, intro=intro, source_dir=Path(paths[0]).parent)
     return results, failures
+
+
+def check_paths(paths: list[Path]) -> list[str]:
+    """Problems with the notebooks to run/strip/check, one message each (empty when all
+    exist and parse as notebooks): found before any notebook runs."""
+    problems = []
+    for p in paths:
+        p = Path(p)
+        if not p.exists():
+            problems.append(f"{p}: no such notebook; expected the path of an .ipynb file "
+                            f"(the workbook's are in {NOTEBOOK_DIR})")
+            continue
+        if p.is_dir():
+            problems.append(f"{p}: is a folder; expected .ipynb files (e.g. {p / '*.ipynb'})")
+            continue
+        try:
+            _read(p)
+        except Exception as exc:  # JSON, schema or encoding errors: the reader raises many kinds
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            problems.append(f"{p}: not a Jupyter notebook ({type(exc).__name__}: {first[:200]}); "
+                            "expected an .ipynb file (nbformat 4 JSON)")
+    return problems
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of seconds, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,14 +302,27 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="execute notebooks headless and collect the scorecard")
     run.add_argument("notebooks", nargs="*", type=Path)
     run.add_argument("--out", type=Path, default=REPO_DIR / "build")
-    run.add_argument("--full", action="store_true", help="full mode (GPU, real data)")
-    run.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help="seconds per cell")
+    run.add_argument("--tier", choices=("quick", "cpu", "full"), default="quick",
+                     help="how much work each chapter does: quick (CI, default), cpu (a laptop, "
+                          "minutes per chapter), full (the paper's scale, a GPU machine)")
+    run.add_argument("--full", action="store_true", help="the same as --tier full")
+    run.add_argument("--timeout", type=_positive_int, default=DEFAULT_TIMEOUT,
+                     help="seconds per cell")
     for name in ("strip", "check"):
         p = sub.add_parser(name)
         p.add_argument("notebooks", nargs="*", type=Path)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the usage and the error
+        return exc.code if isinstance(exc.code, int) else 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     paths = args.notebooks or list_notebooks()
+    problems = check_paths(paths)
+    if problems:
+        for msg in problems:
+            print(f"{parser.prog} {args.cmd}: error: {msg}", file=sys.stderr)
+        print(f"{parser.prog} {args.cmd}: nothing done; fix the path(s) above", file=sys.stderr)
+        return 2
     if args.cmd == "strip":
         for p in paths:
             if strip(p):
@@ -277,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if bad else 0
     out = args.out.resolve()
     os.environ["TINYLIB_BUILD"] = str(out)
-    results, failures = run_all(paths, out, quick=not args.full, timeout=args.timeout)
+    tier = "full" if args.full else args.tier
+    results, failures = run_all(paths, out, quick=tier == "quick", timeout=args.timeout, tier=tier)
     for name, status, secs in results:
         print(f"{status:>6}  {secs:7.1f}s  {name}")
     print(f"scorecard: {out / 'scorecard.md'}")

@@ -81,7 +81,8 @@ _add("scales.imagenet.share_40_140", 0.80,
      HU + ", Fig. 6 caption: 'More than 80% categories have an average object size between 40 and 140 pixel'",
      claim="share of ImageNet categories whose average object size is 40-140 px at 224",
      unit="fraction", tolerance=0.15, note="'more than 80%': a lower bound")
-_BH_T1 = NING + ", Table 1 (absolute size sqrt(wh), mean ± std, share <= 20 px)"
+_BH_T1 = (NING + ", Table 1 (absolute size sqrt(wh), mean ± std, share <= 20 px; printed as "
+          "'TinyPerson 18.0 ± 17.4, 73%' and 'WiderFace 32.8 ± 52.7, 56%')")
 for _data, _name, (_mean, _std, _share) in (("wider", "WIDER FACE", (32.8, 52.7, 0.56)),
                                             ("tinyperson", "TinyPerson", (18.0, 17.4, 0.73))):
     _tol = (0.1, 0.1, 0.01) if _data == "wider" else (None, None, None)  # TinyPerson: reference only
@@ -111,11 +112,26 @@ _add("study.context.small.gain", 18.9, HU + ", Fig. 4: 'Accuracy for small faces
      claim="Fig. 4, 25x20 faces, tight vs loose RF: gain of loose over tight", unit="AP points")
 _add("study.context.large.gain", 1.5, HU + ", Fig. 4: 'accuracy for large faces improves by 1.5%'",
      claim="Fig. 4, large faces, tight vs loose RF: gain of loose over tight", unit="AP points")
-_add("study.foveal.small.drop", 7, HU + ", Fig. 5: 'The small template performs 7% worse with only res4'",
+_add("study.foveal.small.drop", 7, HU + ", Fig. 5: 'The small template performs 7% worse with only res4 "
+     "and 33% worse with only res5'",
      claim="Fig. 5, 25x20 faces: AP lost with res4/s4 only (no foveal)", unit="AP points")
 _add("study.foveal.large.drop", "~0 (does not hurt)",
      HU + ", Fig. 5: 'removing foveal structure does not hurt the large template'",
      claim="Fig. 5, large faces: AP lost with res4/s4 only (no foveal)", unit="AP points")
+# Fig. 5's bars (the figure's labels: res4+res3+res2 vs res4, both 291x291) and Sec. 3.1's
+# "beyond 300x300": the values the Section 3 table (tinylib.studies.results) sets ours beside
+for _size, (_fov, _last) in (("small", (68.5, 61.3)), ("large", (88.6, 88.1))):
+    _add(f"study.foveal.{_size}.foveal", _fov, HU + ", Fig. 5 (bar 'res4+res3+res2', 291x291)",
+         claim=f"Fig. 5, {'25x20' if _size == 'small' else '250x200'} faces: foveal res4+res3+res2",
+         unit="AP %")
+    _add(f"study.foveal.{_size}.last_only", _last, HU + ", Fig. 5 (bar 'res4', 291x291)",
+         claim=f"Fig. 5, {'25x20' if _size == 'small' else '250x200'} faces: res4 only", unit="AP %")
+_add("study.foveal.small.drop_res5", 33, HU + ", Fig. 5: 'and 33% worse with only res5'",
+     claim="Fig. 5, 25x20 faces: AP lost with res5 only (no foveal)", unit="AP points")
+_add("study.context.small.overcontext", "< 0 (hurts: over-fitting)",
+     HU + ", Sec. 3.1: 'eventually additional context for tiny faces (beyond 300x300 pixels) "
+     "hurts. We verified that this was due to over-fitting'",
+     claim="Fig. 4, 25x20 faces: a receptive field beyond 300x300 vs a smaller one", unit="AP points")
 
 # --- 05 template resolution ---------------------------------------------------------------
 for _size, _other, (_base, _better, _gain), _where in (
@@ -141,6 +157,21 @@ for _s, _ap in HR_TABLE2.items():
               f"({'/'.join(str(v) for v in HR_TABLE1_AB.values())})")
     for _prefix in ("hr.wider_subset", "hr.synthetic"):  # ours on a subset / on the synthetic world
         _add(f"{_prefix}.{_s}", _ap, _T2 + ", full val", claim=f"HR detector AP, {_s}", unit="AP")
+#: the other rows of Table 2 (WIDER FACE val AP, easy/medium/hard), shown beside HR-ResNet101 in 06
+HR_TABLE2_ROWS = {
+    "acf": ("ACF", (0.659, 0.541, 0.273)),
+    "two_stage_cnn": ("Two-stage CNN", (0.681, 0.618, 0.323)),
+    "multiscale_cascade_cnn": ("Multiscale Cascade CNN", (0.691, 0.634, 0.345)),
+    "faceness": ("Faceness", (0.713, 0.664, 0.424)),
+    "multitask_cascade_cnn": ("Multitask Cascade CNN (MTCNN)", (0.848, 0.825, 0.598)),
+    "cms_rcnn": ("CMS-RCNN", (0.899, 0.874, 0.624)),
+    "hr_vgg16": ("HR-VGG16", (0.862, 0.844, 0.749)),
+    "hr_res50": ("HR-ResNet50", (0.907, 0.890, 0.802)),
+}
+for _m, (_label, _aps) in HR_TABLE2_ROWS.items():
+    for _s, _ap in zip(SETTINGS, _aps, strict=True):
+        _add(f"eval.table2.{_m}.{_s}", _ap, HU + f", Table 2 ({_label}, WIDER FACE val)",
+             claim=f"{_label} WIDER val AP ({_s}), as printed in Table 2", unit="AP")
 _T1 = HU + ", Table 1 (HR-ResNet101, WIDER FACE val, hard)"
 for _prefix in ("hr.wider_subset", "hr.synthetic"):
     _add(f"{_prefix}.ablation.full.hard", HR_TABLE2["hard"], _T1 + ", Full",
@@ -238,6 +269,17 @@ for _q in ("psnr", "ssim"):
     for _img in ("bicubic", "sr", "refined"):
         _add(f"gan.sr.{_q}.{_img}", "not reported", BAI + " (the paper shows images, Fig. 5, no PSNR/SSIM)",
              claim=f"{_q.upper()} of {_img} on held-apart real faces", unit="dB" if _q == "psnr" else "")
+
+
+#: Bai et al.'s other published numbers that chapter 09's "paper says" quotes (no scorecard row
+#: of their own): the recipe (Sec. 3-4: proposals per image, de-convolution channels, the
+#: adversarial weight alpha, training crops) and the MB-FCN rows of Tables 2 and 3 (WIDER FACE
+#: val, easy / medium / hard)
+BAI_RECIPE = {"proposals_per_image": 600, "deconv_channels": 256, "alpha": 0.001,
+              "face_crops": 1_075_968, "nonface_crops": 1_626_328}
+BAI_TABLES = {"mbfcn (Table 2)": (0.932, 0.922, 0.858), "gan (Table 2)": (0.944, 0.933, 0.873),
+              "gan + regression (Table 3)": (0.951, 0.943, 0.882),
+              "gan + regression, context x2 (Table 3)": (0.955, 0.946, 0.889)}
 
 
 # --- 10 the survey's small-object toolbox: qualitative claims --------------------------------

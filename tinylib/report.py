@@ -8,12 +8,17 @@
 * :func:`frame` -- the rows as a table with the chapter, the data the number was measured on
   (``kind``: ``"real"`` -- real data or none needed --, ``"synthetic"`` -- a synthetic
   stand-in --, ``"missing"``), the allowed difference and the relative deviation.
-* :func:`counts` -- reproduced / differs / not comparable per chapter and in total.
+* :func:`counts` -- reproduced / differs / not comparable per chapter and in total; live
+  samples (keys ending ``.sample``: a notebook's quick/cpu run, never a claim) are counted apart
+  and never as reproduced or differs.
+* :func:`verdicts` -- one line per finding: finding -> paper -> ours -> verdict -> chapter.
+* :func:`differences` -- the rows that differ, as a sentence per chapter (the results chapter's
+  "we get" is rendered from it, so it cannot contradict the rows).
 * :func:`plot` -- paper vs ours for one kind of data: the relative deviation
   ``ours / paper - 1`` of every row on a symmetric-log axis, the paper's tolerance as a band
   around 0 (``paper +- tolerance``, or ``+- rel_tolerance * |paper|``), rows grouped by chapter.
-* :func:`table`, :func:`tables_html`, :func:`summary` -- the rows and the counts as tables and
-  text, for the notebook to display.
+* :func:`table`, :func:`tables_html`, :func:`samples_html`, :func:`summary` -- the rows and the
+  counts as tables and text, for the notebook to display (claims and samples apart).
 
 Nothing here records scorecard rows.
 """
@@ -36,8 +41,9 @@ from .config import build_dir
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Results", "EXAMPLE_ROWS", "KIND_LABELS", "load", "row_kind", "frame", "counts",
-           "plot", "table", "tables_html", "summary", "chapter_of"]
+__all__ = ["Results", "EXAMPLE_ROWS", "KIND_LABELS", "load", "row_kind", "is_sample", "frame", "counts",
+           "verdict_of", "verdicts", "differences", "plot", "table", "tables_html", "samples_html",
+           "summary", "chapter_of"]
 
 STATUSES = scorecard.STATUSES
 STATUS_COLOURS = {"reproduced": "tab:green", "differs": "tab:red", "not comparable": "tab:grey"}
@@ -178,6 +184,12 @@ def row_kind(row: dict) -> str:
     return "real"
 
 
+def is_sample(key: str) -> bool:
+    """A live sample's row (``KEY.sample``, :func:`tinylib.scorecard.record` with ``sample=``):
+    a demo of a notebook's quick/cpu run, shown apart, never counted as a claim."""
+    return str(key).endswith(scorecard.SAMPLE_SUFFIX)
+
+
 def chapter_of(notebook: str) -> str:
     """``"02_object_scales"`` -> ``"02 object scales"``."""
     return str(notebook or "?").replace("_", " ")
@@ -198,14 +210,14 @@ def _allowed(row: dict, paper: float | None) -> float | None:
 
 
 COLUMNS = ["notebook", "chapter", "key", "claim", "paper", "ours", "unit", "status", "kind", "note",
-           "allowed", "deviation", "band"]
+           "allowed", "deviation", "band", "sample"]
 
 
 def frame(rows: list[dict]) -> pd.DataFrame:
     """One row per claim, sorted by chapter then key, with ``chapter``, ``kind``
     (:func:`row_kind`), ``allowed`` (the tolerance in the row's unit, NaN if none),
-    ``deviation`` = ``ours / paper - 1`` and ``band`` = ``allowed / |paper|`` (NaN where
-    undefined: a text, a missing value or a paper value of 0)."""
+    ``deviation`` = ``ours / paper - 1``, ``band`` = ``allowed / |paper|`` (NaN where
+    undefined: a text, a missing value or a paper value of 0) and ``sample`` (:func:`is_sample`)."""
     out = []
     for r in rows:
         p, o = _number(r.get("paper")), _number(r.get("ours"))
@@ -219,22 +231,35 @@ def frame(rows: list[dict]) -> pd.DataFrame:
             "allowed": np.nan if allowed is None else allowed,
             "deviation": o / p - 1 if rel_ok and o is not None else np.nan,
             "band": allowed / abs(p) if rel_ok and allowed is not None else np.nan,
+            "sample": is_sample(r["key"]),
         })
     df = pd.DataFrame(out, columns=COLUMNS)
+    df["sample"] = df["sample"].astype(bool)
     return df.sort_values(["notebook", "key"], kind="stable").reset_index(drop=True)
+
+
+SAMPLES_COLUMN = "live samples (not counted)"
+
+
+def _claims(df: pd.DataFrame) -> pd.DataFrame:
+    return df[~df["sample"]] if "sample" in df else df
 
 
 def counts(df: pd.DataFrame, example: bool = False) -> pd.DataFrame:
     """Reproduced / differs / not comparable per chapter and in total (last row ``"total"``),
-    with how many rows are synthetic stand-ins and how many lack their data (``example``:
-    the index says the rows are an example)."""
-    cols = [*STATUSES, "rows", "synthetic stand-ins", "data missing"]
+    over the claims (``rows``), with how many of them are synthetic stand-ins and how many
+    lack their data; live samples (:func:`is_sample`) are not claims: counted apart in their
+    own column, never under a status (``example``: the index says the rows are an example)."""
+    cols = [*STATUSES, "rows", "synthetic stand-ins", "data missing", SAMPLES_COLUMN]
 
     def one(g: pd.DataFrame) -> dict:
-        c = {s: int((g["status"] == s).sum()) for s in STATUSES}
-        c["rows"] = len(g)
-        c["synthetic stand-ins"] = int((g["kind"] == "synthetic").sum())
-        c["data missing"] = int((g["kind"] == "missing").sum())
+        samples = g["sample"] if "sample" in g else pd.Series(False, index=g.index)
+        claims = g[~samples]
+        c = {s: int((claims["status"] == s).sum()) for s in STATUSES}
+        c["rows"] = len(claims)
+        c["synthetic stand-ins"] = int((claims["kind"] == "synthetic").sum())
+        c["data missing"] = int((claims["kind"] == "missing").sum())
+        c[SAMPLES_COLUMN] = int(samples.sum())
         return c
 
     table = {ch: one(g) for ch, g in df.groupby("chapter", sort=True)}
@@ -247,7 +272,8 @@ def counts(df: pd.DataFrame, example: bool = False) -> pd.DataFrame:
 def _fmt(value) -> str:
     num = _number(value)
     if num is None:
-        return "—" if value is None else str(value)
+        missing = value is None or (isinstance(value, float) and math.isnan(value))
+        return "—" if missing else str(value)
     if float(num).is_integer() and abs(num) < 1e12:
         return f"{int(num):,}"
     return f"{num:.4g}"
@@ -259,6 +285,20 @@ def _band_text(row) -> str:
     if row["allowed"] == 0:
         return "exact"
     return f"± {_fmt(row['allowed'])}"
+
+
+def deviation_ticks(lim: float, per_side: int = 4) -> list[float]:
+    """Ticks of :func:`plot`'s deviation axis up to ``lim``: 0 and, on each side, 1 %, 3 %,
+    10 %, ... -- or, when that gives more than ``per_side`` a side, the powers of ten only, so
+    that the labels stay readable however far a row lies from the paper."""
+    steps = [s for s in (0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100, 300, 1000) if s <= lim]
+    if len(steps) > per_side:
+        steps = [s for s in steps if s in (0.01, 0.1, 1, 10, 100, 1000)]
+    return [-s for s in steps[::-1]] + [0.0] + steps
+
+
+def _deviation_label(v: float) -> str:
+    return f"{v:+.0%}".replace("-", "\u2212") if v else "0"
 
 
 def plottable(df: pd.DataFrame) -> pd.Series:
@@ -280,6 +320,7 @@ def plot(df: pd.DataFrame, kind: str = "real", *, title: str | None = None, exam
 
     if kind not in KIND_LABELS:
         raise ValueError(f"kind must be one of {list(KIND_LABELS)}, got {kind!r}")
+    df = _claims(df)  # live samples are not claims: never drawn against the paper
     sub = df[df["kind"] == kind]
     draw = sub[plottable(sub)]
     left_out = len(sub) - len(draw)
@@ -322,10 +363,13 @@ def plot(df: pd.DataFrame, kind: str = "real", *, title: str | None = None, exam
     span = np.nanmax(np.abs(np.r_[draw["deviation"].to_numpy(), draw["band"].fillna(0).to_numpy()]))
     lim = max(0.05, 1.5 * span)
     ax.set_xlim(-lim, lim)
-    steps = [s for s in (0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100) if s <= lim]
-    ax.set_xticks([-s for s in steps[::-1]] + [0] + steps)
-    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:+.0%}" if v else "0"))
+    ax.set_xticks(deviation_ticks(lim))
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: _deviation_label(v)))
     ax.xaxis.set_minor_locator(plt.NullLocator())
+    ax.tick_params(axis="x", labelsize=8, labelrotation=45)
+    for t in ax.get_xticklabels():  # rotated labels anchored at their tick, never overlapping
+        t.set_horizontalalignment("right")
+        t.set_rotation_mode("anchor")
     ax.set_yticks(ticks, labels, fontsize=7)
     ax.set_ylim(y - 0.4, -0.6)
     ax.set_xlabel("ours / paper − 1 (symmetric log scale, linear within ±1 %)"
@@ -344,10 +388,12 @@ def plot(df: pd.DataFrame, kind: str = "real", *, title: str | None = None, exam
     return fig
 
 
-def table(df: pd.DataFrame, kind: str | None = None, chapter: str | None = None) -> pd.DataFrame:
-    """The rows (of one ``kind``, one ``chapter``) as a display table: chapter, key, claim,
-    paper, ours, unit, tolerance, status, data, note."""
-    sub = df
+def table(df: pd.DataFrame, kind: str | None = None, chapter: str | None = None,
+          samples: bool = False) -> pd.DataFrame:
+    """The claims (of one ``kind``, one ``chapter``) as a display table: chapter, key, claim,
+    paper, ours, unit, tolerance, status, data, note; ``samples=True``: the live samples
+    instead (:func:`is_sample`), never mixed with the claims."""
+    sub = df[df["sample"] == bool(samples)] if "sample" in df else df
     if kind is not None:
         sub = sub[sub["kind"] == kind]
     if chapter is not None:
@@ -360,13 +406,14 @@ def table(df: pd.DataFrame, kind: str | None = None, chapter: str | None = None)
     }).reset_index(drop=True)
 
 
-def tables_html(df: pd.DataFrame, kind: str | None = None, example: bool = False) -> str:
+def tables_html(df: pd.DataFrame, kind: str | None = None, example: bool = False,
+                samples: bool = False) -> str:
     """:func:`table` as HTML, one heading and one table per chapter, every cell in full
     (no truncated notes), the status coloured; ``example``: a banner says the rows are an
-    example."""
+    example; ``samples``: the live samples instead of the claims (:func:`samples_html`)."""
     parts = ["<p><b>EXAMPLE scorecard: made-up rows, not results.</b></p>"] if example else []
     for chapter, _ in df.groupby("chapter", sort=True):
-        t = table(df, kind=kind, chapter=chapter).drop(columns=["chapter"])
+        t = table(df, kind=kind, chapter=chapter, samples=samples).drop(columns=["chapter"])
         if t.empty:
             continue
         head = "".join(f"<th>{html.escape(c)}</th>" for c in t.columns)
@@ -387,6 +434,73 @@ def tables_html(df: pd.DataFrame, kind: str | None = None, example: bool = False
     return "\n".join(parts)
 
 
+def samples_html(df: pd.DataFrame) -> str:
+    """The live samples (:func:`is_sample`) as HTML, one table per chapter, under a banner that
+    says what they are: a notebook's own quick/cpu run on a few images, a demo beside the claim
+    (which comes from a shipped table), never compared with the paper and never counted."""
+    n = int(df["sample"].sum()) if "sample" in df else 0
+    head = ("<p><b>Live samples, not claims</b>: each is a chapter's own run at this tier on a few "
+            f"images ({n} rows), shown beside the claim it illustrates (the key without "
+            "<code>.sample</code>, read from a shipped table). They are never compared with the "
+            "paper and never counted as reproduced or differs.</p>")
+    if not n:
+        return head + "<p>(no live samples in this build)</p>"
+    return head + tables_html(df, samples=True)
+
+
+def verdict_of(row) -> str:
+    """A claim's verdict in words: ``reproduced``, ``differs``, or why it is not comparable
+    (a synthetic stand-in, missing data, a qualitative claim, no value of ours, or no
+    tolerance: shown beside the paper's number, e.g. a subset beside the full set); a live
+    sample says so."""
+    if bool(row.get("sample", False)) or is_sample(row.get("key", "")):
+        return "live sample (not a claim)"
+    status = row.get("status", "")
+    if status in ("reproduced", "differs"):
+        return status
+    if row.get("kind") == "synthetic":
+        return "not comparable: synthetic stand-in"
+    if row.get("kind") == "missing":
+        return "not comparable: data missing"
+    if _number(row.get("paper")) is None:
+        return "not comparable: the paper gives no number"
+    if _number(row.get("ours")) is None:
+        return "not comparable: no value of ours"
+    return "not comparable: shown beside (different setting, no tolerance)"
+
+
+def _with_unit(value, unit: str) -> str:
+    text = _fmt(value)
+    return f"{text} {unit}".strip() if _number(value) is not None and unit else text
+
+
+def verdicts(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per finding (a claim of the scorecard; live samples left out): ``finding``
+    (the claim), ``paper``, ``ours`` (with the unit), ``verdict`` (:func:`verdict_of`),
+    ``chapter`` and the scorecard ``key``, in chapter order."""
+    sub = _claims(df)
+    rows = [{"finding": r["claim"], "paper": _with_unit(r["paper"], r["unit"]),
+             "ours": _with_unit(r["ours"], r["unit"]), "verdict": verdict_of(r),
+             "chapter": r["chapter"], "key": r["key"]} for _, r in sub.iterrows()]
+    return pd.DataFrame(rows, columns=["finding", "paper", "ours", "verdict", "chapter", "key"])
+
+
+def differences(df: pd.DataFrame) -> str:
+    """The claims that differ from the paper, as Markdown: one bullet per chapter listing each
+    row ``key: paper -> ours``; or a sentence that none does. Rendered from the rows, so the
+    results chapter's text says what the scorecard says."""
+    sub = _claims(df)
+    sub = sub[sub["status"] == "differs"]
+    if sub.empty:
+        return "No claim of this build differs from the paper beyond its tolerance."
+    lines = [f"{len(sub)} claims differ from the paper beyond its tolerance; each chapter's own "
+             "*We get* says why:"]
+    for chapter, g in sub.groupby("chapter", sort=True):
+        items = "; ".join(f"`{r['key']}` {_fmt(r['paper'])} → {_fmt(r['ours'])}" for _, r in g.iterrows())
+        lines.append(f"* **{chapter}**: {items}")
+    return "\n".join(lines)
+
+
 def summary(results: Results) -> str:
     """A Markdown paragraph: where the rows come from and their counts; when nothing has been
     recorded, that there is nothing yet and how to make it."""
@@ -394,6 +508,9 @@ def summary(results: Results) -> str:
     tally = (f"**{c['rows']} claims: {c['reproduced']} reproduced, {c['differs']} differ, "
              f"{c['not comparable']} not comparable** ({c['synthetic stand-ins']} synthetic "
              f"stand-ins, {c['data missing']} without their data)")
+    if c[SAMPLES_COLUMN]:
+        tally += (f"; besides them {c[SAMPLES_COLUMN]} live samples (a chapter's own run on a few "
+                  "images, not claims, not counted)")
     if results.example:
         return ("**Nothing recorded yet.** No chapter has written its scorecard rows in this "
                 f"build ({results.build}): run `make run` "

@@ -25,6 +25,18 @@ comes from ``TINYLIB_NOTEBOOK``, which ``make run`` and the notebook tests set, 
 Re-running a cell replaces the claim with the same key. ``collect()`` (run by ``make run``)
 merges all parts into ``build/scorecard.json`` and ``build/scorecard.md``.
 
+Claims about long runs come from shipped tables. Keys matching :data:`MEASURED_CLAIMS`
+(the HR detector and its peers on the WIDER val subset, GAN, toolbox, bottom-heavy
+detection, the Section 3 studies) are numbers about runs far longer than any notebook makes:
+``record`` refuses them unless they come with ``table=`` (a
+:class:`tinylib.measured.Table`, whose provenance goes into the note) or are a live run's
+sample, ``sample=N`` — then the key gets ``.sample`` appended, the row is "not comparable"
+and its note says it is a sample of N images at this tier, never the claim::
+
+    t = measured.read_table("wider_subset_detectors")
+    scorecard.record("hr.wider_subset.hard", 0.53, table=t, note="test half")
+    scorecard.record("hr.wider_subset.hard", 0.80, sample=8, source=src)  # -> ...hard.sample
+
 Status rule: ``reproduced`` when both numbers are finite and ``|ours - paper| <= tolerance``
 (absolute) or ``<= rel_tolerance * |paper|``; ``differs`` otherwise; ``not comparable`` when
 either side is missing or not a number, when no tolerance is given, or when the data source
@@ -33,6 +45,7 @@ is not real.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 import os
@@ -46,6 +59,18 @@ from .papers import PaperClaim
 from .papers import find as _find_claim
 
 STATUSES = ("reproduced", "differs", "not comparable")
+SAMPLE_SUFFIX = ".sample"
+#: claims about long runs: recorded only from a shipped table (``table=``) or as a sample
+MEASURED_CLAIMS = (
+    "hr.wider_subset.*", "eval.peers.*.wider_subset.*", "gan.wider_subset.*", "gan.sr.*",
+    "gan.ablation.*", "toolbox.*", "bh.det.*", "bh.pretrain.*", "bh.tinyperson.*", "study.*",
+)
+
+
+def is_measured_claim(key: str) -> bool:
+    """True for a key that only a shipped table may carry (see :data:`MEASURED_CLAIMS`)."""
+    return not key.endswith(SAMPLE_SUFFIX) and any(
+        fnmatch.fnmatchcase(key, pat) for pat in MEASURED_CLAIMS)
 FIELDS = ("notebook", "key", "claim", "paper", "ours", "unit", "status", "note", "source_kind")
 
 
@@ -190,6 +215,8 @@ def record(
     tolerance=FROM_TABLE,
     rel_tolerance=FROM_TABLE,
     notebook: str | None = None,
+    table=None,
+    sample: int | None = None,
 ) -> Claim:
     """Record one claim (see the module docstring); returns it for display.
 
@@ -199,10 +226,38 @@ def record(
     either and the table's are not used. ``source`` says which data ``ours``
     was measured on: unless it is real (or None), the status is "not comparable" and the
     note starts with :func:`source_note` (on missing data it replaces ``note``). Without an
-    explicit ``note`` the table's note on the paper value is used when the data is real."""
+    explicit ``note`` the table's note on the paper value is used when the data is real.
+
+    ``table`` (a :class:`tinylib.measured.Table`) marks ``ours`` as read from a shipped
+    measured table: its provenance is appended to the note, and the source defaults to what
+    the table records (``source_kind`` in its provenance, else real). ``sample=N`` marks a
+    live run on N images: the key becomes ``KEY.sample``, the row is not comparable. A key
+    of :data:`MEASURED_CLAIMS` needs one of the two (``ValueError`` otherwise)."""
     if not key or any(ch.isspace() for ch in key):
         raise ValueError(f"scorecard key must be a non-empty string without spaces, got {key!r}")
+    if table is not None and sample is not None:
+        raise ValueError(f"{key}: a row is either read from a table or a live sample, not both")
     entry = paper if isinstance(paper, PaperClaim) else _find_claim(key)
+    if sample is not None:
+        from .config import tier
+
+        key = key if key.endswith(SAMPLE_SUFFIX) else key + SAMPLE_SUFFIX
+        claim = (entry.claim if entry is not None and claim is FROM_TABLE else
+                 ("" if claim is FROM_TABLE else claim))
+        claim = f"{claim or key} (live sample)"
+        tolerance = rel_tolerance = None
+        note = (f"live sample: {int(sample)} images, {tier()} tier — a demo, not the claim "
+                f"(the claim is `{key[: -len(SAMPLE_SUFFIX)]}`, from its shipped table)"
+                + (f"; {note}" if note else ""))
+    elif table is not None:
+        if source is None:
+            source = table.provenance.get("source_kind", "real")
+        note = f"{note}; {table.describe()}" if note else table.describe()
+    elif is_measured_claim(key):
+        raise ValueError(
+            f"{key}: a claim about a long run is recorded from its shipped table "
+            f"(table=tinylib.measured.read_table(NAME)) or as a live sample (sample=N images), "
+            f"never from a live notebook run")
 
     def pick(given, field, default=None):
         if given is not FROM_TABLE and not isinstance(given, PaperClaim):
@@ -216,7 +271,9 @@ def record(
         tolerance = None if tolerance is FROM_TABLE else tolerance
         rel_tolerance = None if rel_tolerance is FROM_TABLE else rel_tolerance
     kind = source_kind(source)
-    if kind in (None, "real"):
+    if sample is not None:
+        pass  # a sample is never compared
+    elif kind in (None, "real"):
         note = note or (entry.note if entry is not None else "")
     else:  # synthetic or missing data: shown, never compared
         tolerance = rel_tolerance = None
@@ -230,7 +287,8 @@ def record(
         paper=_plain(paper),
         ours=_plain(ours),
         unit=pick(unit, "unit", ""),
-        status=decide_status(paper, ours, tolerance, rel_tolerance),
+        status=("not comparable" if sample is not None
+                else decide_status(paper, ours, tolerance, rel_tolerance)),
         note=note,
         tolerance=tolerance,
         rel_tolerance=rel_tolerance,

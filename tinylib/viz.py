@@ -1,10 +1,16 @@
 """Static drawings of detection results (matplotlib; no widgets, no kernel needed to view).
 
-* :func:`outcome` -- which detections are true/false positives and which faces are missed,
-  with the WIDER matching rule (IoU >= 0.5, ``+1`` pixel convention);
-* :func:`draw_outcome` -- the same drawn in three colours on the image: true positives
-  green, false positives red, missed faces yellow;
-* :func:`draw_boxes_xyxy` -- plain boxes (e.g. all detections on the selfie);
+* :func:`outcome` (and :func:`label_detections` under it) -- which detections are true/false
+  positives or ignored and which faces are missed, with the WIDER matching rule (IoU >= 0.5,
+  ``+1`` pixel convention);
+* :data:`OUTCOME_COLOURS`, :data:`OUTCOME_LABELS`, :func:`outcome_legend` -- the workbook's one
+  colour legend for outcomes: true positive green, false positive red, missed face yellow,
+  ignored (a detection on a face outside the setting's keep list) orange. Every drawing of
+  outcomes (:func:`draw_outcome`, the explorers of :mod:`tinylib.widgets`) uses these colours
+  and shows this legend;
+* :func:`draw_outcome` -- an :class:`Outcome` drawn on the image, with the legend;
+* :func:`draw_boxes_xyxy` -- plain boxes (e.g. all detections on the selfie), no outcome;
+* :func:`draw_detections` -- a detector's boxes on a photo of one's own (no ground truth);
 * :func:`draw_sample` / :func:`samples_figure` -- dataset samples ``(image, target)`` with
   their faces (green) and ``ignore`` boxes (magenta, dashed and filled, visible even when a
   few pixels wide), with a legend;
@@ -12,6 +18,8 @@
 * :func:`gan_losses`, :class:`LiveLosses`, :func:`gan_architecture`, :func:`sr_grid` -- the
   GAN chapter's loss curves (live during training), block drawing and super-resolution grid.
 * :func:`toolbox_gain_cost` -- the toolbox chapter's AP gain vs cost figure.
+* :func:`recall_by_size` -- recall per face-size bin before and after NMS, test and tuning
+  half (the table ``hr_recall_by_size`` as :func:`tinylib.eval.compare.recall_table` lays it out).
 """
 
 from __future__ import annotations
@@ -23,11 +31,22 @@ import numpy as np
 from .boxes import box_convert
 from .eval import widerface as W
 
-__all__ = ["training_history", "Outcome", "outcome", "draw_outcome", "draw_boxes_xyxy", "draw_positive_windows",
-           "OUTCOME_COLORS", "SAMPLE_COLORS", "draw_sample", "samples_figure", "figure_image",
-           "GAN_LOSSES", "gan_losses", "LiveLosses", "gan_architecture", "sr_grid", "toolbox_gain_cost"]
+__all__ = ["training_history", "Outcome", "outcome", "label_detections", "draw_outcome", "draw_boxes_xyxy",
+           "draw_detections", "draw_positive_windows", "OUTCOME_KINDS", "OUTCOME_COLOURS", "OUTCOME_COLORS",
+           "OUTCOME_LABELS", "outcome_legend", "SAMPLE_COLORS", "draw_sample", "samples_figure", "figure_image",
+           "GAN_LOSSES", "gan_losses", "LiveLosses", "gan_architecture", "sr_grid", "toolbox_gain_cost",
+           "DETECTION_COLOUR", "recall_by_size"]
 
-OUTCOME_COLORS = {"tp": "lime", "fp": "red", "missed": "yellow", "ignored": "grey"}
+#: the four outcomes of a detection drawing, in legend order
+OUTCOME_KINDS = ("tp", "fp", "missed", "ignored")
+#: the one definition of the outcome colours (every chapter, every explorer)
+OUTCOME_COLOURS = {"tp": "lime", "fp": "red", "missed": "yellow", "ignored": "orange"}
+OUTCOME_COLORS = OUTCOME_COLOURS  # the older spelling, the same dict
+#: what each colour means, as the legend says it
+OUTCOME_LABELS = {"tp": "true positive", "fp": "false positive", "missed": "missed face",
+                  "ignored": "ignored (face not in keep list)"}
+#: the colour of plain detections, where there is no ground truth to judge them by
+DETECTION_COLOUR = "deepskyblue"
 SAMPLE_COLORS = {"face": "lime", "ignore": "magenta"}
 
 
@@ -54,13 +73,29 @@ def outcome(dets_xywh, gt_xywh, kept_idx=None, *, score_threshold: float = 0.5,
     d = np.asarray(dets_xywh, dtype=np.float64).reshape(-1, 5)
     d = d[d[:, 4] >= score_threshold]
     d = d[np.argsort(-d[:, 4], kind="stable")]
+    label, found, kept = label_detections(d, gt_xywh, kept_idx, iou=iou)
+    return Outcome(d, label, found, kept)
+
+
+def label_detections(dets_xywh, gt_xywh, kept_idx=None, *, iou: float = 0.5,
+                     plus_one: bool = True):
+    """The WIDER labelling, the one place it is written: ``(labels, found, kept)``.
+
+    ``labels`` (N,) str per detection (``x y w h score`` rows, any order): taken in
+    descending score order, a detection whose best face (IoU ``>= iou``) is outside
+    ``kept_idx`` is ``"ignored"``, the first on a kept face ``"tp"``, a second one on the
+    same face and one on no face ``"fp"``. ``found`` (M,) bool: the face is hit by some
+    detection; ``kept`` (M,) bool: the face is in ``kept_idx`` (default all faces)."""
+    d = np.asarray(dets_xywh, dtype=np.float64).reshape(-1, 5)
     g = np.asarray(gt_xywh, dtype=np.float64).reshape(-1, 4)
     kept = np.zeros(len(g), dtype=bool)
     kept[np.arange(len(g)) if kept_idx is None else np.asarray(kept_idx, dtype=np.int64)] = True
-    hit = W.match_image(d, g, iou_thresh=iou) if len(d) and len(g) else np.full(len(d), -1)
+    hit = (W.match_image(d, g, iou_thresh=iou, plus_one=plus_one) if len(d) and len(g)
+           else np.full(len(d), -1))
     label = np.full(len(d), "fp", dtype=object)
     found = np.zeros(len(g), dtype=bool)
-    for i, h in enumerate(hit):
+    for i in np.argsort(-d[:, 4], kind="stable"):
+        h = hit[i]
         if h < 0:
             continue
         if not kept[h]:
@@ -68,7 +103,23 @@ def outcome(dets_xywh, gt_xywh, kept_idx=None, *, score_threshold: float = 0.5,
         elif not found[h]:
             label[i] = "tp"
         found[h] = True
-    return Outcome(d, label.astype(str), found, kept)
+    return label.astype(str), found, kept
+
+
+def outcome_legend(ax, kinds=OUTCOME_KINDS, *, below: bool = True, fontsize: float = 8, **kwargs):
+    """The workbook's outcome legend (:data:`OUTCOME_COLOURS`, :data:`OUTCOME_LABELS`) on
+    ``ax``: two columns under the axes (``below``; the constrained layout keeps it inside
+    the figure) or at ``kwargs["loc"]`` inside it. Returns the ``Legend``."""
+    from matplotlib.lines import Line2D  # matplotlib only when drawing (heavy import)
+
+    handles = [Line2D([], [], color=OUTCOME_COLOURS[k], lw=2.5, label=OUTCOME_LABELS[k])
+               for k in kinds]
+    opts = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.01), "ncol": 2} if below else {}
+    opts.update(kwargs)
+    leg = ax.legend(handles=handles, fontsize=fontsize, frameon=True, framealpha=0.9,
+                    handlelength=1.5, columnspacing=1.0, **opts)
+    leg.set_gid("outcome-legend")
+    return leg
 
 
 def _rects(ax, xywh, color, lw):
@@ -78,29 +129,50 @@ def _rects(ax, xywh, color, lw):
         ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor=color, linewidth=lw))
 
 
-def draw_outcome(ax, image, out: Outcome, gt_xywh, *, linewidth: float = 0.8, title: str = ""):
-    """Draw ``out`` on ``image``: TP green, FP red, missed faces yellow (ignored detections
-    grey). Returns the counts."""
+def draw_outcome(ax, image, out: Outcome, gt_xywh, *, linewidth: float = 0.8, title: str = "",
+                 legend: bool = True):
+    """Draw ``out`` on ``image`` in the outcome colours (:data:`OUTCOME_COLOURS`: TP green,
+    FP red, missed faces yellow, ignored detections orange) with the outcome legend under
+    it. Returns the counts."""
     g = np.asarray(gt_xywh, dtype=np.float64).reshape(-1, 4)
-    ax.imshow(image)
+    if image is not None:  # None: draw on what the axes already show
+        ax.imshow(image)
     for lab in ("ignored", "fp", "tp"):
-        _rects(ax, out.dets[out.label == lab, :4], OUTCOME_COLORS[lab], linewidth)
-    _rects(ax, g[out.kept & ~out.found], OUTCOME_COLORS["missed"], linewidth)
+        _rects(ax, out.dets[out.label == lab, :4], OUTCOME_COLOURS[lab], linewidth)
+    _rects(ax, g[out.kept & ~out.found], OUTCOME_COLOURS["missed"], linewidth)
     c = out.counts()
-    ax.set_title(title or f"{c['tp']} found (green), {c['fp']} false (red), "
-                          f"{c['missed']} missed (yellow) of {c['faces']} faces", fontsize=9)
+    ax.set_title(title or f"{c['tp']} found, {c['fp']} false, {c['missed']} missed "
+                          f"of {c['faces']} faces", fontsize=9)
     ax.axis("off")
+    if legend:
+        outcome_legend(ax)
     return c
 
 
-def draw_boxes_xyxy(ax, image, boxes, *, color: str = "lime", linewidth: float = 0.6,
+def draw_boxes_xyxy(ax, image, boxes, *, color: str | None = None, linewidth: float = 0.6,
                     title: str = ""):
-    """Plain ``x1 y1 x2 y2`` boxes on ``image``."""
+    """Plain ``x1 y1 x2 y2`` boxes on ``image``, by default in :data:`DETECTION_COLOUR` (not
+    the true-positive green: unjudged boxes are not outcomes)."""
+    color = DETECTION_COLOUR if color is None else color
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     ax.imshow(image)
     _rects(ax, box_convert(b, "xyxy", "xywh"), color, linewidth)
     ax.set_title(title, fontsize=9)
     ax.axis("off")
+
+
+def draw_detections(ax, image, boxes, scores=None, *, linewidth: float = 0.8, title: str = ""):
+    """A detector's ``x1 y1 x2 y2`` boxes on a photo without ground truth (one's own photo):
+    in :data:`DETECTION_COLOUR`, not an outcome colour -- nothing says which are right.
+    Returns the number of boxes."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    n = len(b)
+    head = f"{n} detection{'s' if n != 1 else ''}"
+    if scores is not None and n:
+        head += f" (scores {float(np.min(scores)):.2f}-{float(np.max(scores)):.2f})"
+    draw_boxes_xyxy(ax, image, b, color=DETECTION_COLOUR, linewidth=linewidth,
+                    title=f"{title}: {head}" if title else head)
+    return n
 
 
 def draw_positive_windows(ax, image, boxes_xyxy, positives, template_sizes_wh, stride: int = 8,
@@ -405,3 +477,33 @@ def toolbox_gain_cost(table, metrics=("hard", "le20"), axes=None):
                             fontsize=9)
     axes[-1].legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return axes
+
+
+def recall_by_size(table, ax=None, *, title: str = "recall by face size"):
+    """Recall per face-size bin (``table``: :func:`tinylib.eval.compare.recall_table`, rows
+    the bins, columns ``(half, "faces")`` and ``(half, stage)``): one colour per stage (before
+    / after NMS), the test half solid, the tuning half dashed; the number of test-half faces
+    per bin under the axis labels. Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.4), layout="constrained")
+    halves = list(dict.fromkeys(table.columns.get_level_values(0)))
+    x = np.arange(len(table))
+    colours = {}
+    for half in halves:
+        for stage in [c for c in table[half].columns if c != "faces"]:
+            colour = colours.setdefault(stage, f"C{len(colours)}")
+            marker = "osD^v"[list(colours).index(stage) % 5]
+            ax.plot(x, table[(half, stage)].to_numpy(dtype=float), marker=marker, color=colour,
+                    ls="-" if half == halves[0] else "--", alpha=1.0 if half == halves[0] else 0.6,
+                    label=f"{stage}, {half} half")
+    faces = table[(halves[0], "faces")] if (halves[0], "faces") in table.columns else None
+    labels = [f"{b}\n{int(n)} faces" if faces is not None else str(b)
+              for b, n in zip(table.index, faces if faces is not None else [0] * len(table))]
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.set(ylim=(0, 1.02), ylabel="recall", xlabel=f"face size (sqrt(w h)); faces of the {halves[0]} half")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return ax

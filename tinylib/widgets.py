@@ -4,7 +4,10 @@ pyramid levels and A/B templates) redraw cached detections of one image.
 Everything that computes or draws is a pure function (:func:`explorer_state`,
 :func:`draw_state`, :func:`draw_hr_selection`, :func:`score_slider_config`,
 :func:`crowded_crop`), testable without a browser; :func:`explorer` and :func:`hr_explorer`
-only wire sliders to them. Detections come from a cache, so moving a slider never re-runs a
+only wire sliders to them. Outcomes are drawn in the workbook's one set of colours, with its
+one legend (:data:`tinylib.viz.OUTCOME_COLOURS`, :func:`tinylib.viz.outcome_legend`).
+:func:`photo_explorer` runs a detector on a photo of the reader's own (a ``FileUpload``;
+:func:`choose_photo` picks the default photo). Detections come from a cache, so moving a slider never re-runs a
 detector: ``(N, 5)`` ``x y w h score`` arrays (a detector's output, already suppressed by its
 own NMS) or the HR detector's pre-NMS candidates (:class:`tinylib.hr.detect.RawDetections`),
 on which the NMS slider has its full effect.
@@ -28,15 +31,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import viz
 from .boxes import box_convert
 from .data.images import draw_boxes
 from .eval import widerface as W
 
 __all__ = ["apply_nms", "classify", "ExplorerState", "explorer_state", "draw_state", "explorer",
            "render_figure", "render_jpeg", "draw_hr_selection", "hr_explorer", "Explorer", "score_slider_config",
-           "candidates_xywh", "crowded_crop", "LIVE_CLASS", "STATIC_CLASS"]
+           "candidates_xywh", "crowded_crop", "LIVE_CLASS", "STATIC_CLASS", "choose_photo",
+           "image_from_upload", "photo_explorer"]
 
-COLORS = {"tp": "lime", "fp": "red", "ignored": "orange", "gt": "deepskyblue", "gt_ignored": "grey"}
+#: the outcome colours: one definition, :data:`tinylib.viz.OUTCOME_COLOURS` (the same dict)
+COLORS = viz.OUTCOME_COLOURS
 LIVE_CLASS = "tinylib-live"  # on the live widget's box
 STATIC_CLASS = "tinylib-static"  # on the snapshot's HTML
 SLIDER_LAYOUT = {"width": "480px"}
@@ -71,25 +77,11 @@ def apply_nms(dets: np.ndarray, iou: float) -> np.ndarray:
 
 
 def classify(dets: np.ndarray, gt_xywh: np.ndarray, kept: np.ndarray, plus_one: bool = True):
-    """Label each detection ``"tp"``, ``"fp"`` or ``"ignored"`` with the WIDER rules
-    (best face by IoU; an ignored face makes it ignored; a second hit on a face is a FP),
-    taking detections in descending score order."""
-    d = np.asarray(dets, dtype=np.float64).reshape(-1, 5)
-    hit = W.match_image(d, np.asarray(gt_xywh, dtype=np.float64).reshape(-1, 4), plus_one=plus_one)
-    kept_mask = np.zeros(len(gt_xywh), dtype=bool)
-    kept_mask[np.asarray(kept, dtype=np.int64)] = True
-    labels = np.full(len(d), "fp", dtype=object)
-    seen = set()
-    for i in np.argsort(-d[:, 4], kind="stable"):
-        h = hit[i]
-        if h < 0:
-            continue
-        if not kept_mask[h]:
-            labels[i] = "ignored"
-        elif h not in seen:
-            labels[i] = "tp"
-            seen.add(h)
-    return labels
+    """Label each detection ``"tp"``, ``"fp"`` or ``"ignored"`` with the WIDER rules (best
+    face by IoU; an ignored face makes it ignored; a second hit on a face is a FP), taking
+    detections in descending score order: :func:`tinylib.viz.label_detections`, the one
+    place the rule is written."""
+    return viz.label_detections(dets, gt_xywh, kept, plus_one=plus_one)[0]
 
 
 def _nice_step(x: float) -> float:
@@ -215,8 +207,10 @@ def _outline(ax, xywh, color, lw, ls="-"):
 
 
 def draw_state(state: ExplorerState, image, gt_xywh, kept, axes=None, published=None):
-    """Draw the image with faces and labelled detections (left) and the PR curve with the
-    current point (right). ``published``: optional ``{label: (precision, recall)}``."""
+    """Draw the image with the labelled detections and the missed faces in the outcome
+    colours, with the outcome legend (:func:`tinylib.viz.outcome_legend`; left) and the PR
+    curve with the current point (right). ``published``: optional ``{label: (precision,
+    recall)}``."""
     import matplotlib.pyplot as plt  # matplotlib only when drawing (heavy import)
 
     if axes is None:
@@ -231,16 +225,17 @@ def draw_state(state: ExplorerState, image, gt_xywh, kept, axes=None, published=
     else:
         ends = np.vstack([g[:, :2] + g[:, 2:], state.dets[:, :2] + state.dets[:, 2:4], [[1, 1]]])
         ax.set(xlim=(0, ends[:, 0].max()), ylim=(ends[:, 1].max(), 0))
-    kept_mask = np.zeros(len(g), dtype=bool)
-    kept_mask[np.asarray(kept, dtype=np.int64)] = True
-    _outline(ax, g[kept_mask], COLORS["gt"], 0.6)
-    _outline(ax, g[~kept_mask], COLORS["gt_ignored"], 0.6, ":")
-    for lab in ("fp", "ignored", "tp"):
+    _, found, kept_mask = viz.label_detections(state.dets, g, kept)
+    missed = kept_mask & ~found
+    _outline(ax, g[missed], COLORS["missed"], 1.2)
+    for lab in ("ignored", "fp", "tp"):
         _outline(ax, state.dets[state.labels == lab, :4], COLORS[lab], 1.2)
     n = state.counts()
     ax.set_title(f"score >= {state.score_thr:g}, NMS IoU {state.nms_iou:.2f}: "
-                 f"{n['tp']} TP, {n['fp']} FP, {n['ignored']} ignored", fontsize=9)
+                 f"{n['tp']} TP, {n['fp']} FP, {int(missed.sum())} missed, {n['ignored']} ignored",
+                 fontsize=9)
     ax.set_axis_off()
+    viz.outcome_legend(ax)
     for label, (p, r) in (published or {}).items():
         axp.plot(r, p, lw=1, ls="--", alpha=0.7, label=label)
     if state.recall.size and state.n_faces:
@@ -376,17 +371,29 @@ def explorer(image, dets, gt, key: str, setting: str = "hard", published=None, *
 def draw_hr_selection(ax, image, raw, *, gt=None, score_threshold: float = 0.5,
                       nms_iou: float = 0.3, levels=None, use_a: bool = True,
                       use_b: bool = True):
-    """Draw the detections :meth:`RawDetections.select` keeps (yellow) and optional ground
-    truth ``gt`` (xyxy, cyan) on a matplotlib axis; returns the number of detections."""
+    """Draw the detections :meth:`RawDetections.select` keeps on a matplotlib axis. With
+    ground truth ``gt`` (xyxy, every face counted) they are judged by the WIDER rules and
+    drawn as outcomes -- true positives, false positives, missed faces in the outcome
+    colours, with the outcome legend (:mod:`tinylib.viz`); without it, plain boxes in
+    :data:`tinylib.viz.DETECTION_COLOUR`. Returns the number of detections."""
     boxes, scores = raw.select(score_threshold, nms_iou, levels=levels, use_a=use_a,
                                use_b=use_b)
     ax.clear()
     ax.imshow(image)
-    if gt is not None and len(gt):
-        draw_boxes(ax, None, np.asarray(gt), color="deepskyblue", linewidth=0.8)
-    draw_boxes(ax, None, boxes, color="yellow", linewidth=1.0)
-    ax.set_title(f"{len(boxes)} detections (score >= {score_threshold:g}, NMS {nms_iou:.2f}, "
-                 f"A {'on' if use_a else 'off'}, B {'on' if use_b else 'off'})", fontsize=9)
+    what = (f"score >= {score_threshold:g}, NMS {nms_iou:.2f}, "
+            f"A {'on' if use_a else 'off'}, B {'on' if use_b else 'off'}")
+    if gt is None:
+        draw_boxes(ax, None, boxes, color=viz.DETECTION_COLOUR, linewidth=1.0)
+        ax.set_title(f"{len(boxes)} detections ({what})", fontsize=9)
+    else:
+        g = box_convert(np.asarray(gt, dtype=np.float64).reshape(-1, 4), "xyxy", "xywh")
+        dets = np.c_[box_convert(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), "xyxy", "xywh"),
+                     np.asarray(scores, dtype=np.float64).reshape(-1)]
+        out = viz.outcome(dets, g, score_threshold=-np.inf)
+        c = viz.draw_outcome(ax, None, out, g, linewidth=1.0, legend=False)
+        ax.set_title(f"{len(boxes)} detections ({what}): {c['tp']} found, {c['fp']} false, "
+                     f"{c['missed']} missed of {c['faces']} faces", fontsize=9)
+        viz.outcome_legend(ax)
     ax.axis("off")
     return len(boxes)
 
@@ -449,3 +456,113 @@ def hr_explorer(image, raw, *, gt=None, figsize=(9, 6), dpi: int = 80) -> Explor
     controls = {"score": score, "nms": nms, "use_a": use_a, "use_b": use_b,
                 **{f"level_{s:g}x": cb for s, cb in zip(raw.scales, level_boxes)}}
     return Explorer(box, view, status, controls, bytes(view.value), "HR detector explorer")
+
+
+# ------------------------------------------------------------ your own photo
+def choose_photo(path="", demo=None) -> tuple:
+    """The photo of a "your own photo" cell, as ``(path, description)``: ``path`` when given
+    (``~`` expanded; a missing file raises ``FileNotFoundError`` naming it -- never a silent
+    fallback), else ``demo`` (e.g. the data bundle's ``demo/selfie.jpg``) when that file
+    exists, else a synthetic crowd scene (:func:`tinylib.data.synthetic.render_scene`, fixed
+    seed) written once, atomically, under ``cache_dir("demo")``."""
+    from pathlib import Path
+
+    from .config import cache_dir
+
+    if path:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise FileNotFoundError(f"your photo {p} does not exist (set the path of an image "
+                                    "file, or \"\" for the default)")
+        return p, f"your photo {p.name}"
+    if demo is not None and Path(demo).is_file():
+        return Path(demo), f"the data bundle's {Path(demo).name}"
+    out = cache_dir("demo") / "synthetic_crowd.jpg"
+    if not out.is_file():
+        from PIL import Image
+
+        from .data.synthetic import render_scene
+        from .io import atomic_save
+
+        image, _, _ = render_scene(np.random.default_rng(0), 1024, 683, event="0--Crowd")
+        atomic_save(out, lambda tmp: Image.fromarray(image).save(tmp, format="JPEG", quality=92),
+                    suffix=".jpg")
+    return out, "a synthetic crowd scene (no selfie demo in the data root)"
+
+
+def image_from_upload(item) -> np.ndarray:
+    """One ``FileUpload`` entry (ipywidgets 8: a dict with ``name`` and ``content``; 7: the
+    ``{"metadata": ..., "content": ...}`` form) as ``uint8 H x W x 3`` RGB, read by
+    :func:`tinylib.data.images.read_image` (so an unreadable file raises naming it)."""
+    import tempfile
+    from pathlib import Path
+
+    from .data.images import read_image
+
+    name = str(item.get("name") or item.get("metadata", {}).get("name") or "upload")
+    suffix = Path(name).suffix or ".img"
+    with tempfile.TemporaryDirectory(prefix="tinylib_upload_") as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        path.write_bytes(bytes(item["content"]))
+        try:
+            return read_image(path)
+        except OSError as exc:  # name the user's file, not the temporary one
+            raise OSError(str(exc).replace(str(path), name)) from None
+
+
+def photo_explorer(detect, image, *, title: str = "", figsize=(10, 7), dpi: int = 80):
+    """Run ``detect(image) -> (boxes xyxy (N, 4), scores (N,))`` (e.g. the shipped HR
+    detector's ``Detector.detect``) on ``image`` and draw its boxes
+    (:func:`tinylib.viz.draw_detections`: no ground truth, no outcome colours). With
+    ipywidgets an :class:`Explorer` whose ``FileUpload`` runs the detector on each uploaded
+    photo and redraws; without it, the static matplotlib figure."""
+    import time
+
+    from . import viz as _viz
+
+    def draw_into(fig, img, label):
+        t0 = time.perf_counter()
+        boxes, scores = detect(img)
+        n = _viz.draw_detections(fig.add_subplot(1, 1, 1), img, boxes, scores, title=label)
+        return n, time.perf_counter() - t0
+
+    try:
+        import ipywidgets as widgets  # optional UI dependency
+    except ImportError:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=figsize, layout="constrained")
+        draw_into(fig, image, title)
+        return fig
+    upload = widgets.FileUpload(accept="image/*", multiple=False, description="your photo")
+    status = widgets.HTML()
+    view = widgets.Image(format="jpeg", layout=VIEW_LAYOUT)
+
+    def show(img, label):
+        out = {}
+
+        def draw(fig):
+            out["n"], out["s"] = draw_into(fig, img, label)
+
+        view.value = render_jpeg(draw, figsize=figsize, dpi=dpi)
+        status.value = (f"<b>{html.escape(label)}</b>: {out['n']} detections, "
+                        f"{img.shape[1]}x{img.shape[0]} px, {out['s']:.1f} s")
+
+    def on_upload(change):
+        items = change["new"]
+        items = list(items.values()) if isinstance(items, dict) else list(items)
+        if not items:
+            return
+        name = str(items[0].get("name") or "upload")
+        try:
+            show(image_from_upload(items[0]), name)
+        except OSError as exc:
+            status.value = f"<b>cannot read {html.escape(name)}</b>: {html.escape(str(exc))}"
+
+    upload.observe(on_upload, names="value")
+    show(image, title or "photo")
+    box = widgets.VBox([widgets.HBox([upload, widgets.HTML(
+        "<small>upload a photo: the detector runs on it (a large photo takes a while)</small>")]),
+        status, view])
+    box.add_class(LIVE_CLASS)
+    return Explorer(box, view, status, {"upload": upload}, bytes(view.value), "your own photo")

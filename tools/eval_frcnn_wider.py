@@ -14,7 +14,8 @@ them it re-scores the saved detections on those N into ``metrics_n<N>.json``, so
 pair up). ``--tta SETTING`` (a name of :data:`tinylib.eval.tta.TTA_SETTINGS`, e.g.
 ``0.5x/1x/2x+flip``) runs the test-time pyramid/flip instead and writes
 ``RUN_DIR/tta_<setting>.json`` (with ``--n``: on those N images), timed, with its pixel cost.
-A run that already has
+``metrics.json`` also holds ``halves``: the same scores on the tuning and the test half of
+the WIDER val subset apart (:mod:`tinylib.data.splits`). A run that already has
 ``metrics.json`` is skipped (delete it to re-score). ``tools/collect_frcnn_results.py`` turns
 the run folders into the tables the chapter reads.
 """
@@ -31,6 +32,7 @@ import numpy as np
 import torch
 
 from tinylib.config import data_root
+from tinylib.data import splits
 from tinylib.data.widerface import WiderFaceDataset, image_key, load_eval_gt
 from tinylib.eval import widerface as W
 from tinylib.eval.tta import TTA_SETTINGS, tta_cost
@@ -54,7 +56,20 @@ def score(run: Path, n: int | None = None) -> dict:
            "faces": {k: int(v) for k, v in res.n_faces.items()},
            "detections": int(res.n_detections), "eval_seconds": round(seconds, 1),
            "threads": torch.get_num_threads()}
+    out["halves"] = score_halves(preds)
     atomic_write_text(run / "metrics.json", json.dumps(out, indent=1))
+    return out
+
+
+def score_halves(preds: dict) -> dict:
+    """easy / medium / hard / le20 AP of ``preds`` on the tuning and the test half of the WIDER
+    val subset apart (:mod:`tinylib.data.splits`): choices on tuning, headlines on test."""
+    gt = W.with_size_setting(load_eval_gt(data_root()))
+    settings = (*W.SETTINGS, W.SIZE_SETTING[0])
+    out = {}
+    for half, keys in splits.halves(list(preds)).items():
+        res = W.evaluate({k: preds[k] for k in keys}, gt, settings=settings, subset=keys)
+        out[half] = {"images": len(keys), **{k: float(v) for k, v in res.ap.items()}}
     return out
 
 

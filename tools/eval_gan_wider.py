@@ -4,6 +4,12 @@
         [--weights tinylib/weights/gan_wider.pt] [--extra name=PATH ...] [--n N] \
         [--budget 150] [--out build/gan_wider_subset]
 
+Scores every row on the **tuning** and the **test** half of the WIDER val subset apart
+(:mod:`tinylib.data.splits`); which re-scoring variant is the detector ("fused" or not, with
+or without box regression) is chosen on the tuning half (``chosen``). With ``--ship`` the
+tables ``gan_wider_subset`` (detection per variant and half) and ``gan_sr`` (PSNR/SSIM) go
+into ``tinylib/weights/`` with their provenance (:mod:`tinylib.measured`).
+
 Writes ``<out>/detection.csv`` (easy/medium/hard AP of the HR proposals and of each model
 re-scored: the discriminator's face probability, the paper's score, and its geometric mean
 with the proposal score, ours; each with and without the box regression), ``recall.csv``
@@ -21,7 +27,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from tinylib import measured
 from tinylib.config import data_root
+from tinylib.data import splits
 from tinylib.data.widerface import WiderFaceDataset
 from tinylib.eval import compare as C
 from tinylib.eval import widerface as W
@@ -46,6 +54,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="build/gan_wider_subset")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--no-sr", action="store_true")
+    p.add_argument("--ship", action="store_true",
+                   help="write gan_wider_subset and gan_sr into tinylib/weights/ with provenance")
     p.add_argument("--ablation-csv", default=None, metavar="PATH",
                    help="also write the ablation table notebook 09 reads: 'ours' = --weights "
                         "(context x2, so also 'margin_2'), one row per --extra, hard AP re-scored")
@@ -58,6 +68,7 @@ def main(argv=None) -> int:
     gt = W.load_gt()
     images = C.subset_images(gt, data_root(), n=args.n)
     keys = list(images)
+    halves = splits.halves(keys)
     label = W.subset_label(len(keys))
     det, wpath = proposal_stage(True)
     raws = C.hr_raw(det, images, weights_id=C.weights_id(wpath), progress=True)
@@ -94,6 +105,32 @@ def main(argv=None) -> int:
             sr_rows.append(q)
             atomic_write_text(out / "sr.csv", pd.concat(sr_rows).to_csv())
             print(q.round(3).to_string(), flush=True)
+    long = []
+    for half, hkeys in halves.items():
+        t = detection_table(preds, gt, hkeys)
+        t = t.reset_index().rename(columns={t.index.name or "index": "row"})
+        t.insert(1, "half", half)
+        t.insert(2, "images", len(hkeys))
+        long.append(t)
+    long = pd.concat(long, ignore_index=True)
+    tun = long[(long["half"] == "tuning") & long["row"].str.startswith("GAN: ")]
+    best = tun.sort_values("hard", ascending=False, kind="stable")["row"].iloc[0]
+    long["chosen"] = long["row"] == best
+    atomic_write_text(out / "detection_halves.csv", long.to_csv(index=False))
+    print(f"chosen on the tuning half: {best}")
+    if args.ship:
+        cmd = "TINYLIB_DATA=../shared/data python tools/eval_gan_wider.py --ship"
+        weights = [args.weights, "tinylib/weights/hr_mnet025_wider.pt"]
+        notes = ("HR proposals re-scored by the GAN discriminator; the variant marked chosen "
+                 "was picked by hard AP on the tuning half; the test half only reports.")
+        measured.write_table("gan_wider_subset", long,
+                             measured.provenance(cmd, weights=weights, images=halves, notes=notes))
+        if sr_rows:
+            srt = pd.concat(sr_rows).reset_index().rename(columns={"index": "kind"})
+            measured.write_table("gan_sr", srt, measured.provenance(
+                cmd, weights=weights, images={"val photos the faces are cut from": keys},
+                notes=f"PSNR/SSIM on {len(lr)} real val face crops (never trained on), "
+                      "16->64 px"))
     if args.ablation_csv:
         rows = {"ours": table.loc["GAN: rescored"], "margin_2": table.loc["GAN: rescored"]}
         rows.update({name: table.loc[f"{name}: rescored"] for name in models if name != "GAN"})

@@ -238,6 +238,8 @@ def tiny_person_world_params() -> dict:
     1024x768 (about four times the persons per image; ~200x150 px after matching)."""
     return config.pick({"n_train": 160, "n_val": 40, "seed": 0, "image_size": (512, 384),
                         "size_dist": "quick"},
+                       {"n_train": 160, "n_val": 60, "seed": 1, "image_size": (768, 576),
+                        "size_dist": "quick"},
                        {"n_train": 300, "n_val": 100, "seed": 1, "image_size": (1024, 768),
                         "size_dist": "quick"})
 

@@ -15,6 +15,13 @@ restricted to exactly those images (:func:`tinylib.eval.widerface.evaluate` with
 * :func:`compare` -- one row per detector/setting: easy, medium, hard AP, detections;
 * :func:`best_per_detector` -- each detector's best setting by hard AP;
 * :func:`recall_by_size` -- recall of faces in size bins at a score threshold.
+
+The shipped measured tables (:mod:`tinylib.measured`: ``wider_subset_detectors``,
+``hr_ablation``, ``hr_vote_sweep``, ``hr_recall_by_size``, made by
+``tools/eval_wider_subset.py`` on the tuning and test halves of the subset) are shown and
+recorded by :func:`halves_side_by_side`, :func:`detectors_table`, :func:`subset_claims`,
+:func:`ablation_table`, :func:`ablation_claims`, :func:`recall_table`: the test half is the
+headline, the tuning half (where every choice was made) beside it.
 """
 
 from __future__ import annotations
@@ -39,7 +46,9 @@ log = logging.getLogger(__name__)
 __all__ = ["ABLATIONS", "ABLATION_KEYS", "PEER_SETTINGS", "PEER_PUBLISHED", "peer_label", "ablation_predictions",
            "weights_id", "all_peer_predictions",
            "subset_images", "hr_raw", "hr_select", "peer_predictions", "compare",
-           "best_per_detector", "recall_by_size", "spread"]
+           "best_per_detector", "recall_by_size", "spread", "HALVES", "claim_key",
+           "halves_side_by_side", "half_images", "detectors_table", "subset_claims", "ablation_table",
+           "ablation_claims", "recall_table"]
 
 
 #: the HR ablations of Table 1 / Fig. 10 on real images, as :func:`hr_select` options
@@ -211,3 +220,145 @@ def recall_by_size(preds: Mapping[str, np.ndarray], gt: W.EvalGT, keys: Iterable
     cut = pd.cut(s, bins=list(bins), labels=labels, right=True)
     df = pd.DataFrame({"bin": cut, "found": f}).groupby("bin", observed=False)["found"]
     return pd.DataFrame({"faces": df.size(), "recall": df.mean()})
+
+
+# ------------------------------------------------------------ the shipped measured tables
+#: the halves of the WIDER val subset, as the tables show them: the headline first
+HALVES = ("test", "tuning")
+PAPER_COLUMN = "paper (full WIDER val)"
+
+
+def claim_key(detector: str, setting: str) -> str:
+    """The scorecard key of a detector's AP on the subset: ``hr.wider_subset.hard``,
+    ``eval.peers.mtcnn.wider_subset.hard``."""
+    if detector == "hr":
+        return f"hr.wider_subset.{setting}"
+    return f"eval.peers.{detector}.wider_subset.{setting}"
+
+
+def _ordered(values) -> list:
+    return list(dict.fromkeys(values))
+
+
+def halves_side_by_side(frame: pd.DataFrame, index, values=W.SETTINGS) -> pd.DataFrame:
+    """A measured table in long form (one row per ``index`` and ``half``) as one row per
+    ``index``: the test half's ``values``, then the tuning half's (columns ``(half, value)``),
+    rows in the table's order. A half the table lacks is left out. With a ``chosen`` column
+    (picked on the tuning half) a last column ``("chosen on tuning", "")`` marks the row."""
+    index = [index] if isinstance(index, str) else list(index)
+    missing = [c for c in [*index, "half", *values] if c not in frame.columns]
+    if missing:
+        raise ValueError(f"measured table lacks the column(s) {', '.join(missing)} "
+                         f"(has {', '.join(map(str, frame.columns))})")
+    order = _ordered(map(tuple, frame[index].itertuples(index=False)))
+    parts = {}
+    for half in HALVES:
+        h = frame[frame["half"] == half]
+        if len(h):
+            parts[half] = h.set_index(index)[list(values)]
+    if not parts:
+        raise ValueError(f"measured table has no rows of the halves {', '.join(HALVES)}")
+    wide = pd.concat(parts, axis=1)
+    wide = wide.reindex(pd.MultiIndex.from_tuples(order, names=index) if len(index) > 1
+                        else pd.Index([o[0] for o in order], name=index[0]))
+    if "chosen" in frame:
+        picked = set(map(tuple, _chosen(frame)[index].itertuples(index=False)))
+        keys = wide.index if len(index) > 1 else [(i,) for i in wide.index]
+        wide[("chosen on tuning", "")] = [tuple(k) in picked for k in keys]
+    return wide
+
+
+def _chosen(frame: pd.DataFrame) -> pd.DataFrame:
+    if "chosen" not in frame:
+        raise ValueError("measured table lacks the column 'chosen' (the setting picked on "
+                         "the tuning half)")
+    return frame[frame["chosen"].astype(str).str.lower().isin(("true", "1"))]
+
+
+def detectors_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """``wider_subset_detectors``: each detector at the setting chosen on the tuning half,
+    one row per (detector, setting), the papers' published full-val AP (:mod:`tinylib.papers`,
+    NaN where none is published), then the test half, then the tuning half."""
+    wide = halves_side_by_side(_chosen(frame).drop(columns="chosen"), ["detector", "setting"])
+    paper = pd.DataFrame([[_paper_value(claim_key(d, s)) for s in W.SETTINGS] for d, _ in wide.index],
+                         index=wide.index,
+                         columns=pd.MultiIndex.from_product([[PAPER_COLUMN], list(W.SETTINGS)]))
+    return pd.concat([paper, wide], axis=1)
+
+
+def _paper_value(key: str) -> float:
+    """The paper's number under ``key`` (:mod:`tinylib.papers`), NaN when there is none."""
+    claim = papers.find(key)
+    value = getattr(claim, "value", None)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
+
+
+def half_images(frame: pd.DataFrame, half: str) -> int | None:
+    """The number of photos a measured table's ``half`` was scored on (its ``images``
+    column), None when the table lacks that half."""
+    h = frame[frame["half"] == half]
+    return int(h["images"].iloc[0]) if len(h) and "images" in h else None
+
+
+def subset_claims(frame: pd.DataFrame) -> list[dict]:
+    """The scorecard rows of ``wider_subset_detectors``: for each detector at its chosen
+    setting and each of easy / medium / hard, ``{"key", "ours", "unit", "claim", "note"}`` -- ``ours`` the
+    test half, the note with the tuning half beside it (``scorecard.record(**row,
+    table=...)`` adds the provenance)."""
+    wide = halves_side_by_side(_chosen(frame), ["detector", "setting"])
+    n_test, n_tun = half_images(frame, "test"), half_images(frame, "tuning")
+    rows = []
+    for (det, setting), r in wide.iterrows():
+        for s in W.SETTINGS:
+            tun = r.get(("tuning", s), np.nan)
+            rows.append({
+                "key": claim_key(det, s), "ours": round(float(r[("test", s)]), 3), "unit": "AP",
+                "claim": f"{'HR detector' if det == 'hr' else det} AP, {s} (test half)",
+                "note": (f"ours: WIDER val subset, test half ({n_test} images); tuning half "
+                         f"({n_tun} images) {tun:.3f}; setting '{setting}' chosen on the tuning "
+                         "half; paper: full WIDER val — not comparable")})
+    return rows
+
+
+def ablation_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """``hr_ablation``: one row per selection (Table 1 / Fig. 10's rows on real photos), the
+    paper's hard AP where Table 1 has the row, the test half, the tuning half."""
+    wide = halves_side_by_side(frame, ["selection"])
+    keys = dict(zip(frame["selection"], frame["key"])) if "key" in frame else {}
+    wide.insert(0, ("paper (Table 1)", "hard"),
+                [_paper_value(f"hr.wider_subset.ablation.{keys.get(sel, '')}.hard") for sel in wide.index])
+    return wide
+
+
+def ablation_claims(frame: pd.DataFrame) -> list[dict]:
+    """The scorecard rows of ``hr_ablation``: ``hr.wider_subset.ablation.<key>.hard`` from the
+    test half, the tuning half in the note."""
+    wide = halves_side_by_side(frame, ["selection"])
+    keys = dict(zip(frame["selection"], frame["key"]))
+    n_test, n_tun = half_images(frame, "test"), half_images(frame, "tuning")
+    return [{"key": f"hr.wider_subset.ablation.{keys[sel]}.hard",
+             "ours": round(float(r[("test", "hard")]), 3),
+             "claim": f"HR hard AP, {sel}", "unit": "AP",
+             "note": (f"ours: WIDER val subset, test half ({n_test} images); tuning half "
+                      f"({n_tun} images) {r.get(('tuning', 'hard'), np.nan):.3f}; paper: Table 1, "
+                      "HR-ResNet101, full val — not comparable")}
+            for sel, r in wide.iterrows()]
+
+
+def recall_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """``hr_recall_by_size``: one row per face-size bin (in the table's order), columns
+    ``(half, "faces")`` and ``(half, stage)`` recall for ``before NMS`` / ``after NMS``,
+    test half first."""
+    bins = _ordered(frame["bin"])
+    parts = {}
+    for half in HALVES:
+        h = frame[frame["half"] == half]
+        if not len(h):
+            continue
+        rec = h.pivot(index="bin", columns="stage", values="recall")
+        stages = [s for s in _ordered(h["stage"]) if s in rec.columns]
+        faces = h.groupby("bin", sort=False)["faces"].first()
+        parts[half] = pd.concat([faces.rename("faces"), rec[stages]], axis=1).reindex(bins)
+    out = pd.concat(parts, axis=1)
+    out.index.name = "face size"
+    return out

@@ -6,8 +6,14 @@ BH-ResNet50, from scratch with seeds 0 and 1, from tiny-image pre-training with 
 the tiny-person world) are too large to ship (a ResNet-50 detector is ~50 MB in fp16); what
 ships is their measured numbers, collected by ``tools/collect_frcnn_results.py`` into
 ``tinylib/weights/bh_*.csv`` (:data:`RESULT_FILES`), which chapter 08 reads with
-:func:`load_results`. Every number there is on the **WIDER val subset (374 images)** or on the
-tiny-person world, never the benchmarks' full test sets.
+:func:`load_results` through :mod:`tinylib.measured`, so that each table's provenance (command,
+commit, images) comes along into the scorecard notes. Every number there is on the **whole WIDER
+val subset (374 images)** or on the tiny-person world, never the benchmarks' full test sets; the
+tables are *legacy*: measured before the tuning/test split of the subset existed (the tuning half
+is included), which their provenance says.
+
+:func:`speed_table` times detectors side by side in one run: the same input, the same threads,
+warm-up, repetitions interleaved so that a machine's drift hits every model alike.
 
 Seed spread: with two seeds the spread of a backbone is ``max - min`` over its seeds; a delta
 between two backbones counts as *outside the seed spread* only when the difference of their
@@ -19,19 +25,25 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from .. import measured
 from ..config import REPO_DIR
 
-__all__ = ["RESULT_FILES", "METRICS", "outside_spread", "collect_runs", "collect_by_size", "collect_pretrain",
-           "collect_tinyperson", "load_results", "seed_summary", "backbone_delta", "pretrain_gain"]
+__all__ = ["RESULT_FILES", "RESULT_TABLES", "METRICS", "outside_spread", "collect_runs", "collect_by_size",
+           "collect_pretrain", "collect_tinyperson", "load_results", "seed_summary", "backbone_delta",
+           "pretrain_gain", "speed_table", "seed_order"]
 
 WEIGHTS_DIR = REPO_DIR / "tinylib" / "weights"
 #: the shipped tables (written by tools/collect_frcnn_results.py)
 RESULT_FILES = {"runs": "bh_wider_runs.csv", "by_size": "bh_wider_ap_by_size.csv",
                 "pretrain": "bh_pretrain.csv", "tinyperson": "bh_tinyperson.csv"}
+#: the same as :mod:`tinylib.measured` table names
+RESULT_TABLES = {key: name.removesuffix(".csv") for key, name in RESULT_FILES.items()}
 #: the WIDER metrics of a run (official settings + faces of at most 20 px)
 METRICS = ("easy", "medium", "hard", "le20")
 TINY_METRICS = ("tiny", "tiny1", "tiny2", "tiny3", "small")
@@ -114,21 +126,22 @@ def collect_tinyperson(out_dir) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["backbone", *TINY_METRICS, "steps"])
 
 
-def load_results(directory=None) -> dict[str, pd.DataFrame]:
-    """The shipped tables (:data:`RESULT_FILES`) from ``directory`` (default: the folder named
-    by ``TINYLIB_BH_RESULTS`` -- e.g. the tables of a GPU run of the full recipes, written by
-    ``tools/collect_frcnn_results.py OUT --to DIR`` -- else ``tinylib/weights``); a missing
-    file raises ``FileNotFoundError`` naming the script that writes it."""
+def load_results(directory=None) -> dict[str, measured.Table]:
+    """The shipped tables (:data:`RESULT_TABLES`) as :class:`tinylib.measured.Table` (``.frame``
+    the DataFrame, ``.provenance`` how it was made) from ``directory`` (default: the folder
+    named by ``TINYLIB_BH_RESULTS`` -- e.g. the tables of a GPU run of the full recipes, written
+    by ``tools/collect_frcnn_results.py OUT --to DIR`` with their provenance -- else the
+    measured tables' folder, ``tinylib/weights``). A missing table or provenance raises
+    ``FileNotFoundError`` naming the file and the script that writes it."""
     if directory is None:
-        directory = os.environ.get("TINYLIB_BH_RESULTS") or WEIGHTS_DIR
-    base = Path(directory)
+        directory = os.environ.get("TINYLIB_BH_RESULTS") or None
     out = {}
-    for key, name in RESULT_FILES.items():
-        p = base / name
-        if not p.is_file():
-            raise FileNotFoundError(f"{p} not found: tools/train_frcnn_wider.py and "
-                                    "tools/collect_frcnn_results.py write it")
-        out[key] = pd.read_csv(p)
+    for key, name in RESULT_TABLES.items():
+        try:
+            out[key] = measured.read_table(name, directory)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"{exc} (tools/train_frcnn_wider.py and "
+                                    "tools/collect_frcnn_results.py write it)") from None
     return out
 
 
@@ -189,3 +202,77 @@ def pretrain_gain(runs: pd.DataFrame, metrics=METRICS) -> pd.DataFrame:
                 row.update({m: d, f"{m}_spread": spread, f"{m}_outside": outside_spread(d, spread, several)})
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def seed_order(runs: pd.DataFrame, a: str = "bh_resnet50", b: str = "resnet50", metric: str = "hard",
+               init: str = "scratch") -> str:
+    """How the seeds of ``a`` and ``b`` (``init`` runs, largest image count) lie on ``metric``:
+    ``"all above"`` (every seed of ``a`` beats every seed of ``b``), ``"all below"`` or
+    ``"overlap"``."""
+    n = int(runs["images"].max())
+    r = runs[(runs["init"] == init) & (runs["images"] == n)]
+    va, vb = r.loc[r["backbone"] == a, metric], r.loc[r["backbone"] == b, metric]
+    if va.empty or vb.empty:
+        raise KeyError(f"no {init} runs of {a!r} and {b!r}")
+    if va.min() > vb.max():
+        return "all above"
+    if va.max() < vb.min():
+        return "all below"
+    return "overlap"
+
+
+def speed_table(models: dict, image_hw=(480, 640), *, reps: int = 3, warmup: int = 1,
+                threads: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """Images per second of each model in ``models`` (name -> a detector, which takes a list of
+    images, or a backbone, which takes a batch tensor -- told apart by the detector's
+    ``transform``), measured in one run on one machine: the same random ``image_hw`` image for
+    all, ``threads`` torch threads
+    (default: the current setting; restored afterwards), ``warmup`` untimed passes of each,
+    then ``reps`` rounds in which every model runs once (interleaved, so a drift of the
+    machine's speed hits all models alike). Eval mode during the timing, each model's mode
+    restored. Columns: ``images_per_s`` (1 / median seconds), ``best_images_per_s`` (1 / the
+    fastest rep's seconds: the least disturbed by other work on a shared machine),
+    ``relative`` (best images/s over the first model's), ``seconds_max`` (the slowest rep),
+    ``reps``, ``threads``, ``input_wh`` (``"640x480"``)."""
+    import torch  # heavy; only where something is timed
+
+    if not models:
+        raise ValueError("speed_table needs at least one model")
+    if int(reps) < 1:
+        raise ValueError(f"reps must be >= 1, got {reps}")
+    before = torch.get_num_threads()
+    n_threads = int(threads or before)
+    torch.set_num_threads(n_threads)
+    modes = {k: m.training for k, m in models.items()}
+    times = {k: [] for k in models}
+    try:
+        x = torch.rand(3, int(image_hw[0]), int(image_hw[1]), generator=torch.Generator().manual_seed(seed))
+
+        def inputs(m):
+            xi = x.to(next(m.parameters()).device)
+            return [xi] if hasattr(m, "transform") else xi[None]
+
+        with torch.inference_mode():
+            for m in models.values():
+                m.eval()
+                for _ in range(int(warmup)):
+                    m(inputs(m))
+            for _ in range(int(reps)):
+                for k, m in models.items():
+                    xi = inputs(m)
+                    device = (xi[0] if isinstance(xi, list) else xi).device
+                    t0 = time.perf_counter()
+                    m(xi)
+                    if device.type == "cuda":
+                        torch.cuda.synchronize(device)
+                    times[k].append(time.perf_counter() - t0)
+    finally:
+        for k, m in models.items():
+            m.train(modes[k])
+        torch.set_num_threads(before)
+    rows = [{"model": k, "images_per_s": 1.0 / float(np.median(t)), "best_images_per_s": 1.0 / float(min(t)),
+             "seconds_max": float(max(t)), "reps": int(reps), "threads": n_threads,
+             "input_wh": f"{int(image_hw[1])}x{int(image_hw[0])}"} for k, t in times.items()]
+    out = pd.DataFrame(rows).set_index("model")
+    out.insert(2, "relative", out["best_images_per_s"] / out["best_images_per_s"].iloc[0])
+    return out

@@ -33,8 +33,12 @@ inference).
 
 :func:`toolbox_table` is the chapter's table: per technique, mean AP over seeds, the gain over
 the baseline and whether it lies outside the seed spread (the rule of
-:func:`tinylib.frcnn.compare.outside_spread`), the costs and the survey's claim. The measured
-table ships as ``tinylib/weights/toolbox_runs.csv`` (``tools/train_toolbox.py`` writes it).
+:func:`tinylib.frcnn.compare.outside_spread`), the costs and the survey's claim;
+:func:`verdict_table` puts it in words, one line per technique. The measured table ships as
+``tinylib/weights/toolbox_runs.csv`` (``tools/train_toolbox.py`` writes it) beside its
+provenance, and :func:`load_toolbox` reads both through :mod:`tinylib.measured`. It is
+*legacy*: measured before the tuning/test split of the val subset existed, on the whole subset
+(tuning half included), which its provenance says.
 """
 
 from __future__ import annotations
@@ -47,13 +51,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import measured
 from ..boxes import sqrt_area
 from ..papers import SURVEY_CLAIMS
-from .compare import METRICS, WEIGHTS_DIR, outside_spread
+from .compare import METRICS, outside_spread
 
-__all__ = ["TECHNIQUES", "RESULT_FILE", "BASE_RECIPE", "START_RECIPE", "variant_recipe", "tta_result_path", "sample_stats",
-           "collect_toolbox",
-           "toolbox_table", "load_toolbox"]
+__all__ = ["TECHNIQUES", "RESULT_FILE", "RESULT_TABLE", "BASE_RECIPE", "START_RECIPE", "variant_recipe",
+           "tta_result_path", "sample_stats", "binned_share", "collect_toolbox", "toolbox_table", "verdict_table",
+           "fmt_gain", "gains_text", "load_toolbox"]
 
 #: the baseline recipe of every toolbox run (500 steps on from the start detector)
 BASE_RECIPE = "configs/toolbox_frcnn_cpu.yaml"
@@ -61,6 +66,8 @@ BASE_RECIPE = "configs/toolbox_frcnn_cpu.yaml"
 START_RECIPE = "configs/frcnn_resnet50_wider_cpu.yaml"
 #: the shipped table of measured runs
 RESULT_FILE = "toolbox_runs.csv"
+#: its :mod:`tinylib.measured` name
+RESULT_TABLE = RESULT_FILE.removesuffix(".csv")
 #: evenly spread val images the test-time settings are scored on
 TTA_IMAGES = 100
 
@@ -138,6 +145,19 @@ def sample_stats(dataset, n: int = 100) -> dict:
             "share_le20": float((sizes <= 20).mean()) if len(sizes) else float("nan")}
 
 
+def binned_share(share: pd.Series, faces: pd.Series, lo: float = 0.0, hi: float = float("inf")) -> float:
+    """The share over all faces of ``lo <= size < hi`` px of a per-bin share (e.g. the anchor
+    recall of :func:`tinylib.analysis.anchors.recall_by_size`, whose bins are labelled
+    ``"8-12"`` / ``">64"``): the bins whose lower edge lies in ``[lo, hi)``, weighted by their
+    ``faces``; NaN when they hold no face."""
+    lower = np.array([float(str(b).lstrip(">").split("-")[0]) for b in share.index])
+    n = np.asarray(faces.reindex(share.index), np.float64)
+    sel = (lower >= lo) & (lower < hi) & (n > 0)
+    if not sel.any():
+        return float("nan")
+    return float((np.asarray(share, np.float64)[sel] * n[sel]).sum() / n[sel].sum())
+
+
 def _seconds_per_step(run: Path) -> float:
     h = pd.read_csv(run / "history.csv", usecols=["step", "seconds"])
     d = np.diff(h["seconds"].to_numpy())
@@ -181,7 +201,9 @@ def toolbox_table(runs: pd.DataFrame, metrics=METRICS) -> pd.DataFrame:
     ``<m>_gain`` (minus the reference's mean over the same seeds), ``<m>_spread`` (the larger
     max - min over seeds of the two), ``<m>_outside`` (the gain lies outside it),
     ``<m>_verdict`` (``win`` / ``loss`` outside the spread, else ``inside the spread``),
-    ``train_cost, test_cost, cost_ratio, images, survey``."""
+    ``train_cost, test_cost, cost_ratio, images, survey``. ``runs`` may be the
+    :class:`tinylib.measured.Table` of :func:`load_toolbox` (its ``frame`` is used)."""
+    runs = getattr(runs, "frame", runs)
     if runs.empty:
         raise ValueError("no toolbox runs to tabulate")
     ref_rows = {name: runs[runs["technique"] == name].set_index("seed") for name in ("baseline", "tta_1x")}
@@ -210,12 +232,43 @@ def toolbox_table(runs: pd.DataFrame, metrics=METRICS) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def load_toolbox(directory=None) -> pd.DataFrame:
-    """The shipped runs table (:data:`RESULT_FILE`) from ``directory`` (default: the folder
-    named by ``TINYLIB_TOOLBOX_RESULTS`` -- e.g. a GPU run's, written by
-    ``tools/train_toolbox.py --to DIR`` -- else ``tinylib/weights``)."""
-    base = Path(directory or os.environ.get("TINYLIB_TOOLBOX_RESULTS") or WEIGHTS_DIR)
-    p = base / RESULT_FILE
-    if not p.is_file():
-        raise FileNotFoundError(f"{p} not found: tools/train_toolbox.py writes it")
-    return pd.read_csv(p)
+def fmt_gain(x: float, digits: int = 3) -> str:
+    """A gain as text: ``+0.045`` / ``\u22120.056`` (a true minus) / ``0.000`` (no ``-0.000``)."""
+    x = round(float(x), digits) + 0.0
+    return f"{'+' if x > 0 else chr(0x2212) if x < 0 else ''}{abs(x):.{digits}f}"
+
+
+def gains_text(table: pd.DataFrame, technique: str, metrics=("hard", "le20")) -> str:
+    """``"hard +0.045, ≤ 20 px +0.050"``: a technique's gains in :func:`toolbox_table`."""
+    row = table.set_index("technique").loc[technique]
+    return ", ".join(f"{'≤ 20 px' if m == 'le20' else m} {fmt_gain(row[f'{m}_gain'])}" for m in metrics)
+
+
+def verdict_table(table: pd.DataFrame, metrics=("hard", "le20")) -> pd.DataFrame:
+    """:func:`toolbox_table` in words, one row per technique (index: its label): the survey's
+    claim, per metric the gain as a signed number, the verdict (``win`` / ``loss`` outside the
+    seed spread, ``no win (inside the spread)``), the cost (``1.05x train`` / ``5.6x test``:
+    where the technique pays) and the images it was scored on."""
+    rows = {}
+    for _, r in table.iterrows():
+        row = {"the survey says": r["survey"]}
+        for m in metrics:
+            row[f"{m} gain"] = fmt_gain(r[f"{m}_gain"])
+            row[f"{m} verdict"] = {"win": "win", "loss": "loss"}.get(r[f"{m}_verdict"], "no win (inside the spread)")
+        where = "train" if r["kind"] == "train" else "test"
+        row["cost"] = f"{float(r['cost_ratio']):.2f}x {where}"
+        row["images"] = int(r["images"])
+        rows[r["label"]] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def load_toolbox(directory=None) -> measured.Table:
+    """The shipped runs table (:data:`RESULT_TABLE`) with its provenance, a
+    :class:`tinylib.measured.Table` (``.frame``: one row per scoring), from ``directory``
+    (default: the folder named by ``TINYLIB_TOOLBOX_RESULTS`` -- e.g. a GPU run's, written by
+    ``tools/train_toolbox.py --to DIR`` with its provenance -- else ``tinylib/weights``)."""
+    directory = directory or os.environ.get("TINYLIB_TOOLBOX_RESULTS") or None
+    try:
+        return measured.read_table(RESULT_TABLE, directory)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{exc} (tools/train_toolbox.py writes it)") from None

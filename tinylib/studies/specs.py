@@ -94,8 +94,9 @@ class StudySpec:
 
 
 def budget() -> dict:
-    """Sizes of the studies in quick mode (CPU, seconds) and full mode (GPU): model, steps,
-    windows, seeds, the "large" face (quick mode stands in 64x52 for 250x200 to keep the
+    """Sizes of the studies per tier — quick (CI, seconds), cpu (a laptop, minutes) and full
+    (GPU): model, steps, windows, seeds, the "large" face (quick and cpu stand in 64x52 for
+    250x200 to keep the
     windows small), context factors, the real WIDER images read per split
     (``n_train_images``/``n_test_images``, ``None`` = all with usable faces) and the synthetic
     scenes rendered per size.
@@ -108,6 +109,12 @@ def budget() -> dict:
              large_context=1.6, n_train_images=60, n_test_images=40, n_train_scenes=40,
              n_test_scenes=30, image_size=(384, 288), persons={"small": 12, "large": 6},
              workers=1, threads=1),
+        # cpu tier: a laptop, minutes — the quick networks, more windows and steps
+        dict(arch="tiny", width=16, steps=200, batch_size=32, lr=3e-3, n_train_pos=600,
+             n_test_pos=400, seeds=(0, 1, 2, 3, 4), large_face=(64, 52), small_context=3.0,
+             large_context=1.6, n_train_images=150, n_test_images=80, n_train_scenes=80,
+             n_test_scenes=40, image_size=(512, 384), persons={"small": 16, "large": 6},
+             workers=1, threads=None),
         dict(arch="resnet18", width=64, steps=2000, batch_size=64, lr=1e-3, n_train_pos=4000,
              n_test_pos=1000, seeds=(0, 1, 2, 3, 4), large_face=LARGE_FACE, small_context=6.0,
              large_context=1.6, n_train_images=None, n_test_images=None, n_train_scenes=400,

@@ -382,19 +382,21 @@ def _build(tmp: Path, params, key, dist, events, width, height, quality, workers
 
 
 def quick_world_params() -> dict:
-    """Parameters of the standard world (:func:`quick_world`) in the current mode."""
+    """Parameters of the standard world (:func:`quick_world`) in the current tier."""
     return config.pick(
         {"n_train": 160, "n_val": 40, "seed": 0, "image_size": (512, 384),
          "size_dist": "quick"},
+        {"n_train": 400, "n_val": 100, "seed": 0, "image_size": (768, 576),
+         "size_dist": None},
         {"n_train": 4000, "n_val": 1000, "seed": 0, "image_size": (1024, 768),
          "size_dist": None},
     )
 
 
 def quick_world(progress: bool = False, workers: int | None = None) -> Path:
-    """The standard synthetic world: quick mode 160 train + 40 val images of 512x384
-    (faces mostly 8–60 px); full mode 4000 + 1000 images of 1024x768 with the WIDER
-    face-size distribution (rendered with all CPU cores)."""
+    """The standard synthetic world: quick tier 160 train + 40 val images of 512x384
+    (faces mostly 8–60 px); cpu tier 400 + 100 of 768x576 and full tier 4000 + 1000 of
+    1024x768, both with the WIDER face-size distribution (rendered with all CPU cores)."""
     p = quick_world_params()
     if workers is None:
         workers = 1 if config.quick_mode() else max(1, os.cpu_count() or 1)
