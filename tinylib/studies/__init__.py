@@ -42,6 +42,27 @@ Layout (everything is re-exported here: ``from tinylib import studies``)
   outside the seed spread) and :func:`comparison_claims` / :func:`gain_claim`: the scorecard
   rows as data, recorded by the notebooks with :func:`tinylib.scorecard.record`.
 * :mod:`.plots` — :func:`ap_bars`: window AP per condition, ours beside the paper's.
+
+Section 3 at the scale that decides (issue 25): ImageNet features, every real face
+-------------------------------------------------------------------------------------
+The modules above are the small live demo of the chapters (quick/cpu tier, a sample). The
+**claims** come from one shipped table, ``tinylib/weights/studies_section3.csv``, made by
+``tools/run_studies.py`` with a protocol fixed in advance:
+
+* :mod:`.trunk` — :class:`TrunkStudyNet`: the template on the ImageNet MobileNetV1 x0.25 of
+  the data bundle, cut into stages s1..s5 (strides 2..32, receptive fields 7 / 19 / 43 / 219
+  / 315 px by the walker: :func:`stage_receptive_fields`), ``init="imagenet"`` (fine-tuned
+  as the paper fine-tunes: lower stages frozen/slower, BatchNorm frozen) or ``"scratch"``.
+* :mod:`.section3` — THE PROTOCOL (its docstring): the conditions of Fig. 4 (the RF of the
+  stage read), Fig. 5 (s2+s3+s4 vs s4) and Fig. 7 (1x vs 2x / 0.5x) for 25x20 and real
+  250x200 faces, every usable WIDER_train face, the test half of the WIDER val subset for the
+  headline and its tuning half beside, window pools cut once (:func:`cut_fast`), resumable
+  runs (:func:`run_section3`), the table (:func:`assemble`) and training curves.
+* :mod:`.results` — the shipped table read back (:func:`read_section3`), the gains and
+  verdicts (:func:`section3_gains`, :func:`section3_summary`), the scorecard claims
+  (:func:`section3_claims`: ``scorecard.record(**c, table=t)``; ImageNet = the headline keys,
+  scratch = ``*.scratch``) and the figures in the paper's layouts (:func:`fig4_context`,
+  :func:`fig5_foveal`, :func:`fig7_resolution`, :func:`plot_curves`).
 """
 
 from __future__ import annotations
@@ -50,6 +71,18 @@ from .compare import comparison_claims, describe_gain, gain_claim, paper_value
 from .experiment import StudyResult, run_studies, run_study
 from .model import StudyNet, analytic_receptive_field, build_model, window_rf_extent
 from .plots import ap_bars
+from .results import (
+    fig4_context,
+    fig5_foveal,
+    fig7_resolution,
+    plot_curves,
+    read_section3,
+    read_section3_curves,
+    sample_claims,
+    section3_claims,
+    section3_gains,
+    section3_summary,
+)
 from .scenes import (
     ASPECT_RANGE,
     MAX_DOWNSCALE,
@@ -63,6 +96,15 @@ from .scenes import (
     study_scenes,
     usable_faces,
 )
+from .section3 import (
+    PROTOCOL,
+    Protocol,
+    cut_fast,
+    live_sample,
+    run_section3,
+    sample_protocol,
+    section3_scenes,
+)
 from .specs import (
     LARGE_FACE,
     SMALL_FACE,
@@ -74,7 +116,16 @@ from .specs import (
     resolution_specs,
 )
 from .training import BalancedBatches, balanced_batches, predict, train_classifier, window_ap
-from .windows import WindowSet, context_mask, sample_windows, torch_threads, window_grid
+from .trunk import TrunkStudyNet, stage_receptive_fields
+from .windows import (
+    WindowSet,
+    context_mask,
+    cut_windows,
+    plan_windows,
+    sample_windows,
+    torch_threads,
+    window_grid,
+)
 
 __all__ = [
     "StudySpec",
@@ -118,4 +169,25 @@ __all__ = [
     "STAGES",
     "MAX_DOWNSCALE",
     "ASPECT_RANGE",
+    "plan_windows",
+    "cut_windows",
+    "TrunkStudyNet",
+    "stage_receptive_fields",
+    "PROTOCOL",
+    "Protocol",
+    "cut_fast",
+    "run_section3",
+    "live_sample",
+    "sample_protocol",
+    "section3_scenes",
+    "read_section3",
+    "read_section3_curves",
+    "section3_gains",
+    "section3_summary",
+    "section3_claims",
+    "sample_claims",
+    "fig4_context",
+    "fig5_foveal",
+    "fig7_resolution",
+    "plot_curves",
 ]

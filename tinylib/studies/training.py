@@ -116,11 +116,21 @@ class _BinaryObjective(nn.Module):
         super().__init__()
         self.net = net
         self.accuracy: list[float] = []
+        self.scores: list[tuple[np.ndarray, np.ndarray]] = []  # (logits, labels) of each step
+
+    def param_groups(self, lr_mult=None, weight_decay: float = 0.0) -> list[dict]:
+        """The network's own groups when it has them (e.g. a frozen, slower trunk), else one
+        group of every trainable parameter (what the engine does without this method)."""
+        if hasattr(self.net, "param_groups"):
+            return self.net.param_groups(lr_mult=lr_mult, weight_decay=weight_decay)
+        return [{"params": [p for p in self.net.parameters() if p.requires_grad], "lr_mult": 1.0,
+                 "weight_decay": weight_decay, "name": "all"}]
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         logits = self.net(x)
         y = y.float()
         self.accuracy.append(((logits.detach() > 0).float() == y).float().mean().item())
+        self.scores.append((logits.detach().float().cpu().numpy(), y.cpu().numpy()))
         return {"bce": F.binary_cross_entropy_with_logits(logits.float(), y)}
 
 
@@ -142,7 +152,7 @@ def _global_rng_kept(device):
 def train_classifier(model: nn.Module, batches: Iterable, steps: int, lr: float = 1e-3,
                      device: str | None = None, amp: bool | None = None,
                      progress: bool = False, weight_decay: float = 1e-4,
-                     desc: str = "train") -> pd.DataFrame:
+                     desc: str = "train", on_step=None, running_ap: int = 0) -> pd.DataFrame:
     """Train a binary classifier (``model(x) -> logits (N,)``) with AdamW + BCE and a
     cosine learning-rate schedule for ``steps`` batches, through :func:`tinylib.engine.train`.
 
@@ -152,7 +162,11 @@ def train_classifier(model: nn.Module, batches: Iterable, steps: int, lr: float 
     (CUDA with bf16/fp16 autocast when present, CPU fp32 otherwise; ``amp=True`` forces
     bf16 where the device has no default). The global random generators are left as they
     were. Returns the history: one row per step with ``step`` (from 0), ``loss``,
-    ``accuracy`` (of the batch) and ``lr`` (the learning rate the step used)."""
+    ``accuracy`` (of the batch) and ``lr`` (the learning rate the step used); with
+    ``running_ap=K`` also ``running_ap``: the window AP of the training scores of the last
+    ``K`` steps (free: the logits the steps computed anyway, in training mode). A model
+    with ``param_groups(lr_mult=, weight_decay=)`` gets its own optimiser groups (e.g. a
+    frozen or slower trunk). ``on_step(row)`` is called after every step (the engine's)."""
     if steps <= 0:
         return pd.DataFrame(columns=["step", "loss", "accuracy", "lr"])
     device = device or config.runtime().device
@@ -171,12 +185,21 @@ def train_classifier(model: nn.Module, batches: Iterable, steps: int, lr: float 
     with _global_rng_kept(device):
         try:
             hist = engine.train(objective, data, collate_fn=_one_batch, config=cfg,
-                                device=device, progress=progress)
+                                device=device, progress=progress, on_step=on_step)
         except engine.NonFiniteLossError as exc:
             raise engine.NonFiniteLossError(f"{desc}: {exc}") from exc
-    return pd.DataFrame({"step": hist["step"].to_numpy() - 1, "loss": hist["loss"].to_numpy(),
-                         "accuracy": objective.accuracy, "lr": hist["lr"].to_numpy()},
-                        columns=["step", "loss", "accuracy", "lr"])
+    out = pd.DataFrame({"step": hist["step"].to_numpy() - 1, "loss": hist["loss"].to_numpy(),
+                        "accuracy": objective.accuracy, "lr": hist["lr"].to_numpy()},
+                       columns=["step", "loss", "accuracy", "lr"])
+    if running_ap:
+        aps = []
+        for i in range(len(objective.scores)):
+            chunk = objective.scores[max(0, i + 1 - running_ap): i + 1]
+            sc = np.concatenate([c[0] for c in chunk])
+            lb = np.concatenate([c[1] for c in chunk])
+            aps.append(window_ap(sc, lb) if lb.sum() > 0 else float("nan"))
+        out["running_ap"] = aps
+    return out
 
 
 @torch.no_grad()

@@ -19,7 +19,7 @@ from torchvision.ops import roi_align
 from .scenes import Scene
 from .specs import StudySpec
 
-__all__ = ["WindowSet", "sample_windows", "context_mask", "window_grid", "torch_threads"]
+__all__ = ["WindowSet", "sample_windows", "plan_windows", "cut_windows", "context_mask", "window_grid", "torch_threads"]
 
 @contextmanager
 def torch_threads(n: int | None):
@@ -114,13 +114,22 @@ def sample_windows(scenes: Sequence[Scene], spec: StudySpec, n_pos: int, rng,
     Positives come from ``Scene.boxes`` within ``spec.scale_range`` (for real WIDER scenes
     :func:`real_scenes` puts there only faces at least as large as the target, so they are
     only ever shrunk). Window pixels past the image border take the image's mean colour.
-    The crops run with one CPU thread."""
-    rng = np.random.default_rng(rng)
+    The crops run with one CPU thread. (:func:`plan_windows` + :func:`cut_windows`.)"""
     neg_per_pos = spec.neg_per_pos if neg_per_pos is None else neg_per_pos
-    th, tw = spec.face_hw
+    plan = plan_windows(scenes, spec.face_hw, n_pos, rng, neg_per_pos, spec.scale_range)
+    return cut_windows(scenes, plan, spec.native_crop_hw, spec.crop_hw)
+
+
+def plan_windows(scenes: Sequence[Scene], face_hw, n_pos: int | None, rng, neg_per_pos: int,
+                 scale_range=(0.2, 5.0)) -> list[tuple]:
+    """Where the windows of :func:`sample_windows` are cut: a list of ``(scene index, cx, cy,
+    scale, label, kind)`` (positives first). ``n_pos=None``: **every** face of the scenes
+    within ``scale_range`` once, in scene order (each with its own jitter), instead of
+    ``n_pos`` faces drawn with replacement."""
+    rng = np.random.default_rng(rng)
+    th, tw = face_hw
     target = math.sqrt(th * tw)
-    native, out = spec.native_crop_hw, spec.crop_hw
-    lo, hi = spec.scale_range
+    lo, hi = scale_range
     faces = []  # (scene index, box, scale)
     for si, sc in enumerate(scenes):
         for b in sc.boxes:
@@ -129,7 +138,7 @@ def sample_windows(scenes: Sequence[Scene], spec: StudySpec, n_pos: int, rng,
                 faces.append((si, b, s))
     if not faces:
         raise ValueError(
-            f"no face can be rescaled to {spec.face_hw} within scale_range {spec.scale_range} "
+            f"no face can be rescaled to {tuple(face_hw)} within scale_range {tuple(scale_range)} "
             f"({sum(len(s.boxes) for s in scenes)} faces in {len(scenes)} scenes)"
         )
     scales = np.array([f[2] for f in faces])
@@ -141,8 +150,10 @@ def sample_windows(scenes: Sequence[Scene], spec: StudySpec, n_pos: int, rng,
         return bool(np.all(_iou_one(template_box(cx, cy, s), scenes[si].avoid) < 0.3))
 
     plan = []  # (scene, cx, cy, s, label, kind)
-    for _ in range(n_pos):
-        si, b, s = faces[rng.integers(len(faces))]
+    every = n_pos is None
+    n_pos = len(faces) if every else n_pos
+    for i in range(n_pos):
+        si, b, s = faces[i] if every else faces[rng.integers(len(faces))]
         s *= rng.uniform(0.95, 1.05)
         fw, fh = b[2] - b[0], b[3] - b[1]
         cx = (b[0] + b[2]) / 2 + rng.uniform(-0.08, 0.08) * fw
@@ -181,13 +192,23 @@ def sample_windows(scenes: Sequence[Scene], spec: StudySpec, n_pos: int, rng,
             else:
                 raise RuntimeError("could not place a negative window: the scenes are covered by faces")
         plan.append((si, cx, cy, s, 0, kind))
-    images = torch.zeros((len(plan), 3, *out), dtype=torch.uint8)
+    return plan
+
+
+def cut_windows(scenes: Sequence[Scene], plan: Sequence[tuple], native_hw, out_hw,
+                out: np.ndarray | None = None) -> WindowSet:
+    """Cut the windows of ``plan`` (:func:`plan_windows`): ``native_hw`` image pixels (at the
+    window's scale) interpolated to ``out_hw``. ``out``: an ``uint8 (N, 3, *out_hw)`` array
+    (e.g. a memory map) to write the pixels into instead of a new tensor."""
+    images = torch.from_numpy(out) if out is not None else torch.zeros(
+        (len(plan), 3, *out_hw), dtype=torch.uint8)
     by_scene: dict[int, list[int]] = {}
     for i, p in enumerate(plan):
         by_scene.setdefault(p[0], []).append(i)
     with torch_threads(1):  # small per-scene ops: extra threads only cost (a lot on a busy machine)
         for si, idx in by_scene.items():
-            images[idx] = _crop_many(scenes[si], np.array([plan[i][1:4] for i in idx]), native, out)
+            images[idx] = _crop_many(scenes[si], np.array([plan[i][1:4] for i in idx]),
+                                     tuple(native_hw), tuple(out_hw))
     labels = torch.tensor([p[4] for p in plan], dtype=torch.float32)
     return WindowSet(images, labels, np.array([p[5] for p in plan]))
 
