@@ -182,3 +182,48 @@ def test_ablation_rows_keep_their_order_and_keys():
     claims = C.ablation_claims(f)
     assert [c["key"] for c in claims] == [f"hr.wider_subset.ablation.{k}.hard" for k in C.ABLATION_KEYS.values()]
     assert claims[1]["ours"] == 0.55 and "tuning half (2 images) 0.650" in claims[1]["note"]
+
+
+# ------------------------------------------------------------------ the explorer's threshold
+def test_operating_curve_counts_hits_and_false_boxes_per_threshold():
+    gt = _gt()  # e/a: two faces, e/b: one face (every face kept: SimpleEvalGT's default)
+    preds = {"e/a": np.array([[10, 10, 20, 20, 0.9], [50, 50, 8, 8, 0.4], [200, 200, 9, 9, 0.7]], float),
+             "e/b": np.array([[5, 5, 30, 30, 0.2], [100, 100, 9, 9, 0.95]], float)}
+    p, r = W.operating_curve(preds, gt, [0.1, 0.5, 0.8, 0.99])
+    # >= 0.1: 5 boxes, 3 hits; >= 0.5: 3 boxes (0.9 hit, 0.7 false, 0.95 false); >= 0.8: 2 boxes, 1 hit
+    assert p[:3] == pytest.approx([3 / 5, 1 / 3, 1 / 2]) and np.isnan(p[3])
+    assert r == pytest.approx([1.0, 1 / 3, 1 / 3, 0.0])
+    assert W.operating_point(preds, gt, 0.5) == pytest.approx((p[1], r[1]))
+    one, _ = W.operating_curve(preds, gt, [0.1], subset=["e/b"])
+    assert one[0] == pytest.approx(1 / 2)
+
+
+def test_operating_table_chooses_on_the_tuning_half_and_the_explorer_reads_it(tmp_path):
+    from tinylib import measured
+
+    gt = _gt()
+    preds = {"e/a": np.array([[10, 10, 20, 20, 0.9], [50, 50, 8, 8, 0.4], [200, 200, 9, 9, 0.3]], float),
+             "e/b": np.array([[5, 5, 30, 30, 0.6], [100, 100, 9, 9, 0.55]], float)}
+    t = C.operating_table(preds, gt, {"tuning": ["e/a"], "test": ["e/b"]}, thresholds=(0.25, 0.35, 0.5, 0.95))
+    tune = t[t["half"] == "tuning"].set_index("threshold")
+    assert tune.at[0.25, "precision"] == pytest.approx(2 / 3) and tune.at[0.35, "precision"] == 1.0
+    assert tune.at[0.35, "detections_per_image"] == 2.0
+    # the lowest threshold reaching precision 0.8 on tuning, marked on both halves
+    assert set(t.loc[t["chosen"], "threshold"]) == {0.35} and t["chosen"].sum() == 2
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"the weights")
+    assert C.explorer_threshold(weights, tmp_path)[0] == C.FALLBACK_THRESHOLD  # no table: the fallback
+    assert "no shipped operating point" in C.explorer_threshold(weights, tmp_path)[1]
+    measured.write_table("hr_operating_point", t, measured.provenance(
+        "cmd", weights=[weights], images={"tuning": ["e/a"]}), directory=tmp_path)
+    value, why = C.explorer_threshold(weights, tmp_path)
+    assert value == 0.35 and "first reaches" in why and "hr_operating_point" in why
+    other = tmp_path / "other.pt"
+    other.write_bytes(b"other weights")
+    value, why = C.explorer_threshold(other, tmp_path)  # a table measured with other weights
+    assert value == C.FALLBACK_THRESHOLD and "other weights" in why
+    assert "no weights named" in C.explorer_threshold(None, tmp_path)[1]
+    never = t.assign(precision=0.5, chosen=t["threshold"] == 0.95)  # precision never reaches 0.8
+    measured.write_table("hr_operating_point", never, measured.provenance(
+        "cmd", weights=[weights], images={"tuning": ["e/a"]}), directory=tmp_path)
+    assert "never reaches" in C.explorer_threshold(weights, tmp_path)[1]

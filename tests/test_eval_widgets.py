@@ -167,7 +167,8 @@ def test_evaluation_explorer_on_pre_nms_candidates():
 def test_hr_explorer_controls_labels_and_b_templates():
     ex = widgets.hr_explorer(IMAGE, _raw(), figsize=(4, 4))
     score, use_b = ex.controls["score"], ex.controls["use_b"]
-    assert score.layout.width == "480px" and score.step == 0.005 and score.readout_format == ".3f"
+    assert score.layout.width == "480px" and score.step == 0.001 and score.readout_format == ".3f"
+    assert score.value == 0.5 and "no weights named" in ex.status.value  # no weights: the default
     assert all(w.style.description_width == "initial" for w in (score, ex.controls["nms"]))
     label = ex.widget.children[1].children[0]
     assert label.value == "pyramid levels:" and label.layout.width == "auto"
@@ -312,3 +313,17 @@ def test_photo_explorer_runs_the_detector_on_an_upload():
     up.value = ({"name": "bad.jpg", "type": "image/jpeg", "size": 1, "last_modified": when,
                  "content": memoryview(b"xx")},)
     assert "cannot read bad.jpg" in ex.status.value and len(calls) == 2
+
+
+def test_hr_explorer_opens_at_the_shipped_operating_point_for_its_weights():
+    from tinylib.eval import compare as C
+    from tinylib.hr.detect import DEFAULT_WEIGHTS, SYNTHETIC_WEIGHTS
+
+    value, why = C.explorer_threshold(DEFAULT_WEIGHTS)  # the table measured these weights
+    assert C.OPERATING_THRESHOLDS[0] <= value < 1 and "tuning half" in why and "hr_operating_point" in why
+    ex = widgets.hr_explorer(IMAGE, _raw(), figsize=(4, 4), weights=DEFAULT_WEIGHTS)
+    assert ex.controls["score"].value == pytest.approx(value) and "hr_operating_point" in ex.status.value
+    other, why = C.explorer_threshold(SYNTHETIC_WEIGHTS)  # another detector: not its threshold
+    assert other == C.FALLBACK_THRESHOLD and "other weights" in why
+    assert widgets.hr_explorer(IMAGE, _raw(), figsize=(4, 4), score=0.7).controls["score"].value == 0.7
+

@@ -391,10 +391,13 @@ def test_parallel_build_is_identical(tmp_path):
 
 
 def test_standard_world_parameters(monkeypatch):
-    monkeypatch.setenv("TINYLIB_QUICK", "1")
+    monkeypatch.setenv("TINYLIB_TIER", "quick")
     quick = syn.quick_world_params()
     assert quick["n_train"] + quick["n_val"] <= 250 and quick["image_size"][0] <= 640
-    monkeypatch.setenv("TINYLIB_QUICK", "0")
+    monkeypatch.setenv("TINYLIB_TIER", "cpu")  # a laptop: between the two
+    cpu = syn.quick_world_params()
+    assert quick["n_train"] < cpu["n_train"] < 1000
+    monkeypatch.setenv("TINYLIB_TIER", "full")
     full = syn.quick_world_params()
     assert full["n_train"] >= 1000 and full["image_size"][0] == 1024
     assert full["size_dist"] is None  # the WIDER face-size distribution

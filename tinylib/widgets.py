@@ -398,7 +398,8 @@ def draw_hr_selection(ax, image, raw, *, gt=None, score_threshold: float = 0.5,
     return len(boxes)
 
 
-def hr_explorer(image, raw, *, gt=None, figsize=(9, 6), dpi: int = 80) -> Explorer:
+def hr_explorer(image, raw, *, gt=None, figsize=(9, 6), dpi: int = 80,
+                score: float | None = None, weights=None) -> Explorer:
     """The HR detector's explorer (:class:`Explorer`) over cached pre-NMS candidates
     ``raw`` (:class:`~tinylib.hr.detect.RawDetections`): score threshold, NMS IoU, pyramid
     levels on/off, A/B templates on/off. Redraws without running the network.
@@ -406,10 +407,18 @@ def hr_explorer(image, raw, *, gt=None, figsize=(9, 6), dpi: int = 80) -> Explor
     B templates only run on upsampled levels (scale > 1): when ``raw`` has none (the
     pyramid was capped below 2x by ``max_side``), the B box is disabled and says why —
     run the detector with ``max_side >= 2 x`` the image's longer side (or on a
-    :func:`crowded_crop`) to keep the 2x level."""
+    :func:`crowded_crop`) to keep the 2x level.
+
+    ``score``: the starting threshold; by default, for the detector's ``weights`` (its
+    file), the one chosen on the tuning half of the WIDER val subset when the shipped table
+    was measured with them (:func:`tinylib.eval.compare.explorer_threshold`), else 0.5; the
+    line under the view says which."""
     import ipywidgets as widgets  # optional UI dependency, only for the interactive explorer
 
-    score = widgets.FloatSlider(value=0.5, min=0.05, max=1.0, step=0.005, readout_format=".3f",
+    from .eval.compare import explorer_threshold
+
+    start, why = (score, "given") if score is not None else explorer_threshold(weights)
+    score = widgets.FloatSlider(value=start, min=0.05, max=1.0, step=0.001, readout_format=".3f",
                                 description="score ≥", continuous_update=False,
                                 layout=SLIDER_LAYOUT, style=WIDE)
     nms = widgets.FloatSlider(value=0.3, min=0.05, max=1.0, step=0.05, readout_format=".2f",
@@ -441,7 +450,8 @@ def hr_explorer(image, raw, *, gt=None, figsize=(9, 6), dpi: int = 80) -> Explor
         shown = ", ".join(f"{s:g}x" for s in levels) or "none"
         status.value = (f"<b>{count['n']} detections</b> at score ≥ {score.value:.3f}, NMS IoU "
                         f"{nms.value:.2f}; levels {shown}; A {'on' if use_a.value else 'off'}, "
-                        f"B {'on' if use_b.value else 'off'}")
+                        f"B {'on' if use_b.value else 'off'}<br><small>opened at score ≥ {start:.3f}: "
+                        f"{why}</small>")
 
     for w in [score, nms, use_a, use_b, *level_boxes]:
         w.observe(redraw, names="value")

@@ -19,6 +19,12 @@ as measured tables with provenance, :mod:`tinylib.measured`):
   ablations (A only, A+B, without the 2x level, ...), per half;
 * ``hr_vote_sweep``: box-voting IoU on the tuning half (the choice) and the test half;
 * ``hr_recall_by_size``: recall by face size before NMS and after it, per half.
+* ``hr_operating_point``: the HR detector's precision / recall / detections per photo at raw
+  score thresholds, per half; ``chosen`` = the lowest threshold reaching precision 0.8 on the
+  tuning half (where the explorer of chapter 07 opens).
+
+``--ship`` with only some detectors (``--detectors hr``) ships the HR tables only:
+``wider_subset_detectors`` needs every detector at every setting.
 
 Chapter 07, the weights README and the scorecard read these tables. ``--n N`` (an evenly
 spread sample) is for trying the script, never for a shipped table.
@@ -149,6 +155,12 @@ def main(argv=None) -> int:
             a["key"] = a["selection"].map(C.ABLATION_KEYS)
             tables["hr_ablation"] = a
             tables["hr_recall_by_size"] = recall_before_after(raws, gt, halves, vote)
+            op = C.operating_table(C.hr_select(raws, vote_iou=vote), gt, halves)
+            tables["hr_operating_point"] = op
+            pick = op[op["chosen"]].set_index("half")
+            print(f"explorer threshold chosen on the tuning half: {pick.at['tuning', 'threshold']:g} "
+                  f"(precision {pick.at['tuning', 'precision']:.2f}; test half "
+                  f"{pick.at['test', 'precision']:.2f})", flush=True)
             continue
         reason = peers.available().get(name, f"unknown detector {name!r}")
         if reason is not None:
@@ -166,10 +178,16 @@ def main(argv=None) -> int:
             preds[label] = C.peer_predictions(name, images, progress=True, **opts)
             timing[label] = time.perf_counter() - t
             print(f"{label}: {timing[label]:.0f} s", flush=True)
+    every = set(p.get_default("detectors").split(","))
+    partial = set(names) != every or bool(limit)
     det_table = choose_on_tuning(_score(preds, gt, halves))
     det_table["seconds"] = [timing.get(f"{d} @ {s}" if s else d, timing.get(d, float("nan")))
                             for d, s in zip(det_table["detector"], det_table["setting"])]
-    tables["wider_subset_detectors"] = det_table
+    if partial and args.ship:
+        print("wider_subset_detectors not shipped: it needs every detector at every setting "
+              "(this run has only part of them); the HR tables are", file=sys.stderr)
+    else:
+        tables["wider_subset_detectors"] = det_table
     cmd = ["python", "tools/eval_wider_subset.py", "--ship"]
     if args.weights:
         cmd += ["--weights", args.weights]
@@ -184,6 +202,8 @@ def main(argv=None) -> int:
                                        weights=[wpath] if HR in names else [],
                                        images=halves, notes=notes)
             measured.write_table(tname, frame, prov)
+    if det_table.empty:
+        return 0
     show = det_table[det_table["chosen"]].pivot_table(index="detector", columns="half",
                                                       values=list(W.SETTINGS))
     print(show.round(3).to_string())

@@ -48,7 +48,8 @@ __all__ = ["ABLATIONS", "ABLATION_KEYS", "PEER_SETTINGS", "PEER_PUBLISHED", "pee
            "subset_images", "hr_raw", "hr_select", "peer_predictions", "compare",
            "best_per_detector", "recall_by_size", "spread", "HALVES", "claim_key",
            "halves_side_by_side", "half_images", "detectors_table", "subset_claims", "ablation_table",
-           "ablation_claims", "recall_table"]
+           "ablation_claims", "recall_table", "OPERATING_THRESHOLDS", "TARGET_PRECISION",
+           "operating_table", "explorer_threshold"]
 
 
 #: the HR ablations of Table 1 / Fig. 10 on real images, as :func:`hr_select` options
@@ -362,3 +363,69 @@ def recall_table(frame: pd.DataFrame) -> pd.DataFrame:
     out = pd.concat(parts, axis=1)
     out.index.name = "face size"
     return out
+
+
+# ------------------------------------------------------------------ the explorer's threshold
+#: raw score thresholds of the operating-point table (``hr_operating_point``)
+#: (the HR detector's sigmoid scores crowd near 1: the grid is fine there, in steps the
+#: explorer's slider can show)
+OPERATING_THRESHOLDS = (*(round(0.05 * i, 2) for i in range(1, 20)),
+                        0.96, 0.97, 0.98, 0.99, 0.995, 0.998, 0.999)
+#: the precision the explorer's starting threshold must reach on the tuning half
+TARGET_PRECISION = 0.8
+#: the threshold the explorer falls back on without the shipped table
+FALLBACK_THRESHOLD = 0.5
+
+
+def operating_table(predictions: Mapping[str, np.ndarray], gt: W.EvalGT,
+                    halves: Mapping[str, Iterable[str]], thresholds=OPERATING_THRESHOLDS,
+                    setting: str = "hard", target: float = TARGET_PRECISION) -> pd.DataFrame:
+    """Precision and recall (the protocol's matching and ``setting``'s ignore rules,
+    :func:`tinylib.eval.widerface.operating_curve`) and detections per photo of one
+    detector's ``predictions`` at each raw score threshold, per half. ``chosen`` marks, on
+    both halves, the lowest threshold whose **tuning-half** precision reaches ``target`` (the
+    most recall at that precision; the highest threshold if none does)."""
+    rows = []
+    for half, keys in halves.items():
+        keys = list(keys)
+        p, r = W.operating_curve(predictions, gt, thresholds, setting=setting, subset=keys)
+        scores = np.concatenate([np.asarray(predictions[k], float).reshape(-1, 5)[:, 4]
+                                 for k in keys if k in predictions] or [np.zeros(0)])
+        for t, pi, ri in zip(thresholds, p, r):
+            rows.append({"half": half, "images": len(keys), "setting": setting, "threshold": float(t),
+                         "precision": float(pi), "recall": float(ri),
+                         "detections_per_image": float((scores >= t).sum() / max(len(keys), 1))})
+    table = pd.DataFrame(rows)
+    tune = table[table["half"] == "tuning"]
+    ok = tune[tune["precision"] >= target]
+    pick = float(ok["threshold"].min()) if len(ok) else float(tune["threshold"].max())
+    table["chosen"] = np.isclose(table["threshold"], pick)
+    return table
+
+
+def explorer_threshold(weights=None, directory=None) -> tuple[float, str]:
+    """The HR explorer's starting score threshold for the detector with ``weights`` (a
+    weights file), and why: the one ``hr_operating_point`` (shipped, :mod:`tinylib.measured`)
+    chose on the tuning half when the table was measured with those weights, else
+    :data:`FALLBACK_THRESHOLD` with the reason (no weights given, other weights, no table)."""
+    from .. import measured
+
+    fallback = f"{FALLBACK_THRESHOLD:g} by default"
+    if weights is None:
+        return FALLBACK_THRESHOLD, f"no weights named, so no measured operating point; {fallback}"
+    try:
+        t = measured.read_table("hr_operating_point", directory)
+    except (FileNotFoundError, ValueError) as exc:
+        return FALLBACK_THRESHOLD, f"no shipped operating point ({exc}); {fallback}"
+    if measured.file_sha256(weights) not in t.provenance.get("weights", {}).values():
+        return FALLBACK_THRESHOLD, (f"the shipped operating point was measured with other weights than "
+                                    f"{Path(weights).name}; {fallback}")
+    f = t.frame
+    row = f[f["chosen"] & (f["half"] == "tuning")].iloc[0]
+    where = (f"where precision ({row['setting']} setting) first reaches {TARGET_PRECISION:g} on the tuning half"
+             if row["precision"] >= TARGET_PRECISION else
+             f"the highest threshold tried: precision ({row['setting']} setting) never reaches "
+             f"{TARGET_PRECISION:g} on the tuning half")
+    return float(row["threshold"]), (f"{where} (precision {row['precision']:.2f}, recall "
+                                      f"{row['recall']:.2f}; table hr_operating_point)")
+

@@ -84,6 +84,7 @@ __all__ = [
     "SIZE_SETTING",
     "ceilings",
     "operating_point",
+    "operating_curve",
     "published_methods",
     "load_published_curve",
     "published_ap",
@@ -805,6 +806,23 @@ def operating_point(
     p = float(recalled[0] / proposals[0]) if proposals[0] else float("nan")
     r = float(recalled[0] / count) if count else 0.0
     return p, r
+
+
+def operating_curve(
+    predictions, gt: EvalGT, thresholds, setting: str = "hard", subset=None, **kw
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(precision, recall)`` arrays, one entry per *raw* score threshold of ``thresholds``
+    (detections with score ``>= t`` kept, no normalisation), with the protocol's matching and
+    ignore rules for ``setting``: :func:`operating_point` at many thresholds at once.
+    Precision is NaN where no detection is kept."""
+    prep = _prepare(predictions, gt, subset, kw.get("plus_one", True), kw.get("iou_thresh", 0.5), False)
+    kept, count = _kept_mask(gt, prep, setting)
+    t = np.asarray(thresholds, dtype=float)
+    proposals, recalled = _counts(prep.scores, prep.hit, kept, t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(proposals > 0, recalled / np.maximum(proposals, 1), np.nan)
+    recall = recalled / count if count else np.zeros(t.size)
+    return precision, recall
 
 
 # ----------------------------------------------------------------------------- ceilings

@@ -158,15 +158,18 @@ def _note(r: pd.Series, extra: str = "") -> str:
             f"Verdict: {r['verdict']} (tuning half: {r['gain_tuning']:+.1f}).")
 
 
-def section3_claims(table) -> list[dict]:
+def section3_claims(table, effects=("context", "foveal", "resolution")) -> list[dict]:
     """The scorecard claims ``study.{context,foveal,resolution}.{small,large}.*`` of the
     table (a :class:`tinylib.measured.Table` or its frame), as keyword arguments of
     :func:`tinylib.scorecard.record` — record each with ``table=`` the table. ImageNet init =
     the headline keys, scratch = the same keys ending ``.scratch``. Each note names the
-    init, the data, the counts and the verdict. No tolerance: window AP is not WIDER AP."""
+    init, the data, the counts and the verdict. No tolerance: window AP is not WIDER AP.
+    ``effects``: only these studies' claims (chapter 04 records context and foveal, 05
+    resolution)."""
     frame = table.frame if hasattr(table, "frame") else table
     out = []
-    for _, r in section3_gains(frame).iterrows():
+    gains = section3_gains(frame)
+    for _, r in gains[gains["effect"].isin(effects)].iterrows():
         suffix = "" if r["init"] == "imagenet" else ".scratch"
         base_key = r["key"][: -len(suffix)] if suffix else r["key"]
         prefix = base_key.rsplit(".", 1)[0]
