@@ -21,6 +21,20 @@ def test_shipped_split_is_the_rule_applied_to_its_own_keys():
     assert splits.SPLIT_FILE.read_text() == splits.format_split(shipped)
 
 
+def test_registry_lists_each_half_of_the_present_val_images(real_data):
+    from tinylib.data import registry
+
+    every = registry.present_images("val")
+    tuning, test = (registry.present_images("val", half=h) for h in ("tuning", "test"))
+    assert sorted(tuning + test) == every and not set(tuning) & set(test)
+    assert len(tuning) == len(test) == len(every) // 2
+    assert [k[:-4] for k in test] == sorted(splits.half_keys("test"))
+    with pytest.raises(ValueError, match="val images"):
+        registry.present_images("train", half="test")
+    with pytest.raises(ValueError, match="half"):
+        registry.present_images("val", half="other")
+
+
 def test_split_is_half_and_stratified_by_event():
     shipped = splits.load_split()
     assert Counter(shipped.values()) == {"tuning": 187, "test": 187}

@@ -1007,15 +1007,28 @@ def _image_set_status(ds: Dataset, base: Path, verify: bool, progress: bool) -> 
 
 
 def present_images(
-    split: str = "val", root=None, *, verified: bool = True, progress: bool = False
+    split: str = "val", root=None, *, verified: bool = True, progress: bool = False,
+    half: str | None = None,
 ) -> list[str]:
     """The images of ``split`` present under the data root, ``"event/name.jpg"``, sorted.
+
+    ``half="tuning"|"test"`` (val only): just that half of the WIDER val subset, by the split
+    the project ships (:mod:`tinylib.data.splits`, ``wider_val_split.csv``): choices are made
+    on the tuning half, headline numbers reported on the test half.
 
     With ``verified=True`` (default) only those whose bytes and SHA-256 match the subset
     manifest (a warning says how many present images were left out and why); with
     ``verified=False`` every image file present. Digests are cached (see :func:`status`), so
     a second call costs one ``stat`` per image. Raises :class:`DataRootError` when the data
     root does not exist, ``ValueError`` for a split without an image set."""
+    if half is not None:
+        from .splits import half_keys
+
+        if split != "val":
+            raise ValueError(f"half={half!r}: the tuning/test split is of the val images, not {split!r}")
+        keep = {k.rsplit(".", 1)[0] for k in half_keys(half)}
+        every = present_images(split, root, verified=verified, progress=progress)
+        return [k for k in every if k.rsplit(".", 1)[0] in keep]
     iset = image_set(split).images
     assert iset is not None
     base = _resolve_root(root)
