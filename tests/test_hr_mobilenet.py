@@ -9,7 +9,7 @@ import torch
 from skimage import data as skdata
 
 from tinylib.hr.detect import Detector, load_detector, save_weights
-from tinylib.hr.model import build_hr
+from tinylib.hr.model import build_hr, input_reach
 from tinylib.hr.templates import Templates
 from tinylib.models.mobilenet import IMAGENET_WEIGHTS, mobilenet_v1_025
 
@@ -75,6 +75,43 @@ def test_without_context_the_head_sees_only_the_stride_8_stage(tmp_path):
     assert back.use_res4 is False and back.config["use_res4"] is False
     with pytest.raises(ValueError, match="use_res5 needs use_res4"):
         build_hr(TPL, backbone="mobilenet_v1_025", pretrained=False, use_res4=False, use_res5=True)
+
+
+def _reach(model, size=192, at=(12, 12)) -> int:
+    return input_reach(model, size, at)
+
+
+def test_centre_context_keeps_depth_and_parameters_but_not_the_reach(tmp_path):
+    """context='centre' (issue 25's matched-depth ablation): the same layers and parameters as
+    the full model, stage2's depthwise 3x3 convolutions reduced to their centre tap -- the
+    head's reach falls to about stage1's, and training keeps the other taps at zero."""
+    torch.manual_seed(0)
+    full = build_hr(TPL, backbone="mobilenet_v1_025", pretrained=False).eval()
+    torch.manual_seed(0)
+    centre = build_hr(TPL, backbone="mobilenet_v1_025", pretrained=False, context="centre").eval()
+    torch.manual_seed(0)
+    stage1 = build_hr(TPL, backbone="mobilenet_v1_025", pretrained=False, use_res4=False).eval()
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(centre) == count(full) and len(list(centre.modules())) == len(list(full.modules()))
+    dw = [m for m in centre.backbone.stage2.modules()
+          if isinstance(m, torch.nn.Conv2d) and m.groups == m.in_channels > 1]
+    assert dw and all(torch.count_nonzero(m.weight[..., [0, 0, 2, 2], [0, 2, 0, 2]]) == 0 for m in dw)
+    r_full, r_centre, r_stage1 = _reach(full), _reach(centre), _reach(stage1)
+    assert r_centre < r_full / 2 and r_centre <= r_stage1 + 32  # stage1's field + the up-sampling
+    # a training step: the gradient mask keeps the off-centre taps at zero under AdamW
+    centre.train()
+    opt = torch.optim.AdamW(centre.parameters(), lr=0.1, weight_decay=0.1)
+    cls, reg = centre.heads(torch.rand(2, 3, 96, 96) * 255)
+    (cls.sum() + reg.sum()).backward()
+    opt.step()
+    assert all(torch.count_nonzero(m.weight[..., [0, 0, 2, 2], [0, 2, 0, 2]]) == 0 for m in dw)
+    assert any(torch.count_nonzero(m.weight[..., 1, 1]) for m in dw)
+    back = load_detector(save_weights(centre.eval(), tmp_path / "c.pt"))
+    assert back.config["context"] == "centre" and _reach(back) == _reach(centre.eval())
+    with pytest.raises(ValueError, match="needs use_res4"):
+        build_hr(TPL, backbone="mobilenet_v1_025", pretrained=False, use_res4=False, context="centre")
+    with pytest.raises(ValueError, match="'full' or 'centre'"):
+        build_hr(TPL, backbone="mobilenet_v1_025", pretrained=False, context="wide")
 
 
 def test_hr_on_mobilenet_learns_a_face():

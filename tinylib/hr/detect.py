@@ -424,7 +424,8 @@ def load_detector(path=None, *, device=None) -> HRDetector:
                      backbone=str(mcfg.get("backbone", "resnet")),
                      caffe_style=bool(mcfg.get("caffe_style", False)), pretrained=False,
                      use_res5=bool(mcfg.get("use_res5", False)),
-                     use_res4=bool(mcfg.get("use_res4", True)), freeze_bn=False)
+                     use_res4=bool(mcfg.get("use_res4", True)), freeze_bn=False,
+                     context=str(mcfg.get("context", "full")))
     state = {k: v.float() if v.is_floating_point() else v for k, v in obj["model"].items()}
     state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
     try:

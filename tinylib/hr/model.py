@@ -46,7 +46,7 @@ from .templates import Templates, hr_template_set
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RGB_MEAN", "RGB_STD", "HRDetector", "build_hr", "bilinear_upsampler", "collate"]
+__all__ = ["RGB_MEAN", "RGB_STD", "HRDetector", "build_hr", "centre_taps_only", "input_reach", "bilinear_upsampler", "collate"]
 
 RGB_MEAN = (123.675, 116.28, 103.53)  # ImageNet mean in 0..255 (torchvision)
 RGB_STD = (58.395, 57.12, 57.375)
@@ -243,6 +243,37 @@ class HRDetector(nn.Module):
         return {"loss_cls": loss_cls, "loss_reg": self.reg_weight * loss_reg}
 
 
+def centre_taps_only(module: nn.Module) -> int:
+    """Keep only the centre tap of every 3x3 depthwise convolution in ``module``: the other
+    taps are zeroed now and their gradients masked (a hook), so an optimiser whose update is
+    zero for a zero gradient on a zero weight (SGD, Adam, AdamW) keeps them zero. Returns how
+    many convolutions were restricted."""
+    n = 0
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3) and m.groups == m.in_channels > 1:
+            mask = torch.zeros_like(m.weight)
+            mask[..., 1, 1] = 1.0
+            with torch.no_grad():
+                m.weight.mul_(mask)
+            m.weight.register_hook(lambda g, mask=mask: g * mask)
+            n += 1
+    return n
+
+
+def input_reach(model: HRDetector, size: int = 320, at: tuple[int, int] | None = None) -> int:
+    """How much context one score can use: the extent (input pixels, the larger side) of the
+    input pixels whose gradient reaches the first template's score at heatmap position ``at``
+    (default: the centre) of a random ``size`` x ``size`` input. The model is put in eval mode."""
+    model = model.eval()
+    x = (torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)) * 255).requires_grad_()
+    cls = model(x)[0]
+    i, j = at if at is not None else (cls.shape[2] // 2, cls.shape[3] // 2)
+    cls[0, 0, i, j].backward()
+    g = x.grad.abs().sum((0, 1)) > 0
+    rows, cols = torch.nonzero(g.any(1)).ravel(), torch.nonzero(g.any(0)).ravel()
+    return int(max(rows.max() - rows.min(), cols.max() - cols.min()) + 1)
+
+
 def build_hr(
     templates=None,
     depth: int = 18,
@@ -253,6 +284,7 @@ def build_hr(
     use_res5: bool = False,
     use_res4: bool = True,
     freeze_bn: bool | None = None,
+    context: str = "full",
     **kwargs,
 ) -> HRDetector:
     """An :class:`HRDetector` on ``resnet_features(depth)`` (``backbone="resnet"``) or on
@@ -267,7 +299,13 @@ def build_hr(
     stored); ``use_res4=False`` (with ``use_res5=False``) keeps only the stride-8 stage: the
     head sees no context beyond its receptive field (the MobileNet's ``stage2`` is then
     not computed either). ``freeze_bn`` defaults to ``True`` with ImageNet ResNet weights, ``False``
-    otherwise (the MobileNet's BN is trained, as RetinaFace does)."""
+    otherwise (the MobileNet's BN is trained, as RetinaFace does).
+
+    ``context="centre"`` (MobileNet only; issue 25's matched-depth context ablation): every
+    3x3 depthwise convolution of ``stage2`` keeps only its centre tap (the other eight are
+    zeroed and their gradients masked, so they stay zero under AdamW), so ``stage2`` adds
+    depth and channels but no spatial reach: the templates see what ``stage1`` sees (plus
+    the up-sampling), at the same depth, parameters and FLOPs as ``context="full"``."""
     tpl = hr_template_set() if templates is None else Templates.from_any(templates)
     if backbone == "mobilenet_v1_025":
         if pretrained == "auto":
@@ -281,6 +319,10 @@ def build_hr(
             net.stage3 = nn.Identity()
             if not use_res4:
                 net.stage2 = nn.Identity()
+        if context == "centre":
+            if not use_res4:
+                raise ValueError("context='centre' restricts stage2: it needs use_res4=True")
+            centre_taps_only(net.stage2)
         features = ("stage1", "stage2", "stage3")
         if freeze_bn is None:
             freeze_bn = False
@@ -300,9 +342,13 @@ def build_hr(
             freeze_bn = bool(pretrained)
     else:
         raise ValueError(f"HR backbone must be 'resnet' or 'mobilenet_v1_025', got {backbone!r}")
+    if context not in ("full", "centre"):
+        raise ValueError(f"HR context must be 'full' or 'centre', got {context!r}")
+    if context == "centre" and backbone != "mobilenet_v1_025":
+        raise ValueError("context='centre' is defined for the MobileNet backbone (its stage2)")
     cfg = {"backbone": backbone, "depth": depth, "caffe_style": caffe_style,
            "use_res5": use_res5, "use_res4": use_res4, "templates": tpl.to_dict(),
-           "freeze_bn": freeze_bn}
+           "freeze_bn": freeze_bn, "context": context}
     cfg.update({k: v for k, v in kwargs.items() if isinstance(v, (int, float, str, bool))})
     return HRDetector(tpl, net, use_res5=use_res5, use_res4=use_res4, freeze_bn=freeze_bn,
                       features=features,
