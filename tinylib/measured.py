@@ -222,6 +222,9 @@ def render(name: str, directory: str | os.PathLike | None = None) -> str:
         faces = f[(f["half"] == "test") & (f["stage"] == "after NMS")].set_index("bin")["faces"]
         body.insert(0, "faces (test)", faces.reindex(body.index).astype(int))
         body = body.reset_index()
+    elif {"half", "arm", "reach"} <= set(f.columns):  # paired arms of one recipe
+        body = halves_side_by_side(f, ["arm", "reach"],
+                                   settings=[c for c in ("easy", "medium", "hard", "le20") if c in f])
     elif "half" in f.columns and "row" in f.columns:
         body = halves_side_by_side(f, ["row"])
     else:
