@@ -202,19 +202,9 @@ def test_detect_validates_arguments(tmp_path, monkeypatch, capsys, text_weights,
 
 
 # ----------------------------------------------------------------------------- tinylib-eval
-def _gt():
-    return W.SimpleEvalGT(boxes={"0--E/a": np.array([[0, 0, 10, 10], [40, 40, 12, 12]]),
-                                 "0--E/b": np.array([[5, 5, 20, 20]])})
-
-
 @pytest.fixture()
-def toy(tmp_path, monkeypatch):
-    gt = _gt()
-    monkeypatch.setattr(eval_cli, "_load_gt", lambda _d: gt)
-    preds = {"0--E/a": np.array([[0, 0, 10, 10, 0.9], [100, 100, 5, 5, 0.2]]),
-             "0--E/b": np.array([[5, 5, 20, 20, 0.7]])}
-    W.write_predictions(preds, tmp_path / "pred")
-    return gt, preds
+def toy(toy_submission):  # conftest: the two-image ground truth behind tinylib-eval
+    return toy_submission
 
 
 def test_eval_curves_on_a_file_fails_before_the_ap(tmp_path, toy, capsys):

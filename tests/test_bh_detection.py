@@ -18,13 +18,7 @@ from tinylib.frcnn import compare as C
 from tinylib.frcnn import pretrain as P
 from tinylib.frcnn.model import build_frcnn
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest
 
 
 @pytest.fixture(scope="module")

@@ -29,19 +29,12 @@ OVERRIDES = ["data.source=wider", "model.templates=[[16,20,1],[32,40,1]]", "trai
              "train.warmup_steps=0", "train.lr=0.003", "model.backbone=mobilenet_v1_025"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: restores the thread count
 
 
 @pytest.fixture(scope="module")
-def world():
-    from tinylib.data.synthetic import make_world
-
-    return make_world(6, 0, image_size=(96, 80))
+def world(tiny_wider_world):
+    return tiny_wider_world
 
 
 @pytest.fixture

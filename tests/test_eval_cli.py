@@ -9,23 +9,8 @@ from tinylib.eval import cli
 from tinylib.eval import widerface as W
 
 
-def _tiny_gt():
-    return W.SimpleEvalGT(boxes={"0--E/a": np.array([[0, 0, 10, 10], [40, 40, 12, 12]]),
-                                 "0--E/b": np.array([[5, 5, 20, 20]])})
-
-
-def _toy_submission(tmp_path, monkeypatch):
-    """The tiny ground truth behind the CLI and its predictions written to ``tmp_path/pred``."""
-    gt = _tiny_gt()
-    monkeypatch.setattr(cli, "_load_gt", lambda _d: gt)
-    preds = {"0--E/a": np.array([[0, 0, 10, 10, 0.9], [100, 100, 5, 5, 0.2]]),
-             "0--E/b": np.array([[5, 5, 20, 20, 0.7]])}
-    W.write_predictions(preds, tmp_path / "pred")
-    return gt, preds
-
-
-def test_widerface_prints_aps_and_writes_curves(tmp_path, monkeypatch, capsys):
-    gt, preds = _toy_submission(tmp_path, monkeypatch)
+def test_widerface_prints_aps_and_writes_curves(tmp_path, monkeypatch, capsys, toy_submission):
+    gt, preds = toy_submission
     rc = cli.main(["widerface", str(tmp_path / "pred"), "--curves", str(tmp_path / "curves"),
                    "--name", "toy"])
     out = capsys.readouterr().out
@@ -36,8 +21,8 @@ def test_widerface_prints_aps_and_writes_curves(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "curves" / "wider_pr_info_toy_hard_val.mat").exists()
 
 
-def test_widerface_bad_file_is_a_clean_error(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "_load_gt", lambda _d: _tiny_gt())
+def test_widerface_bad_file_is_a_clean_error(tmp_path, monkeypatch, capsys, toy_eval_gt):
+    monkeypatch.setattr(cli, "_load_gt", lambda _d: toy_eval_gt)
     f = tmp_path / "pred" / "0--E" / "a.txt"
     f.parent.mkdir(parents=True)
     f.write_text("a\n1\n1 2 3 4 nan\n")
@@ -46,8 +31,8 @@ def test_widerface_bad_file_is_a_clean_error(tmp_path, monkeypatch, capsys):
     assert rc == 2 and "a.txt, line 3" in err
 
 
-def test_widerface_images_list_restricts_and_labels(tmp_path, monkeypatch, capsys):
-    gt, preds = _toy_submission(tmp_path, monkeypatch)
+def test_widerface_images_list_restricts_and_labels(tmp_path, monkeypatch, capsys, toy_submission):
+    gt, preds = toy_submission
     lst = tmp_path / "images.txt"
     lst.write_text("# one of the two\n0--E/a.jpg\n")
     rc = cli.main(["widerface", str(tmp_path / "pred"), "--images", str(lst),
@@ -67,8 +52,8 @@ def test_widerface_images_list_restricts_and_labels(tmp_path, monkeypatch, capsy
     assert capsys.readouterr().out.startswith("WIDER val: 2 images, 3 detections")
 
 
-def test_widerface_images_list_bad_line_names_file_and_line(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "_load_gt", lambda _d: _tiny_gt())
+def test_widerface_images_list_bad_line_names_file_and_line(tmp_path, monkeypatch, capsys, toy_eval_gt):
+    monkeypatch.setattr(cli, "_load_gt", lambda _d: toy_eval_gt)
     W.write_predictions({"0--E/a": np.array([[0, 0, 10, 10, 0.9]])}, tmp_path / "pred")
     lst = tmp_path / "images.txt"
     lst.write_text("0--E/a.jpg\n\n0--E b.jpg\n")

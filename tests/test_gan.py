@@ -22,12 +22,7 @@ TINY = {"lr_size": 8, "generator": {"width": 8, "up_width": 8, "blocks": 1, "ref
         "discriminator": {"trunk": "mnet025", "pretrained": False}}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest
 
 
 def tiny(**over) -> GANDetector:

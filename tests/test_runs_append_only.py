@@ -26,19 +26,12 @@ TINY = ["--no-progress", "--threads", "1", "--set", "data.source=wider",
         "--set", "data.crop=64", "--set", "train.warmup_steps=0", "--set", "eval=null"]
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    """The command line's ``--threads 1`` sets torch's global thread count: restore it."""
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: restores the thread count
 
 
 @pytest.fixture(scope="module")
-def world():
-    from tinylib.data.synthetic import make_world
-
-    return make_world(6, 0, image_size=(96, 80))
+def world(tiny_wider_world):
+    return tiny_wider_world
 
 
 @pytest.fixture
