@@ -313,4 +313,5 @@ def test_live_sample_runs_only_the_conditions_asked_for_and_records_samples(tmp_
     assert c["ours"] == round(sample.at[1, "ap"] - sample.at[0, "ap"], 1)
     row = scorecard.record(**c)
     assert row.key == "study.context.small.gain.sample" and row.status == "not comparable"
+    assert c["sample"] == int(sample["n_test_images"].iloc[0]) > 0  # photos, as the note says
     assert "live sample" in row.note and "synthetic" in row.note

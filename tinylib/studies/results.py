@@ -203,7 +203,7 @@ def sample_claims(sample: pd.DataFrame, pairs) -> list[dict]:
     for each ``(key, base, other)`` of ``pairs`` (e.g. ``("study.context.small.gain", "s2",
     "s4")``) the gain of ``other`` over ``base`` in window-AP points, per init (scratch:
     ``KEY.scratch``), as keyword arguments of :func:`tinylib.scorecard.record` with
-    ``sample=`` (the test positives) and ``source=`` (real or synthetic) set, so that the row
+    ``sample=`` (the test photos; the test positives for a sample without that column) and ``source=`` (real or synthetic) set, so that the row
     is ``KEY.sample``, never the claim. Pairs whose conditions the sample lacks are skipped."""
     from ..config import tier
 
@@ -220,7 +220,8 @@ def sample_claims(sample: pd.DataFrame, pairs) -> list[dict]:
                       and not bool(s["imagenet_loaded"].all()))
             init_txt = f"{init} init" + (" (ImageNet weights absent: random weights)" if absent else "")
             out.append({"key": key + suffix, "ours": round(float(s.at[other, "ap"] - s.at[base, "ap"]), 1),
-                        "unit": "AP points", "sample": int(r["n_test_pos"]), "source": r["data"],
+                        "unit": "AP points", "source": r["data"],
+                        "sample": int(r["n_test_images"] if "n_test_images" in s.columns else r["n_test_pos"]),
                         "note": f"live sample at the {tier()} tier: {other} vs {base}, {init_txt}, "
                                 f"{int(r['steps'])} steps, {int(r['seeds'])} seeds, {int(r['n_train_pos'])} "
                                 f"train / {int(r['n_test_pos'])} test positives ({data}); window AP. "

@@ -664,7 +664,7 @@ def live_sample(conditions: dict, inits=("imagenet",), proto: Protocol | None = 
     :func:`sample_protocol` (quick: seconds), on the real photos when the data root has them,
     else on synthetic scenes. Returns one row per (init, size, condition): ``ap`` and
     ``train_ap`` (mean over the seeds, %), ``ap_std``, ``seeds``, ``steps``, ``n_train_pos``,
-    ``n_test_pos``, ``data``, ``imagenet_loaded`` (False: the ImageNet weights were absent and
+    ``n_test_pos``, ``n_test_images`` (the photos they come from), ``data``, ``imagenet_loaded`` (False: the ImageNet weights were absent and
 the "imagenet" runs started from random weights, with a warning). A demo beside the shipped table: record it as ``KEY.sample``,
     never as the claim. ``out_dir=None``: a temporary folder, removed afterwards."""
     import tempfile
@@ -673,6 +673,8 @@ the "imagenet" runs started from random weights, with a warning). A demo beside 
     with tempfile.TemporaryDirectory() as tmp:
         frame = run_section3(out_dir or tmp, proto, sizes=tuple(conditions), inits=tuple(inits),
                              progress=progress, workers=1, conditions=conditions, source=source)
+        photos = {size: len(json.loads((Path(out_dir or tmp) / f"data_{size}.json").read_text())
+                            ["images"]["test"]) for size in conditions}
     runs = frame.drop_duplicates(["init", "size", "run", "seed"])
     g = runs.groupby(["init", "size", "run"], sort=False)
     out = g.agg(ap=("ap", "mean"), ap_std=("ap", "std"), train_ap=("train_ap", "mean"),
@@ -680,6 +682,7 @@ the "imagenet" runs started from random weights, with a warning). A demo beside 
                 n_train_pos=("n_train_pos", "first"), n_test_pos=("n_test_pos", "first"),
                 data=("data", "first"), imagenet_loaded=("imagenet_loaded", "all"),
                 ).reset_index().rename(columns={"run": "condition"})
+    out["n_test_images"] = out["size"].map(photos)
     out[["ap", "ap_std", "train_ap"]] *= 100
     return out
 
