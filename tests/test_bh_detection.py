@@ -254,6 +254,39 @@ def test_seed_summary_delta_and_pretrain_gain(tmp_path):
         C._parse_run("weird")
 
 
+def test_runs_scored_on_the_halves_report_the_test_half(tmp_path):
+    vals = {"resnet50_s0": 0.30, "bh_resnet50_s0": 0.40, "resnet50_pre_s0": 0.35, "bh_resnet50_pre_s0": 0.45}
+    for name, v in vals.items():
+        d = tmp_path / name
+        d.mkdir()
+        m = lambda x, n: {"easy": x + 0.2, "medium": x + 0.1, "hard": x, "le20": x - 0.1, "images": n}  # noqa: E731
+        (d / "metrics.json").write_text(json.dumps({**m(v, 374), "faces": {"le20": 100},
+                                                    "halves": {"tuning": m(v + 0.05, 187), "test": m(v - 0.05, 187)}}))
+        pd.DataFrame({"bin": ["0-10 px"] * 3, "min_size": [0] * 3, "max_size": [10] * 3, "faces": [5, 2, 3],
+                      "ap": [v, v + 0.05, v - 0.05], "half": ["all", "tuning", "test"]}) \
+            .to_csv(d / "ap_by_size.csv", index=False)
+    runs = C.collect_runs(tmp_path)
+    assert len(runs) == 12 and sorted(set(runs["half"])) == ["all", "test", "tuning"]
+    assert C.headline_half(runs) == "test" and C.headline_half(runs[runs["half"] == "all"]) == "all"
+    assert C.headline_half(runs.drop(columns="half")) == "all"  # a legacy table
+    s = C.seed_summary(runs).set_index(["backbone", "init"])
+    assert s.at[("resnet50", "scratch"), "hard_mean"] == pytest.approx(0.25)  # the test half, not tuning's 0.35
+    assert set(s["images"]) == {187} and set(s["seeds"]) == {1}
+    assert C.seed_summary(runs, half="tuning").set_index(["backbone", "init"]).at[
+        ("resnet50", "scratch"), "hard_mean"] == pytest.approx(0.35)
+    assert C.scored_on(runs) == "the test half of the WIDER val subset (187 photos)"
+    assert "before the tuning/test split" in C.scored_on(runs, "all")
+    by = C.collect_by_size(tmp_path)
+    assert len(by) == 12 and sorted(C.headline_rows(by)["ap"]) == pytest.approx([0.25, 0.30, 0.35, 0.40])
+    assert C.seed_order(runs, "bh_resnet50", "resnet50") == "all above"
+    assert C.spread_words(0.0, False, 1) == "one seed: no seed spread"
+    assert C.spread_words(0.018, True, 2) == "outside the seed spread (0.018)"
+    assert C.spread_words(0.02, None, 2) == "seed spread 0.020"
+    assert C.seed_words([0]) == "seed 0" and C.seed_words([1, 0]) == "mean of seeds 0, 1"
+    with pytest.raises(ValueError, match="no rows of half 'n120'"):
+        C.headline_rows(runs, "n120")
+
+
 def test_delta_inside_the_spread_is_not_a_win(tmp_path):
     runs = pd.DataFrame({"backbone": ["a", "a", "b", "b"], "init": ["scratch"] * 4, "seed": [0, 1, 0, 1],
                          "images": [374] * 4,

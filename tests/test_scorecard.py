@@ -174,7 +174,8 @@ def _table_claims() -> dict[str, frozenset[str]]:
         "04_receptive_fields": frozenset(keys(studies.section3_claims(s3, effects=("context", "foveal")))),
         "05_resolution": frozenset(keys(studies.section3_claims(s3, effects=("resolution",)))),
         "07_hr_detector": frozenset(keys(C.subset_claims(frame("wider_subset_detectors")))
-                                    | keys(C.ablation_claims(frame("hr_ablation")))),
+                                    | keys(C.ablation_claims(frame("hr_ablation")))
+                                    | keys(C.calibration_claims(frame("hr_calibration_sweep")))),
         "09_gan_detector": frozenset(keys(G.subset_claims(frame("gan_wider_subset")))
                                      | keys(G.sr_claims(frame("gan_sr")))
                                      | keys(G.ablation_claims(frame("gan_wider_ablation")))),

@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from tinylib import viz  # noqa: E402
+from tinylib.eval import widerface as W  # noqa: E402
 
 
 def _photo_like(seed: int, hw=(683, 1024)) -> np.ndarray:
@@ -154,16 +155,15 @@ def test_label_detections_follows_the_wider_rules():
     gt = np.array([[10, 10, 20, 20], [50, 50, 20, 20], [80, 80, 20, 20]], float)
     dets = np.array([[11, 11, 20, 20, 0.8], [10, 10, 20, 20, 0.9], [200, 200, 5, 5, 0.7],
                      [80, 80, 20, 20, 0.95]])
-    labels, found, kept = viz.label_detections(dets, gt, [0, 1])
+    labels, found, kept = W.label_detections(dets, gt, [0, 1])
     assert labels.tolist() == ["fp", "tp", "fp", "ignored"]  # the higher score wins the face
     assert found.tolist() == [True, False, True] and kept.tolist() == [True, True, False]
-    empty = viz.label_detections(np.zeros((0, 5)), gt)
+    empty = W.label_detections(np.zeros((0, 5)), gt)
     assert empty[0].size == 0 and not empty[1].any() and empty[2].all()
 
 
 def test_every_outcome_drawing_shows_the_same_legend():
     from tinylib import widgets
-    from tinylib.eval import widerface as W
     from tinylib.hr.detect import RawDetections
 
     expect = [(viz.OUTCOME_LABELS[k], mcolors.to_rgb(viz.OUTCOME_COLOURS[k]))

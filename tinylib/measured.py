@@ -216,8 +216,8 @@ def render(name: str, directory: str | os.PathLike | None = None) -> str:
         body = halves_side_by_side(f, ["selection"])
     elif {"half", "stage", "bin", "recall"} <= set(f.columns):
         body = f.pivot_table(index="bin", columns=["half", "stage"], values="recall", sort=False)
-        body = body.reindex(columns=[(h, st) for h in ("test", "tuning")
-                                     for st in ("before NMS", "after NMS")])
+        stages = list(dict.fromkeys(f["stage"]))  # before NMS, after NMS (, calibrated)
+        body = body.reindex(columns=[(h, st) for h in ("test", "tuning") for st in stages])
         body.columns = [f"recall {st} ({h})" for h, st in body.columns]
         faces = f[(f["half"] == "test") & (f["stage"] == "after NMS")].set_index("bin")["faces"]
         body.insert(0, "faces (test)", faces.reindex(body.index).astype(int))

@@ -1,8 +1,8 @@
 """Static drawings of detection results (matplotlib; no widgets, no kernel needed to view).
 
-* :func:`outcome` (and :func:`label_detections` under it) -- which detections are true/false
-  positives or ignored and which faces are missed, with the WIDER matching rule (IoU >= 0.5,
-  ``+1`` pixel convention);
+* :func:`outcome` -- which detections are true/false positives or ignored and which faces
+  are missed, with the WIDER matching rule (IoU >= 0.5, ``+1`` pixel convention:
+  :func:`tinylib.eval.widerface.label_detections`, the protocol's labelling);
 * :data:`OUTCOME_COLOURS`, :data:`OUTCOME_LABELS`, :func:`outcome_legend` -- the workbook's one
   colour legend for outcomes: true positive green, false positive red, missed face yellow,
   ignored (a detection on a face outside the setting's keep list) orange. Every drawing of
@@ -31,7 +31,7 @@ import numpy as np
 from .boxes import box_convert
 from .eval import widerface as W
 
-__all__ = ["training_history", "Outcome", "outcome", "label_detections", "draw_outcome", "draw_boxes_xyxy",
+__all__ = ["training_history", "Outcome", "outcome", "draw_outcome", "draw_boxes_xyxy",
            "draw_detections", "draw_positive_windows", "OUTCOME_KINDS", "OUTCOME_COLOURS", "OUTCOME_COLORS",
            "OUTCOME_LABELS", "outcome_legend", "SAMPLE_COLORS", "draw_sample", "samples_figure", "figure_image",
            "GAN_LOSSES", "gan_losses", "LiveLosses", "gan_architecture", "sr_grid", "toolbox_gain_cost",
@@ -73,37 +73,8 @@ def outcome(dets_xywh, gt_xywh, kept_idx=None, *, score_threshold: float = 0.5,
     d = np.asarray(dets_xywh, dtype=np.float64).reshape(-1, 5)
     d = d[d[:, 4] >= score_threshold]
     d = d[np.argsort(-d[:, 4], kind="stable")]
-    label, found, kept = label_detections(d, gt_xywh, kept_idx, iou=iou)
+    label, found, kept = W.label_detections(d, gt_xywh, kept_idx, iou=iou)
     return Outcome(d, label, found, kept)
-
-
-def label_detections(dets_xywh, gt_xywh, kept_idx=None, *, iou: float = 0.5,
-                     plus_one: bool = True):
-    """The WIDER labelling, the one place it is written: ``(labels, found, kept)``.
-
-    ``labels`` (N,) str per detection (``x y w h score`` rows, any order): taken in
-    descending score order, a detection whose best face (IoU ``>= iou``) is outside
-    ``kept_idx`` is ``"ignored"``, the first on a kept face ``"tp"``, a second one on the
-    same face and one on no face ``"fp"``. ``found`` (M,) bool: the face is hit by some
-    detection; ``kept`` (M,) bool: the face is in ``kept_idx`` (default all faces)."""
-    d = np.asarray(dets_xywh, dtype=np.float64).reshape(-1, 5)
-    g = np.asarray(gt_xywh, dtype=np.float64).reshape(-1, 4)
-    kept = np.zeros(len(g), dtype=bool)
-    kept[np.arange(len(g)) if kept_idx is None else np.asarray(kept_idx, dtype=np.int64)] = True
-    hit = (W.match_image(d, g, iou_thresh=iou, plus_one=plus_one) if len(d) and len(g)
-           else np.full(len(d), -1))
-    label = np.full(len(d), "fp", dtype=object)
-    found = np.zeros(len(g), dtype=bool)
-    for i in np.argsort(-d[:, 4], kind="stable"):
-        h = hit[i]
-        if h < 0:
-            continue
-        if not kept[h]:
-            label[i] = "ignored"
-        elif not found[h]:
-            label[i] = "tp"
-        found[h] = True
-    return label.astype(str), found, kept
 
 
 def outcome_legend(ax, kinds=OUTCOME_KINDS, *, below: bool = True, fontsize: float = 8, **kwargs):

@@ -79,9 +79,9 @@ def apply_nms(dets: np.ndarray, iou: float) -> np.ndarray:
 def classify(dets: np.ndarray, gt_xywh: np.ndarray, kept: np.ndarray, plus_one: bool = True):
     """Label each detection ``"tp"``, ``"fp"`` or ``"ignored"`` with the WIDER rules (best
     face by IoU; an ignored face makes it ignored; a second hit on a face is a FP), taking
-    detections in descending score order: :func:`tinylib.viz.label_detections`, the one
-    place the rule is written."""
-    return viz.label_detections(dets, gt_xywh, kept, plus_one=plus_one)[0]
+    detections in descending score order: :func:`tinylib.eval.widerface.label_detections`,
+    the one place the rule is written."""
+    return W.label_detections(dets, gt_xywh, kept, plus_one=plus_one)[0]
 
 
 def _nice_step(x: float) -> float:
@@ -225,7 +225,7 @@ def draw_state(state: ExplorerState, image, gt_xywh, kept, axes=None, published=
     else:
         ends = np.vstack([g[:, :2] + g[:, 2:], state.dets[:, :2] + state.dets[:, 2:4], [[1, 1]]])
         ax.set(xlim=(0, ends[:, 0].max()), ylim=(ends[:, 1].max(), 0))
-    _, found, kept_mask = viz.label_detections(state.dets, g, kept)
+    _, found, kept_mask = W.label_detections(state.dets, g, kept)
     missed = kept_mask & ~found
     _outline(ax, g[missed], COLORS["missed"], 1.2)
     for lab in ("ignored", "fp", "tp"):

@@ -7,7 +7,8 @@ For each ``RUN_DIR`` (a ``python -m tinylib.frcnn.train ... --export RUN_DIR/wei
 it runs the detector on every val image present (the 374-image subset) at the image's own
 size, scores the detections with the official protocol (easy / medium / hard, and ``le20``:
 the hard faces of at most 20 px, :func:`tinylib.eval.widerface.with_size_setting`), and
-writes ``RUN_DIR/metrics.json``, ``RUN_DIR/ap_by_size.csv`` and the detections
+writes ``RUN_DIR/metrics.json``, ``RUN_DIR/ap_by_size.csv`` (per size bin, on all the photos
+and on each half of the split: column ``half``) and the detections
 (``RUN_DIR/predictions.npz``, keys ``event|stem``: re-scoring on a subset needs no re-run;
 ``--n N`` scores an evenly spread N of the images; for a run already scored on all of
 them it re-scores the saved detections on those N into ``metrics_n<N>.json``, so the two
@@ -49,8 +50,7 @@ def score(run: Path, n: int | None = None) -> dict:
     seconds = time.perf_counter() - t0
     atomic_save(run / "predictions.npz", lambda p: np.savez_compressed(p, **{k.replace("/", "|"): v for k, v in preds.items()}),
                 suffix=".tmp.npz")
-    by_size = W.ap_by_size(preds, load_eval_gt(data_root()), subset=list(preds))
-    atomic_write_text(run / "ap_by_size.csv", by_size.to_csv(index=False))
+    atomic_write_text(run / "ap_by_size.csv", by_size_halves(preds).to_csv(index=False))
     out = {"run": run.name, "label": res.label, "images": res.n_images,
            **{k: float(v) for k, v in res.ap.items()},
            "faces": {k: int(v) for k, v in res.n_faces.items()},
@@ -71,6 +71,17 @@ def score_halves(preds: dict) -> dict:
         res = W.evaluate({k: preds[k] for k in keys}, gt, settings=settings, subset=keys)
         out[half] = {"images": len(keys), **{k: float(v) for k, v in res.ap.items()}}
     return out
+
+
+def by_size_halves(preds: dict):
+    """AP per face-size bin (:func:`tinylib.eval.widerface.ap_by_size`) on all the scored
+    photos (``half`` ``"all"``) and on each half of the split apart (``"tuning"``, ``"test"``)."""
+    import pandas as pd
+
+    gt = load_eval_gt(data_root())
+    parts = {"all": list(preds), **splits.halves(list(preds))}
+    return pd.concat([W.ap_by_size(preds, gt, subset=keys).assign(half=half)
+                      for half, keys in parts.items() if keys], ignore_index=True)
 
 
 def score_tta(run: Path, setting: str, n: int | None = None) -> dict:

@@ -18,13 +18,23 @@ as measured tables with provenance, :mod:`tinylib.measured`):
 * ``hr_ablation``: the HR detector's candidates re-selected as Table 1 / Fig. 10's
   ablations (A only, A+B, without the 2x level, ...), per half;
 * ``hr_vote_sweep``: box-voting IoU on the tuning half (the choice) and the test half;
-* ``hr_recall_by_size``: recall by face size before NMS and after it, per half.
+* ``hr_calibration_sweep``: the HR detector with raw scores and with the score calibration
+  across templates and levels (:mod:`tinylib.hr.calibrate`) fitted on the tuning half at each
+  label IoU of :data:`CALIBRATION_IOUS`; the best on the tuning half is the default detector's
+  (``hr_calibration.json`` beside the weights, with ``--ship``), and the ``hr`` row of
+  ``wider_subset_detectors`` is that detector;
+* ``hr_recall_by_size``: recall by face size before NMS and after it (raw and, when chosen,
+  calibrated scores), per half.
 * ``hr_operating_point``: the HR detector's precision / recall / detections per photo at raw
   score thresholds, per half; ``chosen`` = the lowest threshold reaching precision 0.8 on the
   tuning half (where the explorer of chapter 07 opens).
 
-``--ship`` with only some detectors (``--detectors hr``) ships the HR tables only:
-``wider_subset_detectors`` needs every detector at every setting.
+``--ship`` with only some detectors (``--detectors hr``) ships the HR tables, and replaces
+only the ``hr`` rows of the shipped ``wider_subset_detectors`` (the peers' rows are carried
+over, which its provenance notes say); a table of every detector needs them all.
+
+The ablations (``hr_ablation``) and the operating points (``hr_operating_point``, where the
+explorer of chapter 07 opens on the network's scores) use the raw scores.
 
 Chapter 07, the weights README and the scorecard read these tables. ``--n N`` (an evenly
 spread sample) is for trying the script, never for a shipped table.
@@ -46,11 +56,14 @@ from tinylib.config import data_root
 from tinylib.data import splits
 from tinylib.eval import compare as C
 from tinylib.eval import widerface as W
-from tinylib.hr.detect import DEFAULT_WEIGHTS, Detector, load_detector
+from tinylib.hr import calibrate
+from tinylib.hr.detect import DEFAULT_CALIBRATION, DEFAULT_WEIGHTS, Detector, load_detector
 
 #: box-voting IoUs tried on the tuning half (None = plain NMS, the paper's post-processing)
 VOTE_IOUS = (None, 0.3, 0.35, 0.4, 0.5, 0.6)
 HR = "hr"
+#: label IoUs of the score calibration tried on the tuning half (tinylib.hr.calibrate)
+CALIBRATION_IOUS = (0.5, 0.6, 0.7, 0.8)
 
 
 def _score(preds: dict, gt, halves: dict) -> pd.DataFrame:
@@ -83,20 +96,51 @@ def choose_on_tuning(table: pd.DataFrame, by: str = "hard") -> pd.DataFrame:
                                       "detections", "chosen"]]
 
 
-def recall_before_after(raws, gt, halves: dict, vote_iou) -> pd.DataFrame:
-    """Recall by face size of the HR detector's A+B candidates before NMS and after it."""
+def recall_before_after(raws, gt, halves: dict, vote_iou, calibration=None) -> pd.DataFrame:
+    """Recall by face size of the HR detector's A+B candidates (raw score >= 0.05) before NMS
+    and after it, with raw scores and (``calibration``) with calibrated ones."""
     rows = []
-    before = {k: C.to_wider(*raw.select(0.05, 1.0, routing="ab", max_dets=None))
-              for k, raw in raws.items()}
-    after = C.hr_select(raws, vote_iou=vote_iou)
+    stages = {"before NMS": {k: C.to_wider(*raw.select(0.05, 1.0, routing="ab", max_dets=None))
+                             for k, raw in raws.items()},
+              "after NMS": C.hr_select(raws, vote_iou=vote_iou)}
+    if calibration is not None:
+        stages["after NMS, calibrated"] = C.hr_select(raws, vote_iou=vote_iou, calibration=calibration)
     for half, keys in halves.items():
-        for stage, preds in (("before NMS", before), ("after NMS", after)):
-            r = C.recall_by_size(preds, gt, keys, score_threshold=0.05,
+        for stage, preds in stages.items():
+            r = C.recall_by_size(preds, gt, keys, score_threshold=0.0,
                                  bins=(0, 10, 13, 16, 20, 30, 50, 1e9))
             for b, row in r.iterrows():
                 rows.append({"half": half, "stage": stage, "bin": str(b),
                              "faces": int(row["faces"]), "recall": float(row["recall"])})
     return pd.DataFrame(rows)
+
+
+def calibration_sweep(raws, gt, halves: dict, vote, setting: str, *, n_templates: int,
+                      weights: str) -> tuple[calibrate.Calibration | None, pd.DataFrame]:
+    """The HR detector with raw scores and with a calibration fitted on the tuning half at each
+    of :data:`CALIBRATION_IOUS`, scored on both halves; returns the calibration chosen on the
+    tuning half (``None``: raw scores won) and the sweep table (``chosen`` marked)."""
+    cals = {iou: calibrate.fit(raws, gt.boxes, halves["tuning"], n_templates=n_templates, label_iou=iou,
+                               weights=weights, fitted_on={"half": "tuning", "vote_iou": vote})
+            for iou in CALIBRATION_IOUS}
+    label = f"{HR} @ {setting}"
+    preds = {f"{label}, raw scores": C.hr_select(raws, vote_iou=vote),
+             **{f"{label}, calibrated (label IoU {iou:g})": C.hr_select(raws, vote_iou=vote, calibration=c)
+                for iou, c in cals.items()}}
+    sweep = choose_on_tuning(_score(preds, gt, halves))
+    best = sweep[sweep["chosen"]]["setting"].iloc[0]
+    pick = next((c for iou, c in cals.items() if best.endswith(f"(label IoU {iou:g})")), None)
+    return pick, sweep
+
+
+def with_shipped_peers(hr_rows: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """``hr_rows`` (this run's ``hr`` rows of ``wider_subset_detectors``) with the peers' rows of
+    the shipped table, and a note saying where those come from."""
+    old = measured.read_table("wider_subset_detectors")
+    peers_rows = old.frame[old.frame["detector"] != HR]
+    merged = pd.concat([hr_rows[hr_rows["detector"] == HR], peers_rows], ignore_index=True)
+    return merged, (f" The peers' rows are carried over from the table of commit {old.provenance.get('commit')} "
+                    f"({old.provenance.get('date')}); only the hr rows were re-measured (--detectors hr).")
 
 
 def main(argv=None) -> int:
@@ -148,13 +192,22 @@ def main(argv=None) -> int:
             chosen = sweep[sweep["chosen"]]["setting"].iloc[0].removeprefix("vote ")
             vote = None if chosen == "none" else float(chosen)
             print(f"box voting chosen on the tuning half: {chosen}", flush=True)
-            preds[f"{HR} @ 0.0625x..2x pyramid, A+B, vote {chosen}"] = C.hr_select(raws, vote_iou=vote)
+            setting = f"0.0625x..2x pyramid, A+B, vote {chosen}"
+            cal, csweep = calibration_sweep(raws, gt, halves, vote, setting, n_templates=len(det.templates),
+                                            weights=C.weights_id(wpath))
+            tables["hr_calibration_sweep"] = csweep
+            if cal is not None:
+                setting += f", calibrated (label IoU {cal.label_iou:g})"
+                if args.ship:
+                    cal.save(DEFAULT_CALIBRATION if wpath == DEFAULT_WEIGHTS else out / "hr_calibration.json")
+            print(f"score calibration chosen on the tuning half: {setting}", flush=True)
+            preds[f"{HR} @ {setting}"] = C.hr_select(raws, vote_iou=vote, calibration=cal)
             abl = {label: C.hr_select(raws, **{"vote_iou": vote, **opts})
                    for label, opts in C.ABLATIONS.items()}
             a = _score(abl, gt, halves).rename(columns={"label": "selection"})
             a["key"] = a["selection"].map(C.ABLATION_KEYS)
             tables["hr_ablation"] = a
-            tables["hr_recall_by_size"] = recall_before_after(raws, gt, halves, vote)
+            tables["hr_recall_by_size"] = recall_before_after(raws, gt, halves, vote, cal)
             op = C.operating_table(C.hr_select(raws, vote_iou=vote), gt, halves)
             tables["hr_operating_point"] = op
             pick = op[op["chosen"]].set_index("half")
@@ -183,7 +236,11 @@ def main(argv=None) -> int:
     det_table = choose_on_tuning(_score(preds, gt, halves))
     det_table["seconds"] = [timing.get(f"{d} @ {s}" if s else d, timing.get(d, float("nan")))
                             for d, s in zip(det_table["detector"], det_table["setting"])]
-    if partial and args.ship:
+    carried = ""
+    if partial and args.ship and HR in names and limit == {} and names == [HR]:
+        det_table, carried = with_shipped_peers(det_table)
+        tables["wider_subset_detectors"] = det_table
+    elif partial and args.ship:
         print("wider_subset_detectors not shipped: it needs every detector at every setting "
               "(this run has only part of them); the HR tables are", file=sys.stderr)
     else:
@@ -193,14 +250,15 @@ def main(argv=None) -> int:
         cmd += ["--weights", args.weights]
     notes = ("Scored with the official WIDER FACE protocol restricted to each half of the "
              "WIDER val subset (tinylib/data/wider_val_split.csv). Every choice (each peer's "
-             "setting, the HR box-voting IoU) made on the tuning half; the test half only "
-             "reports.")
+             "setting, the HR box-voting IoU and score calibration) made on the tuning half; the "
+             "score calibration's biases are fitted on the tuning half's candidates; the test half "
+             "only reports.")
     for tname, frame in tables.items():
         frame.to_csv(out / f"{tname}.csv", index=False)
         if args.ship:
             prov = measured.provenance("TINYLIB_DATA=../shared/data " + " ".join(cmd),
                                        weights=[wpath] if HR in names else [],
-                                       images=halves, notes=notes)
+                                       images=halves, notes=notes + (carried if tname == "wider_subset_detectors" else ""))
             measured.write_table(tname, frame, prov)
     if det_table.empty:
         return 0

@@ -155,7 +155,9 @@ def _imagenet32(root: Path) -> list[dict]:
     return rows
 
 
-def _synthetic(root: Path) -> list[dict]:
+def _synthetic(root: Path | None = None) -> list[dict]:
+    """The synthetic world's statistics; it lives in the cache (``synthetic.quick_world``), so
+    the data root plays no part."""
     world = Path(synthetic.quick_world())
     rows = _widerface(world, prefix="synthetic-widerface")
     if (world / "widerface" / "eval_gt" / "wider_face_val.mat").is_file():
@@ -206,7 +208,7 @@ def collect(name: str, root=None) -> list[dict]:
             return []
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(NAMES)}")
     if key == "synthetic":
-        return _synthetic(Path(root) if root is not None else Path("."))
+        return _synthetic()
     return _COLLECTORS[key](dataset_dir(root=root))
 
 

@@ -48,7 +48,7 @@ __all__ = ["ABLATIONS", "ABLATION_KEYS", "PEER_SETTINGS", "PEER_PUBLISHED", "pee
            "subset_images", "hr_raw", "hr_select", "peer_predictions", "compare",
            "best_per_detector", "recall_by_size", "spread", "HALVES", "claim_key",
            "halves_side_by_side", "half_images", "detectors_table", "subset_claims", "ablation_table",
-           "ablation_claims", "recall_table", "OPERATING_THRESHOLDS", "TARGET_PRECISION",
+           "ablation_claims", "calibration_claims", "recall_table", "OPERATING_THRESHOLDS", "TARGET_PRECISION",
            "operating_table", "explorer_threshold"]
 
 
@@ -123,18 +123,24 @@ def subset_images(gt: W.EvalGT, root=None, n: int | None = None) -> dict[str, Pa
 def hr_select(raws: Mapping[str, RawDetections], *, score_threshold: float = 0.05,
               nms_iou: float = 0.3, levels=None, use_a: bool = True, use_b: bool = True,
               routing: str = "ab", max_scale: float | None = None,
-              max_dets: int = 2000, vote_iou: float | None = 0.4) -> dict[str, np.ndarray]:
+              max_dets: int = 2000, vote_iou: float | None = 0.4,
+              calibration=None) -> dict[str, np.ndarray]:
     """WIDER rows ``(N, 5)`` from cached candidates: :meth:`RawDetections.select` per image.
     ``max_scale`` drops pyramid levels above it (``1`` = without the 2x level); ``routing``
     ``"full"`` keeps every template on every level (needs candidates of a
     ``Detector(routing="full")``); ``vote_iou`` as :class:`~tinylib.hr.detect.Detector`
-    (``None``: plain NMS)."""
+    (``None``: plain NMS); ``calibration`` (a :class:`~tinylib.hr.calibrate.Calibration`)
+    re-scores the candidates first (``score_threshold`` is then the floor on the raw scores,
+    as for the candidates it was fitted on)."""
     out = {}
     for key, raw in raws.items():
+        thr = score_threshold
+        if calibration is not None:
+            raw, thr = calibration.apply(raw, floor=score_threshold), 0.0
         lv = levels
         if max_scale is not None:
             lv = [s for s in raw.scales if s <= max_scale + 1e-9]
-        boxes, scores = raw.select(score_threshold, nms_iou, levels=lv, use_a=use_a,
+        boxes, scores = raw.select(thr, nms_iou, levels=lv, use_a=use_a,
                                    use_b=use_b, routing=routing, max_dets=max_dets,
                                    vote_iou=vote_iou)
         out[key] = to_wider(boxes, scores)
@@ -318,6 +324,28 @@ def subset_claims(frame: pd.DataFrame) -> list[dict]:
                 "note": (f"ours: WIDER val subset, test half ({n_test} images); tuning half "
                          f"({n_tun} images) {tun:.3f}; setting '{setting}' chosen on the tuning "
                          "half; paper: full WIDER val — not comparable")})
+    return rows
+
+
+def calibration_claims(frame: pd.DataFrame) -> list[dict]:
+    """The scorecard rows of ``hr_calibration_sweep``: ``hr.wider_subset.raw_scores.<s>`` (the
+    detector with the network's raw scores, the paper's post-processing of them) and
+    ``hr.wider_subset.calibration_gain.hard`` (the chosen row minus the raw one), test half,
+    the tuning half in the note."""
+    wide = halves_side_by_side(frame, ["setting"])
+    raw = next(i for i in wide.index if i.endswith("raw scores"))
+    chosen = frame.loc[frame["chosen"], "setting"].iloc[0]
+    n_test, n_tun = half_images(frame, "test"), half_images(frame, "tuning")
+    where = f"WIDER val subset, test half ({n_test} images); tuning half ({n_tun} images)"
+    rows = [{"key": f"hr.wider_subset.raw_scores.{s}", "ours": round(float(wide.at[raw, ("test", s)]), 3),
+             "unit": "AP", "claim": f"HR detector AP, {s}, raw scores (no calibration)",
+             "note": f"ours: {where} {wide.at[raw, ('tuning', s)]:.3f}; setting '{raw}'"}
+            for s in W.SETTINGS]
+    gain = {h: float(wide.at[chosen, (h, "hard")] - wide.at[raw, (h, "hard")]) for h in HALVES}
+    rows.append({"key": "hr.wider_subset.calibration_gain.hard", "ours": round(gain["test"], 3), "unit": "AP",
+                 "claim": "HR hard AP: the score calibration chosen on the tuning half minus raw scores",
+                 "note": f"ours: {where} {gain['tuning']:+.3f}; chosen '{chosen}'; its biases fitted on "
+                         "the tuning half's candidates (tinylib.hr.calibrate)"})
     return rows
 
 

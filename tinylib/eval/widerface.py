@@ -59,7 +59,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..boxes import box_convert, box_iou
-from ..config import data_file
+from ..config import DataRootError, data_file, dataset_dir
 from ..io import atomic_save, atomic_write_text
 from .pr import count_at_least, voc_ap, wider_thresholds
 
@@ -67,6 +67,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "SETTINGS",
+    "label_detections",
     "PredictionFormatError",
     "EvalGT",
     "SimpleEvalGT",
@@ -843,6 +844,37 @@ def gt_as_predictions(gt: EvalGT, subset=None, seed: int = 0) -> dict[str, np.nd
     return out
 
 
+def label_detections(dets_xywh, gt_xywh, kept_idx=None, *, iou: float = 0.5,
+                     plus_one: bool = True):
+    """The WIDER labelling of one image's detections, the one place it is written (the
+    drawings of :mod:`tinylib.viz` and :mod:`tinylib.widgets` both use it): ``(labels, found,
+    kept)``.
+
+    ``labels`` (N,) str per detection (``x y w h score`` rows, any order): taken in
+    descending score order, a detection whose best face (IoU ``>= iou``) is outside
+    ``kept_idx`` is ``"ignored"``, the first on a kept face ``"tp"``, a second one on the
+    same face and one on no face ``"fp"``. ``found`` (M,) bool: the face is hit by some
+    detection; ``kept`` (M,) bool: the face is in ``kept_idx`` (default all faces)."""
+    d = np.asarray(dets_xywh, dtype=np.float64).reshape(-1, 5)
+    g = np.asarray(gt_xywh, dtype=np.float64).reshape(-1, 4)
+    kept = np.zeros(len(g), dtype=bool)
+    kept[np.arange(len(g)) if kept_idx is None else np.asarray(kept_idx, dtype=np.int64)] = True
+    hit = (match_image(d, g, iou_thresh=iou, plus_one=plus_one) if len(d) and len(g)
+           else np.full(len(d), -1))
+    label = np.full(len(d), "fp", dtype=object)
+    found = np.zeros(len(g), dtype=bool)
+    for i in np.argsort(-d[:, 4], kind="stable"):
+        h = hit[i]
+        if h < 0:
+            continue
+        if not kept[h]:
+            label[i] = "ignored"
+        elif not found[h]:
+            label[i] = "tp"
+        found[h] = True
+    return label.astype(str), found, kept
+
+
 def ceilings(gt: EvalGT | None = None, **kw) -> dict:
     """AP of the ground truth evaluated as predictions, per setting, with the reasons it
     falls short of 1: faces that cannot be hit at all (non-positive ``+1`` width/height,
@@ -979,8 +1011,10 @@ def sample_images(root=None, gt: EvalGT | None = None) -> dict[str, Path]:
     """The real WIDER val images shipped in the data root (``widerface/sample_images``),
     keyed ``"event/stem"`` as in the val ground truth (looked up in ``gt`` when given, else
     the event is read off the file name, right for the shipped ``0--Parade`` images)."""
-    d = Path(root) / "widerface" / "sample_images" if root is not None else data_file(
-        "widerface/sample_images")
+    d = dataset_dir("widerface", root) / "sample_images"
+    if not d.is_dir():
+        raise DataRootError(f"widerface/sample_images not found under {d.parent.parent}. See "
+                            "`tinylib-data status` for where to obtain it and where to put it.")
     by_stem = {k.rsplit("/", 1)[-1]: k for k in gt.images} if gt is not None else {}
     out = {}
     for p in sorted(Path(d).glob("*.jpg")):

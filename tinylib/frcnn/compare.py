@@ -7,10 +7,12 @@ the tiny-person world) are too large to ship (a ResNet-50 detector is ~50 MB in 
 ships is their measured numbers, collected by ``tools/collect_frcnn_results.py`` into
 ``tinylib/weights/bh_*.csv`` (:data:`RESULT_FILES`), which chapter 08 reads with
 :func:`load_results` through :mod:`tinylib.measured`, so that each table's provenance (command,
-commit, images) comes along into the scorecard notes. Every number there is on the **whole WIDER
-val subset (374 images)** or on the tiny-person world, never the benchmarks' full test sets; the
-tables are *legacy*: measured before the tuning/test split of the subset existed (the tuning half
-is included), which their provenance says.
+commit, images) comes along into the scorecard notes. Every number there is on the **WIDER val
+subset** or on the tiny-person world, never the benchmarks' full test sets. A run is scored on
+all the subset's photos and on each half of its tuning/test split apart (column ``half``:
+``all``, ``tuning``, ``test``); the chapter reports the test half (:func:`headline_half`). Tables
+without that column are *legacy*: measured before the split existed, on all 374 photos (the
+tuning half included), which their provenance says.
 
 :func:`speed_table` times detectors side by side in one run: the same input, the same threads,
 warm-up, repetitions interleaved so that a machine's drift hits every model alike.
@@ -35,6 +37,7 @@ from .. import measured
 from ..config import REPO_DIR
 
 __all__ = ["RESULT_FILES", "RESULT_TABLES", "METRICS", "outside_spread", "collect_runs", "collect_by_size",
+           "headline_half", "headline_rows", "scored_on", "spread_words", "seed_words",
            "collect_pretrain", "collect_tinyperson", "load_results", "seed_summary", "backbone_delta",
            "pretrain_gain", "speed_table", "seed_order"]
 
@@ -53,6 +56,23 @@ def outside_spread(delta: float, spread: float, seeds: int) -> bool:
     """The module's rule: a difference counts only with more than one seed and when it exceeds
     the seed spread (the larger ``max - min`` over seeds of the two sides)."""
     return bool(seeds > 1 and abs(delta) > spread)
+
+
+def spread_words(spread: float, outside: bool | None, seeds: int) -> str:
+    """How a number stands against its seed spread, in words for a note: ``"outside the seed
+    spread (0.018)"``, ``"inside ..."``, ``"seed spread 0.018"`` (``outside`` None: a mean, not a
+    difference) or, with one seed, ``"one seed: no seed spread"``."""
+    if seeds < 2:
+        return "one seed: no seed spread"
+    if outside is None:
+        return f"seed spread {spread:.3f}"
+    return f"{'outside' if outside else 'inside'} the seed spread ({spread:.3f})"
+
+
+def seed_words(seeds) -> str:
+    """``"seed 0"`` or ``"mean of seeds 0, 1"``."""
+    seeds = sorted(int(v) for v in seeds)
+    return f"seed {seeds[0]}" if len(seeds) == 1 else "mean of seeds " + ", ".join(map(str, seeds))
 
 
 def _parse_run(name: str) -> dict:
@@ -75,30 +95,71 @@ def _steps(run: Path) -> int | None:
 
 
 def collect_runs(out_dir) -> pd.DataFrame:
-    """One row per scoring of a WIDER run: ``<out>/<run>/metrics.json`` (its own evaluation)
-    and ``metrics_n<N>.json`` (its detections re-scored on an evenly spread N images, to pair
-    with a run evaluated on those N): ``run, backbone, init, seed, images, easy, medium, hard,
-    le20, faces_le20, steps``."""
+    """One row per scoring of a WIDER run: ``<out>/<run>/metrics.json`` (its own evaluation:
+    ``half`` ``"all"``, and ``"tuning"`` / ``"test"`` from its ``halves``) and
+    ``metrics_n<N>.json`` (its detections re-scored on an evenly spread N images, to pair with a
+    run evaluated on those N: ``half`` ``"n<N>"``): ``run, backbone, init, seed, half, images,
+    easy, medium, hard, le20, faces_le20, steps``."""
     rows = []
     for m in sorted(Path(out_dir).glob("*/metrics*.json")):
         d = json.loads(m.read_text())
-        rows.append({"run": m.parent.name, **_parse_run(m.parent.name), "images": int(d["images"]),
-                     **{k: float(d[k]) for k in METRICS}, "faces_le20": int(d["faces"]["le20"]),
-                     "steps": _steps(m.parent)})
+        base = {"run": m.parent.name, **_parse_run(m.parent.name)}
+        tail = {"faces_le20": int(d["faces"]["le20"]), "steps": _steps(m.parent)}
+        half = "all" if m.name == "metrics.json" else m.stem.removeprefix("metrics_")
+        rows.append({**base, "half": half, "images": int(d["images"]), **{k: float(d[k]) for k in METRICS},
+                     **tail})
+        for h, v in d.get("halves", {}).items():
+            rows.append({**base, "half": h, "images": int(v["images"]), **{k: float(v[k]) for k in METRICS},
+                         **tail, "faces_le20": None})
     return pd.DataFrame(rows)
 
 
 def collect_by_size(out_dir) -> pd.DataFrame:
-    """AP per face-size bin of every scored run: ``run, backbone, init, seed, bin, min_size,
-    max_size, faces, ap``."""
+    """AP per face-size bin of every scored run: ``run, backbone, init, seed, half, bin,
+    min_size, max_size, faces, ap`` (``half`` ``"all"`` where the run's file has none)."""
     frames = []
     for f in sorted(Path(out_dir).glob("*/ap_by_size.csv")):
         df = pd.read_csv(f)
-        for k, v in _parse_run(f.parent.name).items():
+        half = df.pop("half") if "half" in df.columns else "all"
+        df.insert(0, "half", half)
+        for k, v in reversed(_parse_run(f.parent.name).items()):
             df.insert(0, k, v)
         df.insert(0, "run", f.parent.name)
         frames.append(df)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def headline_half(frame: pd.DataFrame) -> str:
+    """The half a table's headline numbers come from: ``"test"`` when the table has test-half
+    rows, else ``"all"`` (a legacy table, scored before the split existed)."""
+    if "half" in frame.columns and (frame["half"] == "test").any():
+        return "test"
+    return "all"
+
+
+def headline_rows(frame: pd.DataFrame, half: str | None = None) -> pd.DataFrame:
+    """The rows of ``half`` (default :func:`headline_half`) of a runs or by-size table; for the
+    runs of ``"all"`` (or a legacy table) only the scorings on the most images (not the
+    ``metrics_n<N>`` re-scorings)."""
+    half = half or headline_half(frame)
+    r = frame if "half" not in frame.columns else frame[frame["half"] == half]
+    if r.empty:
+        have = sorted(set(frame["half"])) if "half" in frame.columns else ["all"]
+        raise ValueError(f"no rows of half {half!r} (have {have})")
+    if half == "all" and "images" in r.columns:
+        r = r[r["images"] == r["images"].max()]
+    return r
+
+
+def scored_on(frame: pd.DataFrame, half: str | None = None) -> str:
+    """What the headline rows were scored on, in words, e.g. ``"the test half of the WIDER val
+    subset (187 photos)"``."""
+    half = half or headline_half(frame)
+    n = int(headline_rows(frame, half)["images"].max())
+    if half == "all":
+        return (f"the whole WIDER val subset ({n} photos), measured before the tuning/test split "
+                "(tuning half included)")
+    return f"the {half} half of the WIDER val subset ({n} photos)"
 
 
 def collect_pretrain(out_dir) -> pd.DataFrame:
@@ -145,22 +206,19 @@ def load_results(directory=None) -> dict[str, measured.Table]:
     return out
 
 
-def seed_summary(runs: pd.DataFrame, metrics=METRICS, images: int | None = None) -> pd.DataFrame:
-    """Per ``(backbone, init)``, over the scorings on ``images`` val images (default: the
-    largest number in ``runs``): the number of seeds and, per metric, ``<m>_mean`` and
-    ``<m>_spread`` (max - min over seeds; 0 for one seed)."""
+def seed_summary(runs: pd.DataFrame, metrics=METRICS, half: str | None = None) -> pd.DataFrame:
+    """Per ``(backbone, init)``, over the scorings of ``half`` (:func:`headline_rows`; default
+    the test half, or all the photos of a legacy table): the number of seeds, ``images`` and,
+    per metric, ``<m>_mean`` and ``<m>_spread`` (max - min over seeds; 0 for one seed)."""
     if runs.empty:
         raise ValueError("no runs to summarise")
-    n = int(runs["images"].max()) if images is None else int(images)
-    r = runs[runs["images"] == n]
-    if r.empty:
-        raise ValueError(f"no run scored on {n} images (have {sorted(set(runs['images']))})")
+    r = headline_rows(runs, half)
     g = r.groupby(["backbone", "init"], sort=False)
     out = g.size().rename("seeds").to_frame()
     for m in metrics:
         out[f"{m}_mean"] = g[m].mean()
         out[f"{m}_spread"] = g[m].max() - g[m].min()
-    out["images"] = n
+    out["images"] = int(r["images"].max())
     return out.reset_index()
 
 
@@ -206,11 +264,11 @@ def pretrain_gain(runs: pd.DataFrame, metrics=METRICS) -> pd.DataFrame:
 
 def seed_order(runs: pd.DataFrame, a: str = "bh_resnet50", b: str = "resnet50", metric: str = "hard",
                init: str = "scratch") -> str:
-    """How the seeds of ``a`` and ``b`` (``init`` runs, largest image count) lie on ``metric``:
+    """How the seeds of ``a`` and ``b`` (``init`` runs, :func:`headline_rows`) lie on ``metric``:
     ``"all above"`` (every seed of ``a`` beats every seed of ``b``), ``"all below"`` or
     ``"overlap"``."""
-    n = int(runs["images"].max())
-    r = runs[(runs["init"] == init) & (runs["images"] == n)]
+    r = headline_rows(runs)
+    r = r[r["init"] == init]
     va, vb = r.loc[r["backbone"] == a, metric], r.loc[r["backbone"] == b, metric]
     if va.empty or vb.empty:
         raise KeyError(f"no {init} runs of {a!r} and {b!r}")

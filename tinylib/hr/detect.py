@@ -56,6 +56,7 @@ from ..data.images import as_rgb_image, read_image
 from ..eval.widerface import write_predictions
 from ..io import atomic_save
 from . import targets as T
+from .calibrate import Calibration, load_calibration
 from .model import RGB_MEAN, HRDetector, build_hr
 from .templates import Templates
 
@@ -63,6 +64,8 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_WEIGHTS",
+    "DEFAULT_CALIBRATION",
+    "default_calibration",
     "SYNTHETIC_WEIGHTS",
     "pyramid_scales",
     "decode_level",
@@ -79,6 +82,10 @@ PACKAGE_WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 #: the weight average of two stages (``tools/train_hr_wider.sh``: ``configs/hr_mnet025_wider_cpu.yaml``
 #: then ``configs/hr_mnet025_wider_cpu_stage2.yaml``, averaged by :mod:`tinylib.hr.soup`)
 DEFAULT_WEIGHTS = PACKAGE_WEIGHTS_DIR / "hr_mnet025_wider.pt"
+#: the score calibration across templates and levels of :data:`DEFAULT_WEIGHTS`
+#: (:mod:`tinylib.hr.calibrate`), fitted on the tuning half of the WIDER val subset by
+#: ``tools/eval_wider_subset.py --ship``; the default detector applies it
+DEFAULT_CALIBRATION = PACKAGE_WEIGHTS_DIR / "hr_calibration.json"
 #: the embedded default's detector: ResNet-18 HR trained on the synthetic world only
 #: (``tools/train_shipped_weights.sh``); used where no real data is present
 SYNTHETIC_WEIGHTS = PACKAGE_WEIGHTS_DIR / "hr_res18_synth.pt"
@@ -245,7 +252,8 @@ class Detector:
                  nms_iou: float = 0.3, max_side: int = 5000, half_octaves: bool = False,
                  upsample: bool = True, candidate_threshold: float = 0.05,
                  top_k: int = 5000, max_dets: int = 2000, amp: bool = False,
-                 routing: str = "ab", vote_iou: float | None = 0.4):
+                 routing: str = "ab", vote_iou: float | None = 0.4,
+                 calibration: Calibration | None = None):
         if routing not in ("ab", "full"):
             raise ValueError(f"routing must be 'ab' or 'full', got {routing!r}")
         self.device = torch.device(device or runtime().device)
@@ -262,6 +270,7 @@ class Detector:
         self.amp = amp
         self.routing = routing
         self.vote_iou = vote_iou
+        self.calibration = calibration  # applied to the candidates before threshold and NMS
 
     def scales_for(self, height: int, width: int) -> list[float]:
         return pyramid_scales(height, width, self.templates, max_side=self.max_side,
@@ -331,6 +340,8 @@ class Detector:
         results = []
         for k in tqdm(range(0, len(images), batch_size), disable=not progress, desc="detect"):
             for r in self.raw_many(images[k:k + batch_size]):
+                if self.calibration is not None:
+                    r = self.calibration.apply(r)
                 results.append(r.select(self.score_threshold, self.nms_iou,
                                         routing=self.routing, max_dets=self.max_dets,
                                         vote_iou=self.vote_iou))
@@ -338,6 +349,21 @@ class Detector:
 
     def detect(self, image):
         return self.detect_many([image])[0]
+
+
+def default_calibration(weights=None) -> Calibration | None:
+    """The shipped calibration (:data:`DEFAULT_CALIBRATION`) when it was fitted for ``weights``
+    (default :data:`DEFAULT_WEIGHTS`), else ``None`` (logged): other weights are used raw."""
+    from .cache import weights_id  # cache imports this module
+
+    path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+    if not DEFAULT_CALIBRATION.is_file() or not path.is_file():
+        return None
+    try:
+        return load_calibration(DEFAULT_CALIBRATION, weights_id(path))
+    except ValueError as exc:
+        log.info("no score calibration for %s: %s", path, exc)
+        return None
 
 
 def to_wider(boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -603,6 +629,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--nms", type=_iou, default=0.3, help="NMS IoU in (0, 1] (0.3)")
     p.add_argument("--vote", type=_iou_or_off, default=0.4,
                    help="box-voting IoU (0.4); 0 turns voting off (plain NMS, as the paper)")
+    p.add_argument("--calibration", default="auto",
+                   help="score calibration JSON (tinylib.hr.calibrate); 'auto' (default): the shipped "
+                        f"{DEFAULT_CALIBRATION.name} when it was fitted for the weights; 'none': raw scores")
     p.add_argument("--max-side", type=_positive_int, default=CLI_MAX_SIDE,
                    help=f"cap on the pyramid's level size ({CLI_MAX_SIDE}: keeps the 2x level of "
                         "images up to 2,100 px)")
@@ -610,6 +639,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--draw", action="store_true",
                    help=f"also write <out>/{DRAWINGS}/<folder>/<stem>.jpg with the boxes")
     return p
+
+
+def _calibration(choice: str, weights) -> Calibration | None:
+    if choice == "none":
+        return None
+    if choice == "auto":
+        return default_calibration(weights)
+    from .cache import weights_id
+
+    return load_calibration(choice, weights_id(Path(weights) if weights else DEFAULT_WEIGHTS))
 
 
 def _draw(image: np.ndarray, boxes: np.ndarray, path: Path) -> None:
@@ -635,12 +674,14 @@ def main(argv: list[str] | None = None) -> int:
         files = [p for p in paths if p.is_file()]
         plan = plan_outputs(files, out, args.draw)
         model = load_detector(args.weights)
+        calibration = _calibration(args.calibration, args.weights)
         check_output_dir(out)
     except (CLIError, FileNotFoundError, ValueError) as exc:
         print(f"tinylib-detect: error: {exc}", file=sys.stderr)
         return 2
     det = Detector(model, device=device, score_threshold=args.threshold,
-                   nms_iou=args.nms, max_side=args.max_side, vote_iou=args.vote or None)
+                   nms_iou=args.nms, max_side=args.max_side, vote_iou=args.vote or None,
+                   calibration=calibration)
     skipped: list[tuple[Path, str]] = []
     for path in paths:
         try:
