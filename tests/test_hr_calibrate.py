@@ -102,7 +102,7 @@ def test_fit_refuses_labels_of_one_kind():
         K.fit(raws, gt, [], n_templates=2)
 
 
-def test_detector_and_cli_apply_a_calibration(tmp_path, small_model):
+def test_detector_and_cli_apply_a_calibration(tmp_path, small_model, capsys):
     torch.manual_seed(0)
     image = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
     n = len(small_model.templates)
@@ -125,3 +125,10 @@ def test_detector_and_cli_apply_a_calibration(tmp_path, small_model):
     assert max(cal_scores) < max(raw_scores)
     other = K.Calibration(tuple([0.0] * n), {}, 0.0, weights="not-these-weights").save(tmp_path / "o.json")
     assert main([*args, "--out", str(tmp_path / "o"), "--calibration", str(other)]) == 2  # refused, named
+    capsys.readouterr()
+    base = [str(tmp_path / "a.png"), "--weights", str(weights), "--max-side", "128", "--device", "cpu"]
+    assert main([*base, "--out", str(tmp_path / "d"), "--draw", "--calibration", "none"]) == 0
+    rows = [float(x.split()[4]) for x in (tmp_path / "d" / tmp_path.name / "a.txt").read_text().splitlines()[2:]]
+    assert rows and min(rows) >= 0.0  # the files: every detection after NMS, for the evaluator
+    shown = sum(r >= 0.5 for r in rows)  # the screen and the drawing: the draw threshold
+    assert f"{shown} faces at score >= 0.5 ({len(rows)} detections at >= 0 written" in capsys.readouterr().out

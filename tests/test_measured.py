@@ -173,3 +173,14 @@ def test_render_blocks_replaces_only_the_marked_block(tmp_path):
     out = measured.render("sw", tmp_path)
     assert out.startswith("| setting | easy (test)")
     assert "| 1x | 0.700 |" in out and "| 2x (chosen) | 0.800 |" in out
+
+
+def test_render_runs_scored_per_half(tmp_path):
+    frame = pd.DataFrame({"run": ["a_s0"] * 3, "backbone": ["a"] * 3, "init": ["scratch"] * 3, "seed": [0] * 3,
+                          "half": ["all", "tuning", "test"], "images": [374, 187, 187],
+                          "easy": [0.3, 0.2, 0.4], "medium": [0.3] * 3, "hard": [0.1, 0.05, 0.15],
+                          "le20": [0.01] * 3})
+    measured.write_table("runs", frame, measured.provenance("cmd", images={"test": ["a/b"]}), directory=tmp_path)
+    out = measured.render("runs", tmp_path)
+    assert out.startswith("| run | easy (test) | medium (test) | hard (test) | le20 (test) | easy (tuning)")
+    assert "| a_s0 | 0.400 | 0.300 | 0.150 | 0.010 | 0.200 |" in out  # the halves, not the whole subset

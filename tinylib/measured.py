@@ -225,6 +225,10 @@ def render(name: str, directory: str | os.PathLike | None = None) -> str:
     elif {"half", "arm", "reach"} <= set(f.columns):  # paired arms of one recipe
         body = halves_side_by_side(f, ["arm", "reach"],
                                    settings=[c for c in ("easy", "medium", "hard", "le20") if c in f])
+    elif {"half", "run", "init", "seed"} <= set(f.columns):  # detector runs scored per half
+        halves = f[f["half"].isin(["tuning", "test"])]
+        body = halves_side_by_side(halves, ["run"], settings=[c for c in ("easy", "medium", "hard", "le20")
+                                                              if c in f])
     elif "half" in f.columns and "row" in f.columns:
         body = halves_side_by_side(f, ["row"])
     else:

@@ -33,8 +33,13 @@ as measured tables with provenance, :mod:`tinylib.measured`):
 only the ``hr`` rows of the shipped ``wider_subset_detectors`` (the peers' rows are carried
 over, which its provenance notes say); a table of every detector needs them all.
 
-The ablations (``hr_ablation``) and the operating points (``hr_operating_point``, where the
-explorer of chapter 07 opens on the network's scores) use the raw scores.
+The HR detector's rows (the vote and calibration sweeps, ``wider_subset_detectors``, recall by
+size, operating points) are measured on the candidates of the default detector exactly as
+``tinylib-detect`` makes them: A+B templates decoded, its pyramid cap (``CLI_MAX_SIDE``). The
+ablations (``hr_ablation``) re-select one cached set of candidates of every template on every
+level (``--max-side``), so their top-k per level is shared by all 25 templates; they and the
+operating points (``hr_operating_point``, where the explorer of chapter 07 opens on the
+network's scores) use the raw scores.
 
 Chapter 07, the weights README and the scorecard read these tables. ``--n N`` (an evenly
 spread sample) is for trying the script, never for a shipped table.
@@ -57,7 +62,13 @@ from tinylib.data import splits
 from tinylib.eval import compare as C
 from tinylib.eval import widerface as W
 from tinylib.hr import calibrate
-from tinylib.hr.detect import DEFAULT_CALIBRATION, DEFAULT_WEIGHTS, Detector, load_detector
+from tinylib.hr.detect import (
+    CLI_MAX_SIDE,
+    DEFAULT_CALIBRATION,
+    DEFAULT_WEIGHTS,
+    Detector,
+    load_detector,
+)
 
 #: box-voting IoUs tried on the tuning half (None = plain NMS, the paper's post-processing)
 VOTE_IOUS = (None, 0.3, 0.35, 0.4, 0.5, 0.6)
@@ -149,7 +160,9 @@ def main(argv=None) -> int:
                    help="evenly spread sample of N images (a try-out; never --ship it)")
     p.add_argument("--detectors", default=",".join([HR, *C.PEER_SETTINGS]))
     p.add_argument("--weights", default=None, help=f"HR weights (default {DEFAULT_WEIGHTS.name})")
-    p.add_argument("--max-side", type=int, default=2100, help="HR pyramid cap (keeps 2x of 1024 px)")
+    p.add_argument("--max-side", type=int, default=2100,
+                   help="HR pyramid cap of the ablations' candidates (keeps 2x of 1024 px); the "
+                        f"detector's own rows use tinylib-detect's ({CLI_MAX_SIDE})")
     p.add_argument("--out", default="build/wider_subset")
     p.add_argument("--ship", action="store_true",
                    help="also write the measured tables into tinylib/weights/ (with provenance)")
@@ -180,11 +193,15 @@ def main(argv=None) -> int:
     peer_names = []
     for name in names:
         if name == HR:
-            det = Detector(load_detector(wpath), score_threshold=0.05, max_side=args.max_side,
-                           routing="full")
+            model = load_detector(wpath)
+            # the default detector's candidates (tinylib-detect: A+B templates decoded, its pyramid cap)
+            det = Detector(model, score_threshold=0.05, max_side=CLI_MAX_SIDE, routing="ab")
             t = time.perf_counter()
             raws = C.hr_raw(det, images, weights_id=C.weights_id(wpath), progress=True)
             timing[HR] = time.perf_counter() - t
+            # the ablations': every template on every level, re-selected row by row
+            full = Detector(model, score_threshold=0.05, max_side=args.max_side, routing="full")
+            raws_full = C.hr_raw(full, images, weights_id=C.weights_id(wpath), progress=True)
             sweep = _score({f"{HR} @ vote {v if v is not None else 'none'}":
                             C.hr_select(raws, vote_iou=v) for v in VOTE_IOUS}, gt, halves)
             sweep = choose_on_tuning(sweep)
@@ -192,7 +209,7 @@ def main(argv=None) -> int:
             chosen = sweep[sweep["chosen"]]["setting"].iloc[0].removeprefix("vote ")
             vote = None if chosen == "none" else float(chosen)
             print(f"box voting chosen on the tuning half: {chosen}", flush=True)
-            setting = f"0.0625x..2x pyramid, A+B, vote {chosen}"
+            setting = f"0.0625x..2x pyramid, A+B decoded, vote {chosen}"
             cal, csweep = calibration_sweep(raws, gt, halves, vote, setting, n_templates=len(det.templates),
                                             weights=C.weights_id(wpath))
             tables["hr_calibration_sweep"] = csweep
@@ -202,7 +219,7 @@ def main(argv=None) -> int:
                     cal.save(DEFAULT_CALIBRATION if wpath == DEFAULT_WEIGHTS else out / "hr_calibration.json")
             print(f"score calibration chosen on the tuning half: {setting}", flush=True)
             preds[f"{HR} @ {setting}"] = C.hr_select(raws, vote_iou=vote, calibration=cal)
-            abl = {label: C.hr_select(raws, **{"vote_iou": vote, **opts})
+            abl = {label: C.hr_select(raws_full, **{"vote_iou": vote, **opts})
                    for label, opts in C.ABLATIONS.items()}
             a = _score(abl, gt, halves).rename(columns={"label": "selection"})
             a["key"] = a["selection"].map(C.ABLATION_KEYS)

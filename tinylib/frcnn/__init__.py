@@ -8,7 +8,13 @@ One package, one job each, beside :mod:`tinylib.hr`:
 * :mod:`tinylib.frcnn.detect` -- inference in the library's box convention, WIDER-submission
   rows, fp16 weights (save/load), WIDER FACE and TinyPerson evaluation;
 * :mod:`tinylib.frcnn.train` -- YAML recipes -> :func:`tinylib.engine.train`
-  (``python -m tinylib.frcnn.train CONFIG``).
+  (``python -m tinylib.frcnn.train CONFIG``);
+* :mod:`tinylib.frcnn.pretrain` -- tiny-image pre-training of a backbone (BH Table 5: CIFAR-100,
+  ImageNet32 or the WIDER-32 stand-in), whose weights the detector starts from;
+* :mod:`tinylib.frcnn.compare` -- the bottom-heavy comparison's tables: the shipped
+  ``bh_*.csv`` read back, seed spreads, backbone deltas, the pre-training gain;
+* :mod:`tinylib.frcnn.toolbox` -- the survey's small-object toolbox, measured (chapter 10):
+  each technique switched on alone against one baseline detector.
 
 Import what you need from the submodules; importing the package loads nothing heavy.
 """

@@ -3,11 +3,11 @@ on alone against one baseline detector, with one budget and two seeds, on the re
 
 The detector and budget are ``configs/toolbox_frcnn_cpu.yaml``: one trained detector to start
 from -- chapter 08's best, Faster R-CNN-FPN over ResNet-50 at x0.25 width from the WIDER-32
-tiny-image pre-training, 2,500 steps (:data:`START_RECIPE`; hard AP 0.268) -- then 500 more steps
-of 4 crops of 256 px on the 1,239 real WIDER train photos, the baseline as it was trained, each
-technique with the technique switched on; the seeds (0, 1) are those of the 500 steps. Training
-every run from the backbone for 1,000 steps gave a baseline at hard AP 0.06, too weak to measure
-anything on, and 2,500 steps each did not fit two CPU cores. A technique that adds parameters
+tiny-image pre-training, 2,500 steps (:data:`START_RECIPE`; its AP is in ``bh_wider_runs``) --
+then 500 more steps of 4 crops of 256 px on the 1,239 real WIDER train photos, the baseline as
+it was trained, each technique with the technique switched on; the seeds (0, 1) are those of
+the 500 steps. Training every run from the backbone for 1,000 steps gave a baseline far too
+weak to measure anything on, and 2,500 steps each did not fit two CPU cores. A technique that adds parameters
 (the SSH module; the single level's RPN head for 20 anchors) starts them fresh in the 500 steps,
 where the rest of the detector is trained: the table says so. :data:`TECHNIQUES` holds, per
 technique, the recipe overrides that switch it on (:func:`variant_recipe`), the survey's claim

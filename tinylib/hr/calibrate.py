@@ -3,8 +3,8 @@
 Each template is its own classifier, trained with its own positives, and each pyramid level
 sees a different image scale, so a raw score of 0.9 from one template and one level is not
 the same evidence as 0.9 from another. NMS then keeps whichever box scores highest, and that
-is often a box of the wrong size from a neighbouring template or level: 0.83 of the hard
-20-30 px faces have a candidate at IoU >= 0.5 before NMS, 0.62 after it (chapter 07).
+can be a box of the wrong size from a neighbouring template or level (chapter 07 measures
+recall by face size before and after NMS).
 
 :func:`fit` puts every candidate on one scale: a logistic regression on the candidates of a set
 of photos (the **tuning** half of the WIDER val subset, never the test half),

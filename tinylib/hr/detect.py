@@ -625,7 +625,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="output folder: <out>/<folder>/<stem>.txt per image (the folder and name "
                         "below the images' common folder)")
     p.add_argument("--weights", default=None, help=f"checkpoint (default: {DEFAULT_WEIGHTS.name})")
-    p.add_argument("--threshold", type=_score, default=0.5, help="score threshold in [0, 1] (0.5)")
+    p.add_argument("--threshold", type=_score, default=0.0,
+                   help="score floor in [0, 1] of the detections written to the .txt files (0: every "
+                        "detection after NMS, i.e. every candidate of raw score >= 0.05, as the WIDER "
+                        "evaluator wants them: it ranks them all)")
+    p.add_argument("--draw-threshold", type=_score, default=0.5,
+                   help="score threshold in [0, 1] of the boxes drawn (--draw) and of the faces counted "
+                        "on the screen (0.5)")
     p.add_argument("--nms", type=_iou, default=0.3, help="NMS IoU in (0, 1] (0.3)")
     p.add_argument("--vote", type=_iou_or_off, default=0.4,
                    help="box-voting IoU (0.4); 0 turns voting off (plain NMS, as the paper)")
@@ -696,14 +702,16 @@ def main(argv: list[str] | None = None) -> int:
         try:
             write_predictions({entry["key"]: to_wider(boxes, scores)}, out)
             if entry["drawing"] is not None:
-                _draw(image, boxes, entry["drawing"])
+                _draw(image, boxes[scores >= args.draw_threshold], entry["drawing"])
         except OSError as exc:
             msg = f"cannot write its results under {out} ({exc})"
             print(f"tinylib-detect: skipping {path}: {msg}", file=sys.stderr)
             skipped.append((path, msg))
             continue
         lv = ", ".join(f"{s:g}x" for s in levels)
-        print(f"{path}: {len(boxes)} faces (pyramid {lv}) -> {entry['boxes']}")
+        shown = int((scores >= args.draw_threshold).sum())
+        print(f"{path}: {shown} faces at score >= {args.draw_threshold:g} ({len(boxes)} detections at >= "
+              f"{args.threshold:g} written; pyramid {lv}) -> {entry['boxes']}")
     if skipped:
         print(f"tinylib-detect: {len(skipped)} of {len(paths)} image(s) skipped, the others "
               "done:", file=sys.stderr)
