@@ -53,6 +53,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -107,12 +108,20 @@ def choose_on_tuning(table: pd.DataFrame, by: str = "hard") -> pd.DataFrame:
                                       "detections", "chosen"]]
 
 
+def _candidates(raw) -> tuple:
+    """The A+B candidates of score >= 0.05 (what :meth:`RawDetections.select` would keep with
+    NMS switched off), sorted by score; no NMS at IoU 1 (quadratic in tens of thousands)."""
+    keep = (raw.scores >= 0.05) & (np.isin(raw.template, list(raw.a))
+                                   | (np.isin(raw.template, list(raw.b)) & (raw.level > 1 + 1e-6)))
+    order = np.argsort(-raw.scores[keep], kind="stable")
+    return raw.boxes[keep][order], raw.scores[keep][order]
+
+
 def recall_before_after(raws, gt, halves: dict, vote_iou, calibration=None) -> pd.DataFrame:
     """Recall by face size of the HR detector's A+B candidates (raw score >= 0.05) before NMS
     and after it, with raw scores and (``calibration``) with calibrated ones."""
     rows = []
-    stages = {"before NMS": {k: C.to_wider(*raw.select(0.05, 1.0, routing="ab", max_dets=None))
-                             for k, raw in raws.items()},
+    stages = {"before NMS": {k: C.to_wider(*_candidates(raw)) for k, raw in raws.items()},
               "after NMS": C.hr_select(raws, vote_iou=vote_iou)}
     if calibration is not None:
         stages["after NMS, calibrated"] = C.hr_select(raws, vote_iou=vote_iou, calibration=calibration)
