@@ -411,13 +411,15 @@ def test_seed_order():
 
 def test_shipped_tables_hold_the_comparison():
     r = C.load_results(C.WEIGHTS_DIR)
-    assert all(t.provenance.get("legacy") for t in r.values())  # measured before the split: they say so
-    assert r["runs"].images("whole WIDER val subset (before the split)") == 374
+    assert r["runs"].images("test") == r["runs"].images("tuning") == 187  # scored on each half apart
+    assert not r["runs"].provenance.get("legacy") and not r["by_size"].provenance.get("legacy")
     assert r["tinyperson"].provenance["source_kind"] == "synthetic"
     r = {k: t.frame for k, t in r.items()}
     runs = r["runs"]
     s = C.seed_summary(runs)
-    assert set(runs["images"]) == {374}
+    assert C.headline_half(runs) == "test" and set(s["images"]) == {187}
+    assert set(runs.loc[runs["half"] == "all", "images"]) == {374}
+    assert C.headline_half(r["by_size"]) == "test"
     scratch = s[s["init"] == "scratch"].set_index("backbone")
     assert set(scratch.index) == {"resnet50", "bh_resnet50"} and (scratch["seeds"] == 2).all()
     assert set(r["pretrain"]["backbone"]) == set(r["tinyperson"]["backbone"]) == {"resnet50", "bh_resnet50"}

@@ -62,9 +62,12 @@ def main(argv=None) -> int:
         if key in ("runs", "by_size"):
             keys = splits.load_split()
             images = {h: [k for k, v in keys.items() if v == h] for h in splits.HALVES}
-        measured.write_table(C.RESULT_TABLES[key], df, measured.provenance(
-            args.command, images=images, notes=NOTES[key], runs=sorted(set(df["run"])) if "run" in df else None),
-            args.to)
+        prov = measured.provenance(args.command, images=images, notes=NOTES[key],
+                                   **({"runs": sorted(set(df["run"]))} if "run" in df else {}))
+        if key == "pretrain":  # crops, not listed photos: their counts (no image-list hash)
+            prov["images"] = {"WIDER-32 crops of the train photos (training)": {"n": int(df["n_train"].max()), "hash": None},
+                              "WIDER-32 crops of the val photos (top-1)": {"n": int(df["n_test"].max()), "hash": None}}
+        measured.write_table(C.RESULT_TABLES[key], df, prov, args.to)
         print(f"{C.RESULT_FILES[key]}: {len(df)} rows")
     if len(tables["runs"]):
         summary = C.seed_summary(tables["runs"])
