@@ -60,8 +60,7 @@ def main(argv=None) -> int:
             continue
         images = None
         if key in ("runs", "by_size"):
-            keys = splits.load_split()
-            images = {h: [k for k, v in keys.items() if v == h] for h in splits.HALVES}
+            images = {h: splits.half_keys(h) for h in splits.HALVES}
         prov = measured.provenance(args.command, images=images, notes=NOTES[key],
                                    **({"runs": sorted(set(df["run"]))} if "run" in df else {}))
         if key == "pretrain":  # crops, not listed photos: their counts (no image-list hash)

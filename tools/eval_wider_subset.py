@@ -111,10 +111,9 @@ def choose_on_tuning(table: pd.DataFrame, by: str = "hard") -> pd.DataFrame:
 def _candidates(raw) -> tuple:
     """The A+B candidates of score >= 0.05 (what :meth:`RawDetections.select` would keep with
     NMS switched off), sorted by score; no NMS at IoU 1 (quadratic in tens of thousands)."""
-    keep = (raw.scores >= 0.05) & (np.isin(raw.template, list(raw.a))
-                                   | (np.isin(raw.template, list(raw.b)) & (raw.level > 1 + 1e-6)))
-    order = np.argsort(-raw.scores[keep], kind="stable")
-    return raw.boxes[keep][order], raw.scores[keep][order]
+    kept = raw.subset(raw.mask(0.05, routing="ab"))
+    order = np.argsort(-kept.scores, kind="stable")
+    return kept.boxes[order], kept.scores[order]
 
 
 def recall_before_after(raws, gt, halves: dict, vote_iou, calibration=None) -> pd.DataFrame:

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import torchvision
 
+from ..boxes import box_convert
 from ..io import atomic_write_text
 
 __all__ = ["Calibration", "candidates", "fit", "load_calibration", "FORMAT"]
@@ -80,9 +81,7 @@ class Calibration:
         """``raw`` (:class:`~tinylib.hr.detect.RawDetections`) with calibrated scores; with
         ``floor``, the candidates whose *raw* score is below it are dropped first."""
         if floor is not None:
-            k = raw.scores >= floor
-            raw = replace(raw, boxes=raw.boxes[k], scores=raw.scores[k], template=raw.template[k],
-                          level=raw.level[k])
+            raw = raw.subset(raw.scores >= floor)
         return replace(raw, scores=self.scores(raw.template, raw.level, raw.scores))
 
     def to_dict(self) -> dict:
@@ -126,13 +125,6 @@ def load_calibration(path: str | os.PathLike, weights: str | None = None) -> Cal
     return cal
 
 
-def _ab_mask(raw, min_score: float) -> np.ndarray:
-    keep = raw.scores >= min_score
-    is_a = np.isin(raw.template, list(raw.a))
-    is_b = np.isin(raw.template, list(raw.b)) & (raw.level > 1 + 1e-6)
-    return keep & (is_a | is_b)
-
-
 def candidates(raws: Mapping, gt_boxes: Mapping[str, np.ndarray], keys: Iterable[str], *,
                min_score: float = 0.05) -> dict[str, np.ndarray]:
     """The A+B candidates (as :meth:`RawDetections.select`'s ``routing="ab"``) of ``keys``
@@ -141,13 +133,13 @@ def candidates(raws: Mapping, gt_boxes: Mapping[str, np.ndarray], keys: Iterable
     parts: dict[str, list] = {"scores": [], "template": [], "level": [], "iou": []}
     for k in keys:
         raw = raws[k]
-        m = _ab_mask(raw, min_score)
+        m = raw.mask(min_score, routing="ab")
         if not m.any():
             continue
         b = raw.boxes[m]
         g = np.asarray(gt_boxes.get(k, np.zeros((0, 4))), np.float64).reshape(-1, 4)
         if len(g):
-            g = np.c_[g[:, :2], g[:, :2] + g[:, 2:]]
+            g = box_convert(g, "xywh", "xyxy")
             iou = torchvision.ops.box_iou(torch.as_tensor(b, dtype=torch.float32),
                                           torch.as_tensor(g, dtype=torch.float32)).amax(1).numpy()
         else:

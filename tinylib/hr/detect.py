@@ -41,7 +41,7 @@ import math
 import os
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -202,6 +202,14 @@ class RawDetections:
         level, B templates only on upsampled levels (scale > 1), the rest dropped;
         ``use_a``/``use_b`` switch either set off. ``routing="full"`` keeps every template
         on every level (Table 1 "Full"; needs candidates from a ``Detector(routing="full")``)."""
+        keep = self.mask(score_threshold, levels=levels, use_a=use_a, use_b=use_b, routing=routing)
+        return nms_vote(self.boxes[keep], self.scores[keep], nms_iou, vote_iou=vote_iou,
+                        max_dets=max_dets)
+
+    def mask(self, score_threshold: float = 0.5, *, levels=None, use_a: bool = True,
+             use_b: bool = True, routing: str = "ab") -> np.ndarray:
+        """Which candidates :meth:`select` keeps before NMS (threshold, levels, routing: see
+        there), as a boolean array."""
         keep = self.scores >= score_threshold
         if levels is not None:
             keep &= np.isin(np.round(self.level, 6), np.round(np.asarray(list(levels), float), 6))
@@ -212,8 +220,13 @@ class RawDetections:
             keep &= is_a | is_b
         elif routing != "full":
             raise ValueError(f"routing must be 'ab' or 'full', got {routing!r}")
-        return nms_vote(self.boxes[keep], self.scores[keep], nms_iou, vote_iou=vote_iou,
-                        max_dets=max_dets)
+        return keep
+
+    def subset(self, keep: np.ndarray) -> RawDetections:
+        """The candidates where ``keep`` (a boolean or index array) holds; the pyramid and the
+        template sets unchanged."""
+        return replace(self, boxes=self.boxes[keep], scores=self.scores[keep],
+                       template=self.template[keep], level=self.level[keep])
 
 
 def nms_vote(boxes: np.ndarray, scores: np.ndarray, nms_iou: float = 0.3, *,
