@@ -133,3 +133,14 @@ def test_bh_hrnet_stage1_runs_at_stride2():
     assert [len(s) for s in m.stages] == [1, 3, 3]
     with pytest.raises(ValueError, match="bottom_heavy"):
         bb.HRNet(bb.HRNetSpec(18, pool_after_stage1=True))
+
+
+def test_hrnet_blocks_per_branch():
+    spec = bb.HRNetSpec(8, stages=((1, (2, 1)), (1, 1), (2, (3, 2, 2, 1))))
+    m = _meta(bb.HRNet, spec)
+    assert [len(b) for b in m.stages[0][0].branches] == [2, 1]
+    assert [len(b) for b in m.stages[2][1].branches] == [3, 2, 2, 1]
+    uniform = _meta(bb.HRNet, bb.HRNetSpec(8, stages=((1, 2), (1, 1), (1, 1))))
+    assert [len(b) for b in uniform.stages[0][0].branches] == [2, 2]
+    with pytest.raises(ValueError, match="3 branches need 3 block counts"):
+        bb.HRNet(bb.HRNetSpec(8, stages=((1, 1), (1, (1, 1)), (1, 1))))

@@ -270,6 +270,45 @@ def test_psnr_and_ssim_match_scikit_image():
         M.ssim(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8))
 
 
+def test_colour_measures_match_scikit_image_and_see_a_cast():
+    color = pytest.importorskip("skimage.color")
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (2, 3, 12, 12)).astype(np.float64)
+    b = rng.integers(0, 256, (2, 3, 12, 12)).astype(np.float64)
+    want_lab = np.stack([color.rgb2lab(im.transpose(1, 2, 0) / 255).transpose(2, 0, 1) for im in a])
+    np.testing.assert_allclose(M.rgb_to_lab(torch.as_tensor(a)).numpy(), want_lab, atol=1e-3)
+    want_de = [color.deltaE_cie76(color.rgb2lab(x.transpose(1, 2, 0) / 255),
+                                  color.rgb2lab(y.transpose(1, 2, 0) / 255)).mean() for x, y in zip(a, b)]
+    np.testing.assert_allclose(M.delta_e(torch.as_tensor(a), torch.as_tensor(b)).numpy(), want_de, atol=1e-3)
+    # a red turned orange: luma barely moves, colour error and the green channel's bias do
+    red = torch.tensor([200.0, 40.0, 40.0]).view(1, 3, 1, 1).expand(1, 3, 16, 16)
+    orange = torch.tensor([190.0, 60.0, 40.0]).view(1, 3, 1, 1).expand(1, 3, 16, 16)
+    assert M.channel_bias(orange, red).tolist() == pytest.approx([-10.0, 20.0, 0.0])
+    assert M.delta_e(orange, red).item() > 2.3 * 3  # well past a just-noticeable difference
+    assert M.psnr(orange, red).item() > M.psnr(orange, red, y_channel=False).item()
+    assert M.delta_e(red, red).item() == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="delta_e"):
+        M.delta_e(red, red[..., :8])
+
+
+def test_generator_skip_is_bicubic_plus_a_residual_and_keeps_channel_order():
+    from tinylib.gan.model import Generator
+
+    torch.manual_seed(0)
+    g = Generator(width=8, up_width=8, blocks=1, refine=False, skip=True).eval()
+    for p in g.upsample[-1].parameters():  # the residual's last conv silenced: G1 = bicubic exactly
+        torch.nn.init.zeros_(p)
+    x = torch.rand(2, 3, 8, 8) * 2 - 1
+    with torch.no_grad():
+        sr, refined = g(x)
+        bic = torch.nn.functional.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False)
+        torch.testing.assert_close(sr, bic)
+        assert refined is None
+        # channel order: swapping the input's R and B swaps the output's (nothing mixes them)
+        torch.testing.assert_close(g(x[:, [2, 1, 0]])[0], sr[:, [2, 1, 0]])
+    assert g.config["skip"] is True and Generator(width=8, up_width=8, blocks=1).config["skip"] is False
+
+
 # ----------------------------------------------------------------- re-scoring, weights I/O
 def test_rescore_and_weights_roundtrip(tmp_path):
     m = tiny()
@@ -324,6 +363,8 @@ def test_held_apart_faces_and_sr_quality():
                                                      [[0, 0, 80, 80]], 32)[0].round().numpy())
     q = sr_quality(tiny(), lr, hr)
     assert list(q.index) == ["bicubic", "sr", "refined"] and (q["ssim"] <= 1).all()
+    assert list(q.columns) == ["psnr", "ssim", "psnr_rgb", "delta_e", "bias_r", "bias_g", "bias_b"]
+    assert (q["delta_e"] >= 0).all()
     assert list(sr_quality(tiny(refine=False), lr, hr).index) == ["bicubic", "sr"]
     ex = sr_examples(tiny(), lr, hr)
     assert list(ex) == ["low-res input", "bicubic", "SR (G1)", "refined (G2)", "real high-res"]
@@ -463,6 +504,9 @@ def test_claims_of_the_shipped_gan_tables():
     assert [(c["key"], c["ours"]) for c in E.sr_claims(sr)] == [
         ("gan.sr.psnr.bicubic", 25.01), ("gan.sr.ssim.bicubic", 0.732), ("gan.sr.psnr.sr", 25.5),
         ("gan.sr.ssim.sr", 0.77)]
+    sr["psnr_rgb"], sr["delta_e"] = [23.561, 23.2, 1.0], [5.855, 10.33, 1.0]
+    got = {c["key"]: c["ours"] for c in E.sr_claims(sr)}
+    assert got["gan.sr.psnr_rgb.bicubic"] == 23.56 and got["gan.sr.delta_e.sr"] == 10.33 and len(got) == 8
     abl = pd.DataFrame({"Unnamed: 0": ["ours", "no_adv"], "easy": [0.1, 0.1], "medium": [0.1, 0.1],
                         "hard": [0.1038, 0.1111], "eval_set": ["WIDER val subset (80 images)"] * 2})
     got = E.ablation_claims(abl)

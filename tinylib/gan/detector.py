@@ -42,7 +42,7 @@ __all__ = ["MODEL_DEFAULTS", "GANDetector", "build_gan", "collate", "CropDataset
 MODEL_DEFAULTS = {
     "lr_size": 16, "scale": 4, "margin": 2.0,
     "generator": {"width": 64, "up_width": 256, "blocks": 4, "refine_width": 64,
-                  "refine_up_width": 256},
+                  "refine_up_width": 256, "skip": False},
     "discriminator": {"trunk": "resnet50", "pretrained": "auto"},
     "refine": True, "adv": True, "cls_in_g": True, "reg": True,
     "alpha": L.ALPHA, "beta": L.BETA, "gamma": L.GAMMA, "adv_form": "paper",

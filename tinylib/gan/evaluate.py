@@ -12,7 +12,7 @@ super-resolution quality on held-apart real faces.
 * :func:`held_apart_faces` -- high-resolution crops of real val faces large enough that the
   ``hr_size`` crop is a true down-sample of the photo (``margin * max(w, h) >= hr_size``), and
   their bicubic x4 low-resolution copies: faces the generator never saw.
-* :func:`sr_quality` -- PSNR / SSIM (luma) of bicubic, SR (``G1``) and SR + refinement
+* :func:`sr_quality` -- PSNR / SSIM (luma), RGB PSNR and colour error of bicubic, SR (``G1``) and SR + refinement
   (``G2``) against the real high-resolution crops.
 * :func:`subset_rows`, :func:`subset_claims`, :func:`sr_claims`, :func:`ablation_claims` --
   the scorecard rows of the shipped tables (:mod:`tinylib.measured`) ``gan_wider_subset``
@@ -30,7 +30,7 @@ from ..boxes import box_iou
 from ..eval import widerface as W
 from .crops import crop, downsample, windows
 from .detector import GANDetector
-from .metrics import bicubic_up, psnr, ssim
+from .metrics import bicubic_up, channel_bias, delta_e, psnr, ssim
 from .model import from_unit, to_unit
 
 __all__ = ["detection_table", "ranking_by_size", "confident_misses", "held_apart_faces", "sr_quality", "sr_examples",
@@ -143,14 +143,23 @@ def _generate(model: GANDetector, lr: torch.Tensor, batch: int = 256):
 
 
 def sr_quality(model: GANDetector, lr: torch.Tensor, hr: torch.Tensor) -> pd.DataFrame:
-    """Mean PSNR (dB) and SSIM of bicubic / SR / refined against ``hr``, one row each (no
-    "refined" row without a refinement sub-network)."""
+    """Per output (bicubic / SR / refined, one row each; no "refined" row without a refinement
+    sub-network) against ``hr``: mean PSNR (dB) and SSIM on luma (``psnr``, ``ssim``, the SR
+    literature's), PSNR over RGB (``psnr_rgb``), the mean CIE76 colour difference
+    (``delta_e``) and the mean signed error per channel (``bias_r``, ``bias_g``, ``bias_b``,
+    0..255 units) -- the colour that luma hides."""
     sr, refined = _generate(model, lr)
     outs = {"bicubic": bicubic_up(lr, model.config["scale"]).round(), "sr": sr}
     if refined is not None:
         outs["refined"] = refined
-    return pd.DataFrame({k: {"psnr": float(psnr(v, hr).mean()), "ssim": float(ssim(v, hr).mean())}
-                         for k, v in outs.items()}).T
+    rows = {}
+    for k, v in outs.items():
+        bias = channel_bias(v, hr)
+        rows[k] = {"psnr": float(psnr(v, hr).mean()), "ssim": float(ssim(v, hr).mean()),
+                   "psnr_rgb": float(psnr(v, hr, y_channel=False).mean()),
+                   "delta_e": float(delta_e(v, hr).mean()),
+                   **{f"bias_{c}": float(b) for c, b in zip("rgb", bias)}}
+    return pd.DataFrame(rows).T
 
 
 def sr_examples(model: GANDetector, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -215,12 +224,17 @@ def subset_claims(frame: pd.DataFrame, model: str = "GAN") -> list[dict]:
     return out
 
 
+#: the columns of ``gan_sr`` the scorecard records, and their rounding
+SR_CLAIMS = {"psnr": 2, "ssim": 3, "psnr_rgb": 2, "delta_e": 2}
+
+
 def sr_claims(frame: pd.DataFrame, model: str = "GAN") -> list[dict]:
-    """The scorecard rows ``gan.sr.<psnr|ssim>.<kind>`` of ``gan_sr`` (columns ``kind``,
-    optional ``model``, ``psnr``, ``ssim``), for ``model``'s rows."""
+    """The scorecard rows ``gan.sr.<measure>.<kind>`` of ``gan_sr`` (columns ``kind``,
+    optional ``model``, and any of :data:`SR_CLAIMS`: ``psnr``, ``ssim`` on luma,
+    ``psnr_rgb``, ``delta_e``), for ``model``'s rows."""
     f = frame[frame["model"] == model] if "model" in frame else frame
-    return [{"key": f"gan.sr.{q}.{r['kind']}", "ours": round(float(r[q]), 2 if q == "psnr" else 3)}
-            for _, r in f.iterrows() for q in ("psnr", "ssim")]
+    return [{"key": f"gan.sr.{q}.{r['kind']}", "ours": round(float(r[q]), nd)}
+            for _, r in f.iterrows() for q, nd in SR_CLAIMS.items() if q in f and pd.notna(r[q])]
 
 
 def ablation_claims(frame: pd.DataFrame) -> list[dict]:

@@ -1,6 +1,10 @@
 """Super-resolution quality: PSNR and SSIM, on the luminance channel as the SR literature
 reports them (ITU-R BT.601 ``Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255`` of 0..255
-RGB), and the bicubic baseline.
+RGB), and the bicubic baseline; beside them the colour measures luma hides: PSNR over the
+three RGB channels (``psnr(..., y_channel=False)``), the CIE76 colour difference
+:func:`delta_e` (Euclidean distance in CIELAB, sRGB D65, per pixel, averaged) and the mean
+signed error per channel :func:`channel_bias` (a systematic cast, e.g. red turned orange,
+shows as a non-zero mean on one channel).
 
 SSIM is Wang et al. (2004): an 11x11 Gaussian window (sigma 1.5), ``K1 = 0.01``,
 ``K2 = 0.03``, dynamic range 255, averaged over the valid (unpadded) positions -- the same
@@ -13,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["luminance", "psnr", "ssim", "bicubic_up"]
+__all__ = ["luminance", "psnr", "ssim", "bicubic_up", "rgb_to_lab", "delta_e", "channel_bias"]
 
 
 def luminance(x: torch.Tensor) -> torch.Tensor:
@@ -63,3 +67,35 @@ def bicubic_up(lr: torch.Tensor, scale: int = 4) -> torch.Tensor:
     """The bicubic baseline: ``lr`` (0..255) enlarged ``scale`` times, clamped to 0..255."""
     return F.interpolate(lr.float(), scale_factor=scale, mode="bicubic",
                          align_corners=False).clamp(0, 255)
+
+
+_SRGB_TO_XYZ = torch.tensor([[0.412453, 0.357580, 0.180423],
+                             [0.212671, 0.715160, 0.072169],
+                             [0.019334, 0.119193, 0.950227]], dtype=torch.float64)
+_WHITE_D65 = torch.tensor([0.95047, 1.0, 1.08883], dtype=torch.float64)
+
+
+def rgb_to_lab(x: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, H, W)`` sRGB 0..255 -> CIELAB ``(L*, a*, b*)`` (D65 white), the conversion of
+    ``skimage.color.rgb2lab`` (the tests check it against skimage)."""
+    c = x.double().clamp(0, 255) / 255.0
+    lin = torch.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    xyz = torch.einsum("ij,njhw->nihw", _SRGB_TO_XYZ, lin) / _WHITE_D65.view(1, 3, 1, 1)
+    f = torch.where(xyz > (6 / 29) ** 3, xyz.clamp_min(1e-12) ** (1 / 3), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return torch.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], 1)
+
+
+def delta_e(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean CIE76 colour difference ``||Lab(x) - Lab(y)||`` per image ``(N,)`` of 0..255 RGB
+    images ``(N, 3, H, W)`` (about 2.3 is a just-noticeable difference)."""
+    if x.shape != y.shape:
+        raise ValueError(f"delta_e: shapes differ, {tuple(x.shape)} vs {tuple(y.shape)}")
+    return (rgb_to_lab(x) - rgb_to_lab(y)).norm(dim=1).flatten(1).mean(1)
+
+
+def channel_bias(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean signed error ``x - y`` per RGB channel ``(3,)`` over all images and pixels
+    (0..255 units): zero for an unbiased output, whatever its noise."""
+    if x.shape != y.shape:
+        raise ValueError(f"channel_bias: shapes differ, {tuple(x.shape)} vs {tuple(y.shape)}")
+    return (x.double() - y.double()).mean(dim=(0, 2, 3))

@@ -239,12 +239,17 @@ def _basic_branch(cin: int, cout: int, blocks: int) -> nn.Sequential:
 class _HRModule(nn.Module):
     """One high-resolution module: parallel branches of basic blocks, then a full fusion
     (higher-resolution inputs reach lower ones by chains of 3x3 stride-2 convs, lower ones
-    reach higher ones by 1x1 conv + nearest up-sampling), sum and ReLU."""
+    reach higher ones by 1x1 conv + nearest up-sampling), sum and ReLU. ``blocks``: basic
+    blocks per branch, one number for all branches or one per branch (mmdetection's
+    ``num_blocks``, highest resolution first)."""
 
-    def __init__(self, channels: list[int], blocks: int):
+    def __init__(self, channels: list[int], blocks: int | tuple[int, ...]):
         super().__init__()
         n = len(channels)
-        self.branches = nn.ModuleList(_basic_branch(c, c, blocks) for c in channels)
+        per_branch = (blocks,) * n if isinstance(blocks, int) else tuple(blocks)
+        if len(per_branch) != n:
+            raise ValueError(f"{n} branches need {n} block counts, got {blocks!r}")
+        self.branches = nn.ModuleList(_basic_branch(c, c, b) for c, b in zip(channels, per_branch))
         self.fuse = nn.ModuleList()
         for i in range(n):
             row = nn.ModuleList()
@@ -287,7 +292,8 @@ class HRNetSpec:
     convs, 64 channels) or ``"bottom_heavy"`` (3x3 stride 1, 3x3 stride 2, 3x3 max-pool
     stride 2). ``stage1``: ``("bottleneck", 64, 4)`` = four bottlenecks of width 64
     (output 256) as in HRNet, or ``("basic", channels, blocks)``. ``stages``: for stages
-    2, 3, 4 the pair (number of modules, basic blocks per branch in each module).
+    2, 3, 4 the pair (number of modules, basic blocks per branch in each module); the blocks
+    are one number for every branch or a tuple with one per branch (highest resolution first).
     ``pool_after_stage1`` (bottom-heavy stem only): the stem's max-pool runs *after* stage 1,
     so stage 1 works at stride 2 instead of 4."""
 
