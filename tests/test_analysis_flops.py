@@ -98,6 +98,32 @@ def test_output_shapes_table_is_shown_whole():
     assert "..." not in t._repr_html_() and "…" not in t._repr_html_()
 
 
+def test_bh_hrnet32_reading_fits_both_table4_numbers():
+    t = FL.complexity_summary(["bh_hrnet32"]).iloc[0]
+    assert round(t["params_m"], 2) == 12.36
+    assert t["mmcv_gflops"] == pytest.approx(51.89, rel=0.002)
+
+
+@pytest.mark.parametrize("channels,blocks", [([8, 16], 2), ([8, 16, 32], (3, 2, 1)), ([4, 8, 16, 32], (2, 2, 1, 1))])
+def test_hrnet_module_params_counts_without_building(channels, blocks):
+    from tinylib.models.backbones import _HRModule
+
+    with torch.device("meta"):
+        m = _HRModule(channels, blocks)
+    assert FL.hrnet_module_params(channels, blocks) == sum(p.numel() for p in m.parameters())
+
+
+def test_hrnet_readings_keep_only_fits_and_mark_ours():
+    t = FL.hrnet_readings("bh_hrnet32", max_blocks=3)
+    ours = t[t["is_ours"]]
+    assert len(ours) == 1 and ours["stages"].iloc[0] == "((4, (1, 1)), (4, (3, 3, 2)), (3, (1, 1, 1, 1)))"
+    assert (abs(t["params_m"] - 12.36) <= 0.005).all()
+    assert t["d_gflops"].abs().iloc[0] == t["d_gflops"].abs().min()  # best fit first
+    assert list(t.columns) == ["model", "stages", "params_m", "mmcv_gflops", "d_gflops", "is_ours"]
+    best = FL.closest_readings(t)
+    assert best.at["bh_hrnet32", "fits"] == len(t) and bool(best.at["bh_hrnet32", "is_ours"])
+
+
 @pytest.mark.parametrize("name,tol", [("hrnet18", 0.001), ("hrnet32", 0.001), ("bh_hrnet18", 0.002)])
 def test_hrnet_table4_gflops(name, tol):
     """mmcv's rules (Table 4's counter) on mmdetection's HRNet = ours: Table 4 to its rounding."""

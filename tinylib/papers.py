@@ -265,10 +265,12 @@ for _k, _ap in _TABLE2.items():
 for _m, _ap in {"1.5": 0.886, "2": 0.889}.items():
     _add(f"gan.ablation.margin_{_m.replace('.', '_')}.hard", _ap, BAI + ", Table 3 (context X" + _m + ")",
          claim=f"GAN hard AP, context margin x{_m}", unit="AP")
-for _q in ("psnr", "ssim"):
+_SR_MEASURES = {"psnr": ("PSNR (luma)", "dB"), "ssim": ("SSIM (luma)", ""), "psnr_rgb": ("PSNR over RGB", "dB"),
+                "delta_e": ("CIE76 colour error", "ΔE")}
+for _q, (_what, _unit) in _SR_MEASURES.items():
     for _img in ("bicubic", "sr", "refined"):
         _add(f"gan.sr.{_q}.{_img}", "not reported", BAI + " (the paper shows images, Fig. 5, no PSNR/SSIM)",
-             claim=f"{_q.upper()} of {_img} on held-apart real faces", unit="dB" if _q == "psnr" else "")
+             claim=f"{_what} of {_img} on held-apart real faces", unit=_unit)
 
 
 #: Bai et al.'s other published numbers that chapter 09's "paper says" quotes (no scorecard row

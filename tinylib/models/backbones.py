@@ -308,16 +308,21 @@ class HRNetSpec:
 HRNET_SPECS: dict[str, HRNetSpec] = {
     "hrnet18": HRNetSpec(18),
     "hrnet32": HRNetSpec(32),
-    # Our reading of Table 4's BH rows, which show only the deepest branch: 4 / 8 / 3
-    # (BH-HRNet32) and 4 / 12 / 6 (BH-HRNet18) repeated blocks in stages 2-4, split as four
-    # blocks per branch in stage 3 (fewer modules) and HRNet's three modules in stage 4 (fewer
-    # blocks); stage 1 = four basic blocks of width 2C run at stride 2 (max-pool after it),
-    # the placement that keeps the FLOPs of the originals (with the pool in the stem the
-    # BH-HRNets would lose 30-40% of them). See notebooks/08_bottom_heavy.ipynb.
+    # Our readings of Table 4's BH rows, which show only the deepest branch: 4 / 8 / 3
+    # (BH-HRNet32) and 4 / 12 / 6 (BH-HRNet18) repeated blocks in stages 2-4. Stage 1 = four
+    # basic blocks of width 2C run at stride 2 (max-pool after it), the placement that keeps
+    # the FLOPs of the originals (with the pool in the stem the BH-HRNets would lose 30-40% of
+    # them). BH-HRNet32: the one reading of the split into modules x blocks per branch that
+    # fits both its numbers (tinylib.analysis.flops.hrnet_readings; shipped table
+    # bh_hrnet_readings): stage 2 four modules of one block, stage 3 HRNet's four modules
+    # with 3 / 3 / 2 blocks, stage 4 HRNet's three modules of one block. BH-HRNet18: four
+    # blocks per branch in stage 3 (fewer modules), HRNet's three modules in stage 4 (fewer
+    # blocks) -- no reading of that family fits both of its numbers. See
+    # notebooks/08_bottom_heavy.ipynb.
     "bh_hrnet18": HRNetSpec(18, stem="bottom_heavy", stage1=("basic", 36, 4),
                             stages=((1, 4), (3, 4), (3, 2)), pool_after_stage1=True),
     "bh_hrnet32": HRNetSpec(32, stem="bottom_heavy", stage1=("basic", 64, 4),
-                            stages=((1, 4), (2, 4), (3, 1)), pool_after_stage1=True),
+                            stages=((4, (1, 1)), (4, (3, 3, 2)), (3, 1)), pool_after_stage1=True),
 }
 
 
