@@ -16,8 +16,8 @@ import time
 import torch
 
 from tinylib.config import REPO_DIR
+from tinylib.engine.recipe import load_config
 from tinylib.gan.detector import GANDetector
-from tinylib.hr.train import load_config
 
 
 def crops_per_second(model: GANDetector, n: int, batch: int = 256) -> float:

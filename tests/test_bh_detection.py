@@ -301,7 +301,7 @@ def test_delta_inside_the_spread_is_not_a_win(tmp_path):
 @pytest.mark.parametrize("bb", ["resnet50", "bh_resnet50"])
 def test_pretrain_recipes_parse_and_match(bb):
     from tinylib import engine
-    from tinylib.hr.train import load_config
+    from tinylib.engine.recipe import load_config
 
     cfg = load_config(C.REPO_DIR / "configs" / f"pretrain_{bb}_cpu.yaml")
     assert cfg["name"] == f"pretrain_{bb}_cpu" and cfg["model"] == {"backbone": bb, "width": 16}

@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from tinylib import engine
+from tinylib.engine.recipe import apply_overrides, load_config
 from tinylib.hr import train as hr_train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,8 +41,7 @@ def world(tiny_wider_world):
 @pytest.fixture
 def recipe(world, monkeypatch):
     monkeypatch.setenv("TINYLIB_DATA", str(world))
-    cfg = hr_train.apply_overrides(hr_train.load_config(REPO / "configs" / "hr_res18_synth_quick.yaml"),
-                                   OVERRIDES)
+    cfg = apply_overrides(load_config(REPO / "configs" / "hr_res18_synth_quick.yaml"), OVERRIDES)
     cfg.pop("eval")
     return cfg
 

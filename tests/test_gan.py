@@ -409,9 +409,9 @@ REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs").glob("gan_*.yaml")), ids=lambda p: p.stem)
 def test_shipped_recipes_parse(path):
+    from tinylib.engine.recipe import load_config
     from tinylib.gan.detector import MODEL_DEFAULTS, _merge
     from tinylib.gan.train import data_settings
-    from tinylib.hr.train import load_config
 
     cfg = load_config(path)
     engine.TrainConfig.from_dict(cfg["train"])

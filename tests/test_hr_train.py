@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tinylib.hr.train import PaperSampling, apply_overrides, load_config, main, resolve_templates
+from tinylib.engine.recipe import apply_overrides, load_config
+from tinylib.hr.train import PaperSampling, main, resolve_templates
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -173,8 +174,9 @@ def test_real_photo_recipe_trains_and_resumes_on_cpu(tmp_path, real_data):
     per-epoch history -- what tools/train_hr_wider.sh does in chunks."""
     import torch
 
+    from tinylib.engine.recipe import history_path
     from tinylib.hr.detect import load_detector
-    from tinylib.hr.train import history_path, run
+    from tinylib.hr.train import run
 
     cfg = apply_overrides(load_config(REPO / "configs" / "hr_mnet025_wider_cpu.yaml"), [
         "train.epochs=1", "train.max_steps_per_epoch=2", "train.batch_size=2",

@@ -6,7 +6,8 @@ Function-local imports count too: a lazy import that reaches up is still a reach
 0 foundation   config, io, boxes, papers (the paper's numbers), scorecard, measured (the
                shipped tables with provenance)
 1 data         tinylib.data.*
-2 building     analysis, models, engine (the model-agnostic trainer)
+2 building     analysis, models, engine (the model-agnostic trainer: engine.loop, the shared
+               recipe and command line engine.recipe, the run-folder format engine.runs)
 3 protocols    eval.pr, eval.widerface, eval.fddb, eval.tinyperson: pure functions of
                predictions and ground truth, below the detectors so that a training run can
                report AP per epoch; eval.tta, test-time pyramid/flip around any detect function
@@ -102,6 +103,8 @@ def test_imports_never_reach_up():
 @pytest.mark.parametrize("module, expected", [
     ("tinylib.eval.widerface", 3), ("tinylib.eval.compare", 5), ("tinylib.hr.train", 4),
     ("tinylib.data.synthetic.scene", 1), ("tinylib", 6), ("tinylib.boxes", 0),
+    ("tinylib.engine", 2), ("tinylib.engine.loop", 2), ("tinylib.engine.recipe", 2),
+    ("tinylib.engine.runs", 2),
 ])
 def test_layer_of(module, expected):
     assert layer_of(module) == expected

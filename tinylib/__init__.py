@@ -14,7 +14,8 @@ Modules (the layers and the import direction: ``docs/DEVELOPING.md``, "The map")
 * ``data`` -- the data registry, loaders of every dataset, images, transforms, the synthetic world;
 * ``analysis`` -- object scales, template clustering, receptive fields, FLOPs, anchors;
 * ``models`` -- feature backbones, MobileNetV1 x0.25, RetinaFace;
-* ``engine`` -- the one training loop (AMP, atomic checkpoints, exact resume, DDP);
+* ``engine`` -- the one training loop (AMP, atomic checkpoints, exact resume, DDP), the recipe
+  every detector trains from, the run-folder format;
 * ``eval`` -- benchmark-exact evaluation (WIDER FACE, FDDB, TinyPerson), TTA, the comparison;
 * ``hr`` -- the hybrid-resolution detector of *Finding Tiny Faces*;
 * ``frcnn`` -- Faster R-CNN + FPN over any backbone (the bottom-heavy chapter, the toolbox);

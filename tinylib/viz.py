@@ -242,7 +242,7 @@ def figure_image(fig, *, fmt: str = "jpeg", quality: int = 80, close: bool = Tru
 
 
 def training_history(history, axes=None):
-    """Plot a per-epoch training history (:func:`tinylib.hr.train.epoch_summary` rows, as in
+    """Plot a per-epoch training history (:func:`tinylib.engine.recipe.epoch_summary` rows, as in
     the CSV beside shipped weights): loss means on the left, the ``ap_*`` columns on the
     right, against the cumulative step. A ``stage`` column (weights averaged from several
     training stages, :mod:`tinylib.hr.soup`) is laid end to end, each stage's steps after

@@ -18,7 +18,8 @@ pair up). ``--tta SETTING`` (a name of :data:`tinylib.eval.tta.TTA_SETTINGS`, e.
 ``metrics.json`` also holds ``halves``: the same scores on the tuning and the test half of
 the WIDER val subset apart (:mod:`tinylib.data.splits`). A run that already has
 ``metrics.json`` is skipped (delete it to re-score). ``tools/collect_frcnn_results.py`` turns
-the run folders into the tables the chapter reads.
+the run folders into the tables the chapter reads. The folder's files and their format:
+:mod:`tinylib.engine.runs`.
 """
 
 from __future__ import annotations
@@ -29,17 +30,16 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from tinylib.config import data_root
 from tinylib.data import splits
 from tinylib.data.widerface import WiderFaceDataset, image_key, load_eval_gt
+from tinylib.engine import runs
 from tinylib.eval import widerface as W
 from tinylib.eval.tta import TTA_SETTINGS, tta_cost
 from tinylib.frcnn.detect import evaluate_wider, load_detector
-from tinylib.frcnn.toolbox import tta_result_path
-from tinylib.io import atomic_save, atomic_write_text
+from tinylib.io import atomic_write_text
 
 
 def score(run: Path, n: int | None = None) -> dict:
@@ -48,8 +48,7 @@ def score(run: Path, n: int | None = None) -> dict:
     res, preds = evaluate_wider(model, data_root(), max_images=n, progress=True,
                                 detector_kw={"device": "cpu", "score_threshold": 0.01, "batch_size": 1})
     seconds = time.perf_counter() - t0
-    atomic_save(run / "predictions.npz", lambda p: np.savez_compressed(p, **{k.replace("/", "|"): v for k, v in preds.items()}),
-                suffix=".tmp.npz")
+    runs.write_predictions(run, preds)
     atomic_write_text(run / "ap_by_size.csv", by_size_halves(preds).to_csv(index=False))
     out = {"run": run.name, "label": res.label, "images": res.n_images,
            **{k: float(v) for k, v in res.ap.items()},
@@ -57,7 +56,7 @@ def score(run: Path, n: int | None = None) -> dict:
            "detections": int(res.n_detections), "eval_seconds": round(seconds, 1),
            "threads": torch.get_num_threads()}
     out["halves"] = score_halves(preds)
-    atomic_write_text(run / "metrics.json", json.dumps(out, indent=1))
+    runs.write_metrics(run, out)
     return out
 
 
@@ -94,7 +93,7 @@ def score_tta(run: Path, setting: str, n: int | None = None) -> dict:
            **{k: float(v) for k, v in res.ap.items()}, "faces": {k: int(v) for k, v in res.n_faces.items()},
            "pixel_cost": tta_cost(scales, flip), "eval_seconds": round(time.perf_counter() - t0, 1),
            "threads": torch.get_num_threads()}
-    atomic_write_text(tta_result_path(run, setting), json.dumps(out, indent=1))
+    runs.write_tta_metrics(run, setting, out)
     return out
 
 
@@ -104,13 +103,12 @@ def rescore(run: Path, n: int) -> dict:
     on N)."""
     ds = WiderFaceDataset(data_root(), "val")
     keys = [image_key(ds.images[i]) for i in W.spread(list(range(len(ds))), n)]
-    with np.load(run / "predictions.npz") as z:
-        preds = {k.replace("|", "/"): z[k] for k in z.files}
+    preds = runs.read_predictions(run)
     gt = W.with_size_setting(load_eval_gt(data_root()))
     res = W.evaluate({k: preds[k] for k in keys}, gt, settings=(*W.SETTINGS, "le20"), subset=keys)
     out = {"run": run.name, "label": res.label, "images": res.n_images,
            **{k: float(v) for k, v in res.ap.items()}, "faces": {k: int(v) for k, v in res.n_faces.items()}}
-    atomic_write_text(run / f"metrics_n{n}.json", json.dumps(out, indent=1))
+    runs.write_metrics(run, out, n=n)
     return out
 
 
@@ -126,18 +124,18 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     for run in args.runs:
         if args.tta:
-            if tta_result_path(run, args.tta).is_file():
+            if runs.tta_result_path(run, args.tta).is_file():
                 print(f"{run}: {args.tta} already scored", flush=True)
             else:
                 out = score_tta(run, args.tta, args.n)
                 print(json.dumps({k: out[k] for k in ("run", "tta", "images", "hard", "le20", "eval_seconds")}), flush=True)
             continue
-        if args.n and (run / "predictions.npz").is_file() and (run / "metrics.json").is_file():
-            if not (run / f"metrics_n{args.n}.json").is_file():  # the same N images, re-scored
+        if args.n and (run / runs.PREDICTIONS_FILE).is_file() and runs.metrics_path(run).is_file():
+            if not runs.metrics_path(run, args.n).is_file():  # the same N images, re-scored
                 out = rescore(run, args.n)
                 print(json.dumps({k: out[k] for k in ("run", "images", "easy", "medium", "hard", "le20")}), flush=True)
             continue
-        if (run / "metrics.json").is_file():
+        if runs.metrics_path(run).is_file():
             print(f"{run}: already scored", flush=True)
             continue
         if not (run / "weights.pt").is_file():

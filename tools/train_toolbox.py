@@ -31,10 +31,10 @@ from pathlib import Path
 import yaml
 from _schedule import exit_status, run_tasks  # tools/_schedule.py
 
+from tinylib.engine.recipe import load_config
 from tinylib.eval.tta import TTA_SETTINGS
 from tinylib.frcnn import toolbox as T
 from tinylib.frcnn.compare import WEIGHTS_DIR
-from tinylib.hr.train import load_config
 from tinylib.io import atomic_write_text
 
 

@@ -35,6 +35,7 @@ import pandas as pd
 
 from .. import measured
 from ..config import REPO_DIR
+from ..engine.runs import read_metrics, scoring_label
 
 __all__ = ["RESULT_FILES", "RESULT_TABLES", "METRICS", "outside_spread", "collect_runs", "collect_by_size",
            "headline_half", "headline_rows", "scored_on", "spread_words", "seed_words",
@@ -102,10 +103,10 @@ def collect_runs(out_dir) -> pd.DataFrame:
     easy, medium, hard, le20, faces_le20, steps``."""
     rows = []
     for m in sorted(Path(out_dir).glob("*/metrics*.json")):
-        d = json.loads(m.read_text())
+        d = read_metrics(m)
         base = {"run": m.parent.name, **_parse_run(m.parent.name)}
         tail = {"faces_le20": int(d["faces"]["le20"]), "steps": _steps(m.parent)}
-        half = "all" if m.name == "metrics.json" else m.stem.removeprefix("metrics_")
+        half = scoring_label(m)
         rows.append({**base, "half": half, "images": int(d["images"]), **{k: float(d[k]) for k in METRICS},
                      **tail})
         for h, v in d.get("halves", {}).items():

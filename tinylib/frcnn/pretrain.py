@@ -43,7 +43,8 @@ from tqdm.auto import tqdm
 from .. import engine
 from ..config import runtime
 from ..data import cifar, imagenet32, tinycrops
-from ..hr.train import check_settings, recipe_main
+from ..engine.recipe import check_settings, recipe_main
+from ..engine.runs import write_history
 from ..io import atomic_save, atomic_write_text
 from ..models.backbones import build_backbone
 from .model import IMAGE_MEAN, IMAGE_STD
@@ -207,7 +208,7 @@ def run(cfg: dict, *, out_dir=None, resume: bool = False, progress: bool = True,
         state = {k: v.detach().cpu() for k, v in model.body.state_dict().items()}
         atomic_save(out / "backbone.pt", lambda p: torch.save(state, p))
         atomic_write_text(out / "result.json", json.dumps(result, indent=1))
-        atomic_write_text(out / "history.csv", hist.to_csv(index=False))
+        write_history(out, hist)
     log.info("pre-trained %s on %s: top-1 %.3f on %d held-out images", backbone, source,
              result["top1"], result["n_test"])
     return model, hist, result

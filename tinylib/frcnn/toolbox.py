@@ -44,7 +44,6 @@ provenance, and :func:`load_toolbox` reads both through :mod:`tinylib.measured`.
 from __future__ import annotations
 
 import copy
-import json
 import os
 from pathlib import Path
 
@@ -53,6 +52,7 @@ import pandas as pd
 
 from .. import measured
 from ..boxes import sqrt_area
+from ..engine.runs import read_metrics, tta_result_path
 from ..papers import SURVEY_CLAIMS
 from .compare import METRICS, outside_spread
 
@@ -120,12 +120,6 @@ def variant_recipe(base: dict, technique: str) -> dict:
     return out
 
 
-def tta_result_path(run, setting: str) -> Path:
-    """Where a test-time setting's scoring of ``run`` goes: ``RUN/tta_<setting>.json``, with
-    ``/`` and ``+`` spelled ``-`` and ``_``."""
-    return Path(run) / f"tta_{setting.replace('/', '-').replace('+', '_')}.json"
-
-
 def sample_stats(dataset, n: int = 100) -> dict:
     """What a training set's samples hold (a recipe's crops, :func:`tinylib.frcnn.train.build_train_set`),
     over its first ``n`` samples: ``crops``, per crop ``faces`` (kept), ``ignored`` and
@@ -181,11 +175,11 @@ def collect_toolbox(out_dir) -> pd.DataFrame:
         tech, _, seed = m.parent.name.rpartition("_s")
         if not seed.isdigit() or (tech != "baseline" and tech not in TECHNIQUES):
             continue
-        rows.append(_row(json.loads(m.read_text()), technique=tech, seed=int(seed),
+        rows.append(_row(read_metrics(m), technique=tech, seed=int(seed),
                          seconds_per_step=_seconds_per_step(m.parent), reference="baseline"))
     by_setting = {t["tta"]: name for name, t in TECHNIQUES.items() if t["kind"] == "test"}
     for f in sorted(Path(out_dir).glob("baseline_s*/tta_*.json")):
-        d = json.loads(f.read_text())
+        d = read_metrics(f)
         tech = "tta_1x" if d["tta"] == "1x" else by_setting.get(d["tta"])
         if tech is None:
             continue

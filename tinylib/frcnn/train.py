@@ -71,7 +71,7 @@ from ..data.synthetic import quick_world
 from ..data.tinyperson import TinyPersonDataset
 from ..data.transforms import IMAGENET_MEAN_RGB, Compose, HorizontalFlip, RandomCrop, RandomRescale
 from ..data.widerface import WiderFaceDataset
-from ..hr.train import (
+from ..engine.recipe import (
     apply_overrides,
     check_settings,
     epoch_summary,
@@ -80,6 +80,7 @@ from ..hr.train import (
     load_config,
     recipe_main,
 )
+from ..engine.runs import write_history
 from ..io import atomic_write_text
 from .detect import evaluate_tinyperson, evaluate_wider, save_weights
 from .model import FasterRCNNFPN, build_frcnn, collate
@@ -256,7 +257,7 @@ def run(cfg: dict, *, out_dir=None, resume=False, progress: bool = True, export=
                                       "data_source": str(src)})
     if engine.is_main_process():
         if tcfg.get("out_dir"):
-            atomic_write_text(Path(tcfg["out_dir"]) / "history.csv", hist.to_csv(index=False))
+            write_history(tcfg["out_dir"], hist)
         if export:
             save_weights(model, export, meta={"recipe": cfg.get("name", ""), "data": str(src),
                                               "steps": int(hist["step"].max())})

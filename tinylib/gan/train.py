@@ -26,7 +26,7 @@ Caveat: the HR detector was trained on these same photos, so its false positives
 fewer and easier than on unseen photos.
 
 Options: ``--out DIR`` (checkpoints, ``history.csv``, ``weights.pt``), ``--resume``, ``--overwrite``
-(a folder holding a run needs one of them; see :func:`tinylib.hr.train.recipe_main`),
+(a folder holding a run needs one of them; see :func:`tinylib.engine.recipe.recipe_main`),
 ``--set model.refine=false`` (any key), ``--threads N``. ``torchrun`` works as for the other
 detectors (the engine's multi-phase DDP).
 """
@@ -48,9 +48,10 @@ from ..config import cache_dir
 from ..data import sources
 from ..data.images import read_image
 from ..data.widerface import WiderFaceDataset, image_key
+from ..engine.recipe import recipe_main
+from ..engine.runs import write_history
 from ..hr.cache import hr_raw, weights_id
 from ..hr.detect import DEFAULT_WEIGHTS, SYNTHETIC_WEIGHTS, Detector, RawDetections, load_detector
-from ..hr.train import recipe_main
 from ..io import atomic_save, atomic_write_text
 from .crops import CropSet, build_crop_set
 from .detector import CropDataset, GANDetector, collate, load_gan, save_weights
@@ -186,7 +187,7 @@ def run(cfg: dict, *, out_dir=None, resume=False, progress: bool = True, on_step
                         extra_config={"model": mc, "data": cfg.get("data", {})})
     if out_dir is not None and engine.is_main_process():
         out = Path(out_dir)
-        atomic_write_text(out / "history.csv", hist.to_csv(index=False))
+        write_history(out, hist)
         atomic_write_text(out / "history_summary.csv",
                           history_summary(hist).to_csv(index=False, float_format="%.5g"))
         save_weights(model, out / "weights.pt", meta={"recipe": cfg, "crops": crops.counts(),

@@ -64,11 +64,11 @@ def average_weights(paths, alphas=None) -> HRDetector:
 
 def write_history(inputs, out) -> Path | None:
     """Stack the per-epoch training histories of the averaged checkpoints (the CSV beside
-    each, :func:`tinylib.hr.train.history_path`) into the one beside ``out``, with a
+    each, :func:`tinylib.engine.recipe.history_path`) into the one beside ``out``, with a
     ``stage`` column (1, 2, ... in input order); None when an input has no history."""
     import pandas as pd
 
-    from tinylib.hr.train import history_path
+    from tinylib.engine.recipe import history_path
     from tinylib.io import atomic_write_text
 
     paths = [history_path(p) for p in inputs]

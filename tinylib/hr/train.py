@@ -19,21 +19,17 @@ files are moved to ``DIR/replaced-<time>/``), ``--set train.epochs=2`` (override
 ``--threads N`` (``torch.set_num_threads``), ``--export PATH`` (write fp16 inference weights
 at the end). Runs are append-only: without ``--resume`` or ``--overwrite`` a folder that
 already holds a run is refused. The initial weights follow ``train.seed``, so one recipe
-gives one loss curve, fresh or resumed.
+gives one loss curve, fresh or resumed. The recipe file and this command line are the ones every
+detector shares (:mod:`tinylib.engine.recipe`); this module holds what is the HR detector's.
 Multi-GPU / multi-node: ``torchrun --nproc-per-node 8 -m tinylib.hr.train CONFIG``.
 """
 
 from __future__ import annotations
 
-import argparse
-import copy
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
-import torch
-import yaml
 
 from .. import engine
 from ..config import REPO_DIR, data_root, runtime
@@ -41,7 +37,8 @@ from ..data.images import read_image
 from ..data.synthetic import quick_world
 from ..data.transforms import Compose, HorizontalFlip, RandomCrop, RandomRescale
 from ..data.widerface import WiderFaceDataset, load_eval_gt
-from ..engine import NonFiniteLossError
+from ..engine.recipe import epoch_summary, history_path, history_trainer, recipe_main
+from ..engine.runs import write_history
 from ..eval.widerface import evaluate, spread
 from ..io import atomic_write_text
 from .detect import SYNTHETIC_WEIGHTS, Detector, load_detector, save_weights, to_wider
@@ -50,42 +47,8 @@ from .templates import Templates, hr_template_set
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PaperSampling", "paper_sampling", "load_config", "apply_overrides", "build_model",
-           "build_train_set", "make_eval_fn", "evaluate_world", "epoch_summary", "history_path", "run",
-           "recipe_main", "check_settings", "history_trainer", "main"]
-
-
-def load_config(path) -> dict:
-    """Read a recipe; errors name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"training config not found: {path}")
-    try:
-        cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(cfg, dict):
-        raise ValueError(f"{path}: expected a mapping with model/data/train/eval sections")
-    unknown = sorted(set(cfg) - {"name", "model", "data", "train", "eval", "notes"})
-    if unknown:
-        raise ValueError(f"{path}: unknown sections {unknown}")
-    cfg.setdefault("name", path.stem)
-    return cfg
-
-
-def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
-    """``["train.epochs=2", "model.depth=50"]`` -> a new config (values parsed as YAML)."""
-    cfg = copy.deepcopy(cfg)
-    for item in overrides or []:
-        if "=" not in item:
-            raise ValueError(f"override {item!r}: expected section.key=value")
-        key, value = item.split("=", 1)
-        node = cfg
-        parts = key.split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = yaml.safe_load(value)
-    return cfg
+__all__ = ["PaperSampling", "paper_sampling", "build_model",
+           "build_train_set", "make_eval_fn", "evaluate_world", "run", "main"]
 
 
 def resolve_templates(spec):
@@ -236,109 +199,12 @@ def run(cfg: dict, *, out_dir=None, resume=False, progress: bool = True, export=
                         extra_config={"recipe": cfg, "model": dict(model.config)})
     if engine.is_main_process():
         if tcfg.get("out_dir"):
-
-            atomic_write_text(Path(tcfg["out_dir"]) / "history.csv", hist.to_csv(index=False))
+            write_history(tcfg["out_dir"], hist)
         if export:
             save_weights(model, export, meta={"recipe": cfg.get("name", ""),
                                               "steps": int(hist["step"].max())})
             atomic_write_text(history_path(export), epoch_summary(hist).to_csv(index=False))
     return model, hist
-
-
-def history_path(weights) -> Path:
-    """Where the per-epoch summary of an exported checkpoint's training lives."""
-    weights = Path(weights)
-    return weights.with_name(weights.stem + "_history.csv")
-
-
-def epoch_summary(hist):
-    """Per-epoch means of the step losses, the last lr, the wall-clock seconds at the epoch's
-    end and any evaluation columns (``ap_*``) of an :func:`tinylib.engine.train` history."""
-    num = hist.select_dtypes("number")
-    loss_cols = [c for c in num.columns if c.startswith("loss")]
-    g = num.groupby("epoch")
-    out = g[loss_cols].mean()
-    out["step"] = g["step"].max()
-    out["lr"] = g["lr"].last()
-    out["seconds"] = g["seconds"].max()
-    for c in [c for c in num.columns if c.startswith("ap_")]:
-        out[c] = g[c].last()
-    return out.reset_index()
-
-
-def recipe_main(argv, *, prog: str, description: str, run_recipe, export: bool = True) -> int:
-    """The command line every recipe trainer shares (``python -m tinylib.<pkg>.train CONFIG``):
-    ``--out DIR`` (default ``runs/<name>``), ``--resume`` / ``--overwrite``, ``--set KEY=VALUE``
-    (repeatable), ``--threads N``, ``--no-progress`` and, with ``export``, ``--export PATH``.
-    ``run_recipe(cfg, out, args)`` trains (passing ``args.resume`` and ``args.overwrite`` on)
-    and returns the line to print. The run folder is checked first
-    (:func:`tinylib.engine.check_run_dir`): a folder that holds a run needs ``--resume`` or
-    ``--overwrite``, ``--resume`` needs ``<out>/last.pt``. Exit codes: 0 done, 2 a bad recipe,
-    missing data, a refused run folder or an incompatible checkpoint (the message names it
-    and the fix), 3 a non-finite loss."""
-    p = argparse.ArgumentParser(prog=prog, description=description)
-    p.add_argument("config", help="YAML recipe (configs/*.yaml)")
-    p.add_argument("--out", default=None, help="checkpoint directory (default: runs/<name>)")
-    how = p.add_mutually_exclusive_group()
-    how.add_argument("--resume", action="store_true",
-                     help="continue the run in <out> from <out>/last.pt (an error if it is missing)")
-    how.add_argument("--overwrite", action="store_true",
-                     help="start a new run in <out> although it holds one: the old run's files "
-                          "(last.pt, history.csv, weights ...) are moved to "
-                          "<out>/replaced-<time>/ once the new run is set up, never deleted")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a recipe value, e.g. --set train.epochs=2")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads(N)")
-    if export:
-        p.add_argument("--export", default=None, help="write fp16 inference weights here at the end")
-    p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    name = prog.split()[-1]
-    try:
-        cfg = apply_overrides(load_config(args.config), args.set)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"{name}: {exc}", file=sys.stderr)
-        return 2
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    out = args.out or str(Path("runs") / cfg.get("name", Path(args.config).stem))
-    try:
-        engine.check_run_dir(out, resume=args.resume or None, overwrite=args.overwrite)
-        message = run_recipe(cfg, out, args)
-    except NonFiniteLossError as exc:
-        print(f"{name}: {exc}", file=sys.stderr)
-        return 3
-    except (FileNotFoundError, FileExistsError, ValueError, TypeError) as exc:
-        print(f"{name}: {exc}", file=sys.stderr)
-        return 2
-    print(message)
-    return 0
-
-
-def check_settings(given: dict | None, defaults: dict, *, section: str = "data", sources=None) -> dict:
-    """A recipe section: ``defaults`` updated with ``given``. An unknown key raises naming the
-    known ones; with ``sources``, a ``source`` outside them raises naming them."""
-    unknown = sorted(set(given or {}) - set(defaults))
-    if unknown:
-        raise ValueError(f"unknown {section} settings {unknown}; known: {sorted(defaults)}")
-    d = {**defaults, **(given or {})}
-    if sources is not None and d["source"] not in sources:
-        raise ValueError(f"{section}.source must be one of {tuple(sources)}, got {d['source']!r}")
-    return d
-
-
-def history_trainer(run_fn):
-    """``run_recipe`` for :func:`recipe_main` from a trainer ``run_fn(cfg, *, out_dir, resume,
-    progress, export) -> (model, history DataFrame)`` (the HR and Faster R-CNN trainers): it
-    trains and reports the steps, the last history row and where the checkpoints are."""
-    def _run(cfg, out, args):
-        _, hist = run_fn(cfg, out_dir=out, resume=args.resume, progress=not args.no_progress,
-                         export=args.export, overwrite=args.overwrite)
-        last = hist.iloc[-1].to_dict() if len(hist) else {}
-        return f"done: {len(hist)} steps; last row: {last}; checkpoints in {out}"
-
-    return _run
 
 
 def main(argv: list[str] | None = None) -> int:

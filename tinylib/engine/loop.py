@@ -1,4 +1,4 @@
-"""A generic detection training loop: SGD with per-group learning-rate multipliers, AMP,
+"""The one training loop (:func:`train`): SGD with per-group learning-rate multipliers, AMP,
 atomic checkpoints with exact resume, DDP through ``torchrun``, tqdm, a pandas history.
 
 Contract with the model (the HR detector, and any later detector):
@@ -31,14 +31,17 @@ is written atomically on the main process only. A non-finite loss stops training
 The initial weights are the caller's business: build the model under a fixed seed
 (:func:`seeded`) and two fresh runs of one seed give the same loss curve.
 
-Runs are append-only (:func:`check_run_dir`): training into an ``out_dir`` that already holds
-a run (any of :data:`RUN_FILES`) is refused with :class:`RunExistsError` unless ``resume``
-(continue from ``last.pt``) or ``overwrite`` (the earlier run's files are moved aside into
-``out_dir/replaced-<time>/`` just before the first step, never deleted) is given;
-``resume=True`` without ``out_dir/last.pt`` raises :class:`FileNotFoundError`; a checkpoint
-that does not fit the model raises :class:`IncompatibleCheckpointError` naming the settings
-in which the stored config differs. Temporary files left by a killed checkpoint write
-(``.last.pt.*.tmp``) are removed when a run starts or resumes.
+Run folders are append-only (:mod:`tinylib.engine.runs`: :func:`~tinylib.engine.runs.check_run_dir`,
+which :func:`train` applies before any work); a checkpoint that does not fit the model raises
+:class:`IncompatibleCheckpointError` naming the settings in which the stored config differs.
+
+The loop is written as small named steps, in the manner of torchvision's detection
+references: :func:`setup` (process group, device, AMP, :func:`build_loader`,
+:func:`build_optimizers`, the DDP wrapper; a :class:`TrainState`),
+:func:`resume_from_checkpoint`, :func:`train_one_epoch` (one :func:`optimisation_step` per
+batch: forward under autocast, :func:`check_finite`, backward with the scaler, gradient
+clipping, the optimiser and schedule steps), :func:`evaluate_epoch` and :func:`save_epoch`
+(:func:`checkpoint_state`).
 
 Distributed: run the same script with ``torchrun --nproc-per-node N`` (multi-node: add
 ``--nnodes/--node-rank/--rdzv-endpoint``); :func:`init_distributed` reads torchrun's
@@ -62,27 +65,39 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..config import amp_dtype_for, runtime
+from ..io import atomic_save
+from .runs import check_run_dir, clean_stale_tmp, existing_run, set_aside_run
+
 log = logging.getLogger(__name__)
 
 __all__ = [
     "TrainConfig",
     "NonFiniteLossError",
-    "RunExistsError",
     "IncompatibleCheckpointError",
-    "RUN_FILES",
-    "existing_run",
-    "check_run_dir",
-    "clean_stale_tmp",
-    "set_aside_run",
     "config_diff",
     "seeded",
     "init_distributed",
     "is_main_process",
     "make_optimizer",
     "make_scheduler",
+    "WarmupMultiStep",
+    "WarmupCosine",
     "resolve_amp",
     "save_checkpoint",
     "load_checkpoint",
+    "TrainState",
+    "setup",
+    "build_loader",
+    "build_optimizers",
+    "run_config",
+    "resume_from_checkpoint",
+    "optimisation_step",
+    "check_finite",
+    "train_one_epoch",
+    "evaluate_epoch",
+    "checkpoint_state",
+    "save_epoch",
     "train",
 ]
 
@@ -91,20 +106,9 @@ class NonFiniteLossError(FloatingPointError):
     """A loss became NaN/inf; the message names the step and the last good checkpoint."""
 
 
-class RunExistsError(FileExistsError):
-    """The output folder already holds a training run and neither resume nor overwrite was
-    asked for; the message names the folder and both options."""
-
-
 class IncompatibleCheckpointError(ValueError):
     """A checkpoint to resume from does not fit the model; the message names the settings
     in which the checkpoint's stored config differs from the current one."""
-
-
-# files a training run leaves in its folder (the engine's checkpoint, and what the recipe
-# trainers write beside it: history, exported/backbone weights, results)
-RUN_FILES = ("last.pt", "history.csv", "history_summary.csv", "weights.pt", "backbone.pt",
-             "result.json")
 
 
 @dataclass
@@ -276,8 +280,6 @@ def make_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int):
 
 def resolve_amp(amp: str, device: torch.device):
     """The autocast dtype for ``amp`` on ``device`` (``None`` = fp32)."""
-    from .config import amp_dtype_for
-
     amp = (amp or "off").lower()
     if amp == "auto":
         return amp_dtype_for(str(device))
@@ -295,8 +297,6 @@ def resolve_amp(amp: str, device: torch.device):
 # ---------------------------------------------------------------------------- checkpoints
 def save_checkpoint(path, state: dict) -> Path:
     """``torch.save`` to a temporary file in the same directory, then ``os.replace``."""
-    from .io import atomic_save
-
     return atomic_save(path, lambda tmp: torch.save(state, tmp))
 
 
@@ -343,96 +343,6 @@ class _EpochSampler(torch.utils.data.Sampler):
 
     def __len__(self) -> int:
         return self.n
-
-
-# --------------------------------------------------------------------- run folders, seeds
-def existing_run(out_dir) -> list[Path]:
-    """The files of an earlier run in ``out_dir`` (those of :data:`RUN_FILES` present)."""
-    if out_dir is None:
-        return []
-    out = Path(out_dir)
-    return [out / n for n in RUN_FILES if (out / n).is_file()]
-
-
-def check_run_dir(out_dir, *, resume=None, overwrite: bool = False) -> Path | None:
-    """The append-only rule for a run folder, checked before anything is trained or written.
-    Returns the checkpoint to resume from (``None``: a new run).
-
-    * ``resume=True``: ``out_dir/last.pt`` must exist (:class:`FileNotFoundError` otherwise,
-      e.g. a mistyped folder); ``resume=<path>``: that file must exist;
-    * no ``resume``: a folder holding a run (:func:`existing_run`) raises
-      :class:`RunExistsError` unless ``overwrite`` (the caller then moves it aside with
-      :func:`set_aside_run`);
-    * ``resume`` and ``overwrite`` together raise :class:`ValueError`."""
-    out = Path(out_dir) if out_dir is not None else None
-    if resume and overwrite:
-        raise ValueError("--resume and --overwrite exclude each other: --resume continues the "
-                         f"run in {out}, --overwrite starts a new one there")
-    if resume is True:
-        if out is None:
-            raise ValueError("resume=True needs an out_dir (its last.pt is the checkpoint)")
-        ckpt = out / "last.pt"
-        if not ckpt.is_file():
-            if not out.is_dir():
-                where = f"the folder {out} does not exist"
-            else:
-                found = [p.name for p in existing_run(out)]
-                where = (f"{out} holds {found} but no last.pt" if found
-                         else f"{out} holds no training run")
-            raise FileNotFoundError(f"--resume: no checkpoint {ckpt} ({where}). Check --out, "
-                                    "or leave --resume out to start a new run there.")
-        return ckpt
-    if resume:
-        ckpt = Path(resume)
-        if not ckpt.is_file():
-            raise FileNotFoundError(f"resume: checkpoint not found: {ckpt}")
-        return ckpt
-    found = existing_run(out)
-    if found and not overwrite:
-        raise RunExistsError(
-            f"{out} already holds a training run ({', '.join(p.name for p in found)}); "
-            "nothing was changed. Pass --resume to continue it from its last.pt, or --overwrite "
-            f"to start a new run there (the old run's files are moved to {out}/replaced-<time>/), "
-            "or choose another --out.")
-    return None
-
-
-def clean_stale_tmp(out_dir) -> list[Path]:
-    """Remove the temporary files a killed atomic write of a run file left behind
-    (:func:`tinylib.io.atomic_path` names them ``.<name>.<random>.tmp``); returns them."""
-    if out_dir is None or not Path(out_dir).is_dir():
-        return []
-    removed = []
-    for name in RUN_FILES:
-        for tmp in Path(out_dir).glob(f".{name}.*.tmp"):
-            if tmp.is_file():
-                tmp.unlink(missing_ok=True)
-                removed.append(tmp)
-    if removed:
-        log.info("removed %d stale temporary file(s) of an interrupted write in %s: %s",
-                 len(removed), out_dir, [p.name for p in removed])
-    return removed
-
-
-def set_aside_run(out_dir) -> Path | None:
-    """Move the files of the run in ``out_dir`` (:func:`existing_run`) into a new folder
-    ``out_dir/replaced-<YYYYmmdd-HHMMSS>/`` (nothing is deleted); returns it, or ``None``
-    when there was no run."""
-    found = existing_run(out_dir)
-    if not found:
-        return None
-    out = Path(out_dir)
-    base = out / time.strftime("replaced-%Y%m%d-%H%M%S")
-    target, k = base, 1
-    while target.exists():
-        k += 1
-        target = base.with_name(f"{base.name}-{k}")
-    target.mkdir(parents=True)
-    for f in found:
-        os.replace(f, target / f.name)
-    log.warning("--overwrite: the earlier run in %s (%s) was moved to %s", out,
-                [f.name for f in found], target)
-    return target
 
 
 def _flatten(d, prefix: str = "") -> dict:
@@ -502,6 +412,295 @@ def seeded(seed: int):
 
 
 # ---------------------------------------------------------------------------------- train
+@dataclass
+class TrainState:
+    """What one call of :func:`train` works with: set up by :func:`setup`, restored by
+    :func:`resume_from_checkpoint`, advanced by :func:`train_one_epoch` (``step``: the steps
+    done so far, ``rows``: the history so far, ``t0``: the clock of the ``seconds`` column)."""
+
+    cfg: TrainConfig
+    model: nn.Module
+    ddp_model: nn.Module  # ``model``, or its DistributedDataParallel wrapper
+    dataset: object
+    sampler: object
+    loader: object
+    steps_per_epoch: int
+    device: torch.device
+    amp_dtype: object  # the autocast dtype, None = fp32
+    scaler: object
+    phases: tuple  # () for a one-phase model
+    optimizers: dict  # phase (None for a one-phase model) -> optimiser
+    schedulers: dict  # phase -> LambdaLR
+    full_config: dict  # stored in checkpoints under "config"
+    ckpt_path: Path | None = None
+    rank: int = 0
+    world: int = 1
+    start_epoch: int = 0
+    step: int = 0
+    rows: list = field(default_factory=list)
+    t0: float = 0.0
+
+    @property
+    def names(self) -> tuple:
+        """The phases in step order; ``(None,)``: the single optimiser of a one-phase model."""
+        return self.phases or (None,)
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def build_loader(dataset, cfg: TrainConfig, collate_fn: Callable, *, rank: int, world: int,
+                 device: torch.device):
+    """``(sampler, loader, steps_per_epoch)``: a ``DistributedSampler`` under DDP, else the
+    per-epoch seeded shuffle (:class:`_EpochSampler`) or the dataset order (``shuffle=False``);
+    ``steps_per_epoch`` capped by ``cfg.max_steps_per_epoch``. An empty set raises."""
+    if world > 1:
+        sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=world, rank=rank,
+                                                      shuffle=cfg.shuffle, seed=cfg.seed)
+    elif cfg.shuffle:
+        sampler = _EpochSampler(len(dataset), cfg.seed)
+    else:
+        sampler = torch.utils.data.SequentialSampler(dataset)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
+        collate_fn=collate_fn, drop_last=False, pin_memory=device.type == "cuda")
+    steps_per_epoch = len(loader)
+    if cfg.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, int(cfg.max_steps_per_epoch))
+    if steps_per_epoch == 0:
+        raise ValueError("the training set is empty")
+    return sampler, loader, steps_per_epoch
+
+
+def build_optimizers(model: nn.Module, cfg: TrainConfig, steps_per_epoch: int):
+    """``(phases, optimizers, schedulers)``: one optimiser and schedule per phase of a model
+    with ``phases`` (module doc), else one under the key ``None``."""
+    phases = tuple(getattr(model, "phases", ()) or ())
+    names = phases or (None,)
+    optimizers = {ph: make_optimizer(model, cfg, ph) for ph in names}
+    schedulers = {ph: make_scheduler(optimizers[ph], cfg, steps_per_epoch) for ph in names}
+    return phases, optimizers, schedulers
+
+
+def run_config(cfg: TrainConfig, model: nn.Module, extra_config: dict | None) -> dict:
+    """The config a checkpoint stores: ``train`` (``cfg``), ``extra_config``, and the model's
+    own ``config`` under ``model`` unless ``extra_config`` has one."""
+    full_config = {"train": asdict(cfg), **(extra_config or {})}
+    if "model" not in full_config and hasattr(model, "config"):
+        full_config["model"] = dict(model.config)
+    return full_config
+
+
+def setup(model: nn.Module, dataset, cfg: TrainConfig, *, collate_fn: Callable, device=None,
+          extra_config: dict | None = None) -> TrainState:
+    """Join the process group, move the model to its device, and build AMP, the loader, the
+    optimisers and schedules and (under DDP) the wrapper: a fresh :class:`TrainState`."""
+    rank, world, local = init_distributed()
+    if device is None:
+        device = f"cuda:{local}" if torch.cuda.is_available() and world > 1 else runtime().device
+    device = torch.device(device)
+    model = model.to(device)
+    amp_dtype = resolve_amp(cfg.amp, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16
+                                  and device.type == "cuda")
+    sampler, loader, steps_per_epoch = build_loader(dataset, cfg, collate_fn, rank=rank,
+                                                    world=world, device=device)
+    phases, optimizers, schedulers = build_optimizers(model, cfg, steps_per_epoch)
+    ddp_model = model
+    if world > 1:
+        ddp_model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=cfg.find_unused_parameters or bool(phases))
+    return TrainState(
+        cfg=cfg, model=model, ddp_model=ddp_model, dataset=dataset, sampler=sampler,
+        loader=loader, steps_per_epoch=steps_per_epoch, device=device, amp_dtype=amp_dtype,
+        scaler=scaler, phases=phases, optimizers=optimizers, schedulers=schedulers,
+        full_config=run_config(cfg, model, extra_config),
+        ckpt_path=Path(cfg.out_dir) / "last.pt" if cfg.out_dir else None, rank=rank, world=world)
+
+
+def resume_from_checkpoint(state: TrainState, path) -> None:
+    """Load the checkpoint ``path`` into ``state``: weights, optimiser and schedule states (the
+    schedule then follows the recipe's, :func:`_follow_recipe_schedule`), the scaler, the next
+    epoch, the step count and the history so far. One that does not fit raises
+    :class:`IncompatibleCheckpointError` naming the settings that differ."""
+    ckpt = load_checkpoint(path)
+    saved = tuple(ckpt.get("phases") or ())
+    if saved != state.phases:
+        raise IncompatibleCheckpointError(
+            f"{path}: checkpoint of a model with phases {saved or 'none'}, this model has "
+            f"{state.phases or 'none'}")
+    _check_fits(path, state.model, ckpt["model"], ckpt.get("config"), state.full_config)
+    state.model.load_state_dict(ckpt["model"])
+    _load_optimizer_states(state, ckpt, path)
+    if ckpt.get("scaler"):
+        state.scaler.load_state_dict(ckpt["scaler"])
+    state.start_epoch, state.step = int(ckpt["epoch"]) + 1, int(ckpt["step"])
+    state.rows = list(ckpt.get("history", []))
+    log.info("resumed from %s at epoch %d (step %d)", path, state.start_epoch, state.step)
+
+
+def _load_optimizer_states(state: TrainState, ckpt: dict, path) -> None:
+    try:
+        for ph in state.names:
+            state.optimizers[ph].load_state_dict(ckpt["optimizer"][ph] if state.phases
+                                                 else ckpt["optimizer"])
+            state.schedulers[ph].load_state_dict(ckpt["scheduler"][ph] if state.phases
+                                                 else ckpt["scheduler"])
+            _follow_recipe_schedule(state.schedulers[ph], state.cfg, state.steps_per_epoch)
+    except (ValueError, KeyError, RuntimeError) as exc:
+        diff = config_diff(ckpt.get("config"), state.full_config, skip=())
+        raise IncompatibleCheckpointError(
+            f"{path}: the optimiser state does not fit this model ({exc}); the settings "
+            f"differ in: {'; '.join(diff[:8]) or 'nothing stored'}. Resume with the "
+            "checkpoint's settings, or start a new run (--overwrite, or another --out).") from exc
+
+
+def _phase_losses(state: TrainState, phase, images, targets, row: dict):
+    """Clear every gradient and run one phase forward under autocast: ``(losses, total,
+    values)``, ``values`` the total and each loss as floats (averaged over processes)."""
+    state.model.zero_grad(set_to_none=True)
+    amp = state.amp_dtype
+    with torch.autocast(state.device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        losses = (state.ddp_model(images, targets, phase=phase) if state.phases
+                  else state.ddp_model(images, targets))
+    clash = sorted(set(losses) & set(row))
+    if clash:
+        raise ValueError(f"phase {phase!r} returns losses {clash} that another phase "
+                         "(or the history) already has; name them apart")
+    total = sum(v.float() for v in losses.values())
+    values = torch.stack([total.detach()] + [v.detach().float() for v in losses.values()])
+    d = _dist()
+    if d is not None:
+        d.all_reduce(values)
+        values /= state.world
+    return losses, total, values.tolist()
+
+
+def check_finite(state: TrainState, phase, losses: dict, values: list, row: dict) -> None:
+    """Raise :class:`NonFiniteLossError` naming the step, the losses and whether a checkpoint
+    is kept when one of ``values`` is NaN/inf."""
+    if all(math.isfinite(v) for v in values):
+        return
+    bad = {k: v for k, v in zip([f"loss_{phase}" if phase else "loss", *losses], values)}
+    ckpt_path = state.ckpt_path
+    where = (f"the last good checkpoint {ckpt_path} is kept" if ckpt_path
+             and ckpt_path.is_file() else "no checkpoint was written yet")
+    raise NonFiniteLossError(
+        f"non-finite loss at epoch {row['epoch']}, step {row['step']}: {bad}; training "
+        f"stopped ({where}). Lower the learning rate, turn AMP off, or check the "
+        "data of this batch.")
+
+
+def _backward_and_step(state: TrainState, phase, total) -> None:
+    """Back-propagate ``total`` (scaled under fp16), clip the phase's gradients when
+    ``grad_clip`` asks, step its optimiser and its schedule."""
+    opt = state.optimizers[phase]
+    state.scaler.scale(total).backward()
+    if state.cfg.grad_clip:
+        state.scaler.unscale_(opt)
+        nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]],
+                                 state.cfg.grad_clip)
+    state.scaler.step(opt)
+    state.schedulers[phase].step()
+
+
+def optimisation_step(state: TrainState, images, targets, epoch: int) -> dict:
+    """One step on one batch (module doc: every phase in order, each with its own optimiser),
+    then the scaler's update. Appends the step's history row to ``state.rows`` and returns it:
+    ``epoch, step, loss, [loss_<phase>], <each loss>, lr`` (the lr before the step),
+    ``seconds``."""
+    row = {"epoch": epoch + 1, "step": state.step + 1, "loss": 0.0}
+    lr_now = max(g["lr"] for o in state.optimizers.values() for g in o.param_groups)
+    for ph in state.names:
+        losses, total, values = _phase_losses(state, ph, images, targets, row)
+        check_finite(state, ph, losses, values, row)
+        _backward_and_step(state, ph, total)
+        row["loss"] += values[0]
+        if state.phases:
+            row[f"loss_{ph}"] = values[0]
+        row.update({k: v for k, v in zip(losses, values[1:])})
+    state.scaler.update()
+    state.step += 1
+    row["lr"] = lr_now
+    row["seconds"] = time.perf_counter() - state.t0
+    state.rows.append(row)
+    return row
+
+
+def train_one_epoch(state: TrainState, epoch: int, *, progress: bool = True,
+                    on_step: Callable[[dict], None] | None = None) -> None:
+    """Epoch ``epoch`` (0-based): seed it from ``(seed, epoch, rank)``, tell the sampler and
+    the dataset (``set_epoch``), then :func:`optimisation_step` over at most
+    ``steps_per_epoch`` batches, with a tqdm bar and ``on_step(row)`` on the main process."""
+    from tqdm.auto import tqdm
+
+    _seed_epoch(state.cfg.seed, epoch, state.rank)
+    for obj in (state.sampler, state.dataset):
+        if hasattr(obj, "set_epoch"):
+            obj.set_epoch(epoch)
+    state.ddp_model.train()
+    bar = tqdm(total=state.steps_per_epoch, desc=f"epoch {epoch + 1}/{state.cfg.epochs}",
+               disable=not (progress and state.main), leave=False)
+    try:
+        for i, (images, targets) in enumerate(state.loader):
+            if i >= state.steps_per_epoch:
+                break
+            images = _to_device(images, state.device)
+            targets = _to_device(targets, state.device)
+            row = optimisation_step(state, images, targets, epoch)
+            if on_step is not None and state.main:
+                on_step(dict(row))
+            bar.set_postfix(loss=f"{row['loss']:.4f}")
+            bar.update(1)
+    finally:
+        bar.close()
+
+
+def evaluate_epoch(state: TrainState, eval_fn: Callable | None, epoch: int) -> None:
+    """``eval_fn(model, epoch + 1) -> dict`` on the main process (model in eval mode); its
+    metrics go onto the epoch's last history row."""
+    if eval_fn is None or not state.main:
+        return
+    state.model.eval()
+    metrics = eval_fn(state.model, epoch + 1) or {}
+    state.rows[-1].update({k: float(v) for k, v in metrics.items()})
+
+
+def checkpoint_state(state: TrainState, epoch: int) -> dict:
+    """What ``last.pt`` holds after ``epoch`` (module doc): ``model``, ``optimizer`` and
+    ``scheduler`` (one state, or one per phase), ``phases``, ``scaler``, ``epoch``, ``step``,
+    ``config`` and ``history``."""
+    opt_state = {ph: o.state_dict() for ph, o in state.optimizers.items()}
+    sched_state = {ph: sc.state_dict() for ph, sc in state.schedulers.items()}
+    phases = state.phases
+    return {
+        "model": state.model.state_dict(),
+        "optimizer": opt_state if phases else opt_state[None],
+        "scheduler": sched_state if phases else sched_state[None], "phases": list(phases),
+        "scaler": state.scaler.state_dict() if state.scaler.is_enabled() else {},
+        "epoch": epoch, "step": state.step, "config": state.full_config, "history": state.rows,
+    }
+
+
+def save_epoch(state: TrainState, epoch: int) -> Path | None:
+    """Write ``last.pt`` (atomically, main process only) after every ``save_every``-th epoch
+    and the last one; returns its path when written."""
+    cfg = state.cfg
+    if state.ckpt_path is None or not state.main:
+        return None
+    if (epoch + 1) % cfg.save_every != 0 and epoch + 1 != cfg.epochs:
+        return None
+    return save_checkpoint(state.ckpt_path, checkpoint_state(state, epoch))
+
+
+def _barrier() -> None:
+    d = _dist()
+    if d is not None:
+        d.barrier()
+
+
 def train(
     model: nn.Module,
     dataset,
@@ -530,172 +729,30 @@ def train(
     (:class:`IncompatibleCheckpointError`).
     ``on_step(row)`` is called on the main process after every step with its history row
     (e.g. a live loss plot, :class:`tinylib.viz.LiveLosses`).
+
+    The steps, in order: :func:`check_run_dir`, :func:`setup`, :func:`resume_from_checkpoint`,
+    then per epoch :func:`train_one_epoch`, :func:`evaluate_epoch` and :func:`save_epoch`.
     """
     import pandas as pd
-    from tqdm.auto import tqdm
-
-    from .config import runtime
 
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     out_dir = Path(cfg.out_dir) if cfg.out_dir else None
-    ckpt_path = out_dir / "last.pt" if out_dir else None
     resume = check_run_dir(out_dir, resume=resume, overwrite=overwrite)  # before any work
     set_aside = resume is None and overwrite and bool(existing_run(out_dir))
-    rank, world, local = init_distributed()
-    if device is None:
-        device = f"cuda:{local}" if torch.cuda.is_available() and world > 1 else runtime().device
-    device = torch.device(device)
-    model = model.to(device)
-    amp_dtype = resolve_amp(cfg.amp, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16
-                                  and device.type == "cuda")
-
-    if world > 1:
-        sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=world, rank=rank,
-                                                      shuffle=cfg.shuffle, seed=cfg.seed)
-    elif cfg.shuffle:
-        sampler = _EpochSampler(len(dataset), cfg.seed)
-    else:
-        sampler = torch.utils.data.SequentialSampler(dataset)
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
-        collate_fn=collate_fn, drop_last=False, pin_memory=device.type == "cuda")
-    steps_per_epoch = len(loader)
-    if cfg.max_steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, int(cfg.max_steps_per_epoch))
-    if steps_per_epoch == 0:
-        raise ValueError("the training set is empty")
-
-    phases = tuple(getattr(model, "phases", ()) or ())
-    names = phases or (None,)  # None: the single optimiser of a one-phase model
-    optimizers = {ph: make_optimizer(model, cfg, ph) for ph in names}
-    schedulers = {ph: make_scheduler(optimizers[ph], cfg, steps_per_epoch) for ph in names}
-    ddp_model = model
-    if world > 1:
-        ddp_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=cfg.find_unused_parameters or bool(phases))
-
-    full_config = {"train": asdict(cfg), **(extra_config or {})}
-    if "model" not in full_config and hasattr(model, "config"):
-        full_config["model"] = dict(model.config)
-    start_epoch, step, rows = 0, 0, []
-    if rank == 0:
+    state = setup(model, dataset, cfg, collate_fn=collate_fn, device=device,
+                  extra_config=extra_config)
+    if state.main:
         clean_stale_tmp(out_dir)
     if resume:
-        state = load_checkpoint(resume)
-        saved = tuple(state.get("phases") or ())
-        if saved != phases:
-            raise IncompatibleCheckpointError(
-                f"{resume}: checkpoint of a model with phases {saved or 'none'}, this model has "
-                f"{phases or 'none'}")
-        _check_fits(resume, model, state["model"], state.get("config"), full_config)
-        model.load_state_dict(state["model"])
-        try:
-            for ph in names:
-                optimizers[ph].load_state_dict(state["optimizer"][ph] if phases
-                                               else state["optimizer"])
-                schedulers[ph].load_state_dict(state["scheduler"][ph] if phases
-                                               else state["scheduler"])
-                _follow_recipe_schedule(schedulers[ph], cfg, steps_per_epoch)
-        except (ValueError, KeyError, RuntimeError) as exc:
-            diff = config_diff(state.get("config"), full_config, skip=())
-            raise IncompatibleCheckpointError(
-                f"{resume}: the optimiser state does not fit this model ({exc}); the settings "
-                f"differ in: {'; '.join(diff[:8]) or 'nothing stored'}. Resume with the "
-                "checkpoint's settings, or start a new run (--overwrite, or another --out).") from exc
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        start_epoch, step = int(state["epoch"]) + 1, int(state["step"])
-        rows = list(state.get("history", []))
-        log.info("resumed from %s at epoch %d (step %d)", resume, start_epoch, step)
-
-    t0 = time.perf_counter()
-    main = rank == 0
-    if set_aside and main:  # the new run is set up: only now move the old one aside
+        resume_from_checkpoint(state, resume)
+    state.t0 = time.perf_counter()
+    if set_aside and state.main:  # the new run is set up: only now move the old one aside
         set_aside_run(out_dir)
-    if _dist() is not None:
-        _dist().barrier()
-    for epoch in range(start_epoch, cfg.epochs):
-        _seed_epoch(cfg.seed, epoch, rank)
-        for obj in (sampler, dataset):
-            if hasattr(obj, "set_epoch"):
-                obj.set_epoch(epoch)
-        ddp_model.train()
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not (progress and main), leave=False)
-        for i, (images, targets) in enumerate(loader):
-            if i >= steps_per_epoch:
-                break
-            images = _to_device(images, device)
-            targets = _to_device(targets, device)
-            row = {"epoch": epoch + 1, "step": step + 1, "loss": 0.0}
-            lr_now = max(g["lr"] for o in optimizers.values() for g in o.param_groups)
-            for ph in names:
-                model.zero_grad(set_to_none=True)
-                with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
-                                    enabled=amp_dtype is not None):
-                    losses = (ddp_model(images, targets, phase=ph) if phases
-                              else ddp_model(images, targets))
-                clash = sorted(set(losses) & set(row))
-                if clash:
-                    raise ValueError(f"phase {ph!r} returns losses {clash} that another phase "
-                                     "(or the history) already has; name them apart")
-                total = sum(v.float() for v in losses.values())
-                values = torch.stack([total.detach()]
-                                     + [v.detach().float() for v in losses.values()])
-                d = _dist()
-                if d is not None:
-                    d.all_reduce(values)
-                    values /= world
-                values = values.tolist()
-                if not all(math.isfinite(v) for v in values):
-                    bad = {k: v for k, v in zip([f"loss_{ph}" if ph else "loss", *losses], values)}
-                    where = (f"the last good checkpoint {ckpt_path} is kept" if ckpt_path
-                             and ckpt_path.is_file() else "no checkpoint was written yet")
-                    bar.close()
-                    raise NonFiniteLossError(
-                        f"non-finite loss at epoch {epoch + 1}, step {step + 1}: {bad}; training "
-                        f"stopped ({where}). Lower the learning rate, turn AMP off, or check the "
-                        "data of this batch.")
-                opt = optimizers[ph]
-                scaler.scale(total).backward()
-                if cfg.grad_clip:
-                    scaler.unscale_(opt)
-                    nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]],
-                                             cfg.grad_clip)
-                scaler.step(opt)
-                schedulers[ph].step()
-                row["loss"] += values[0]
-                if phases:
-                    row[f"loss_{ph}"] = values[0]
-                row.update({k: v for k, v in zip(losses, values[1:])})
-            scaler.update()
-            step += 1
-            row["lr"] = lr_now
-            row["seconds"] = time.perf_counter() - t0
-            rows.append(row)
-            if on_step is not None and main:
-                on_step(dict(row))
-            bar.set_postfix(loss=f"{row['loss']:.4f}")
-            bar.update(1)
-        bar.close()
-        if eval_fn is not None and main:
-            model.eval()
-            metrics = eval_fn(model, epoch + 1) or {}
-            rows[-1].update({k: float(v) for k, v in metrics.items()})
-        if ckpt_path is not None and main and ((epoch + 1) % cfg.save_every == 0
-                                               or epoch + 1 == cfg.epochs):
-            opt_state = {ph: o.state_dict() for ph, o in optimizers.items()}
-            sched_state = {ph: sc.state_dict() for ph, sc in schedulers.items()}
-            save_checkpoint(ckpt_path, {
-                "model": model.state_dict(),
-                "optimizer": opt_state if phases else opt_state[None],
-                "scheduler": sched_state if phases else sched_state[None], "phases": list(phases),
-                "scaler": scaler.state_dict() if scaler.is_enabled() else {},
-                "epoch": epoch, "step": step, "config": full_config, "history": rows,
-            })
-        if _dist() is not None:
-            _dist().barrier()
-    model.eval()
-    return pd.DataFrame(rows)
+    _barrier()
+    for epoch in range(state.start_epoch, cfg.epochs):
+        train_one_epoch(state, epoch, progress=progress, on_step=on_step)
+        evaluate_epoch(state, eval_fn, epoch)
+        save_epoch(state, epoch)
+        _barrier()
+    state.model.eval()
+    return pd.DataFrame(state.rows)
