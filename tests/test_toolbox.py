@@ -240,6 +240,26 @@ def test_table_gains_spreads_and_costs(tmp_path):
         T.toolbox_table(runs.iloc[:0])
 
 
+def test_table_reads_the_test_half_when_the_scorings_have_halves(tmp_path):
+    _write_runs(tmp_path)
+    assert T.headline_half(T.collect_toolbox(tmp_path)) is None  # no halves: the whole subset
+    for f in sorted(tmp_path.glob("*/*.json")):  # add halves: the test half reverses copy-paste's gain
+        d = json.loads(f.read_text())
+        test_hard = d["hard"] - (0.1 if f.parent.name.startswith("copy_paste") else 0.0)
+        d["halves"] = {"tuning": {**{k: d[k] for k in ("easy", "medium", "hard", "le20")}, "images": d["images"] // 2},
+                       "test": {**{k: d[k] for k in ("easy", "medium", "le20")}, "hard": test_hard,
+                                "images": d["images"] - d["images"] // 2}}
+        f.write_text(json.dumps(d))
+    runs = T.collect_toolbox(tmp_path)
+    assert set(runs["half"]) == {"all", "tuning", "test"} and T.headline_half(runs) == "test"
+    assert len(runs[runs["half"] == "all"]) == len(runs) // 3
+    test = T.toolbox_table(runs).set_index("technique")
+    assert test.at["copy_paste", "hard_gain"] == pytest.approx(0.055 - 0.1) and test.at["copy_paste", "images"] == 187
+    every = T.toolbox_table(runs, half="all").set_index("technique")
+    assert every.at["copy_paste", "hard_gain"] == pytest.approx(0.055) and every.at["copy_paste", "images"] == 374
+    assert T.toolbox_table(runs, half="tuning").set_index("technique").at["tta_1x2x", "images"] == 50
+
+
 def test_outside_spread_rule():
     assert C.outside_spread(0.05, 0.02, 2) and not C.outside_spread(0.01, 0.02, 2)
     assert not C.outside_spread(0.5, 0.0, 1)  # one seed never counts

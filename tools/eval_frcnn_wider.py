@@ -87,12 +87,13 @@ def score_tta(run: Path, setting: str, n: int | None = None) -> dict:
     scales, flip = TTA_SETTINGS[setting]
     model = load_detector(run / "weights.pt", device="cpu")
     t0 = time.perf_counter()
-    res, _ = evaluate_wider(model, data_root(), max_images=n, progress=True, tta=(scales, flip),
-                            detector_kw={"device": "cpu", "score_threshold": 0.01, "batch_size": 1})
+    res, preds = evaluate_wider(model, data_root(), max_images=n, progress=True, tta=(scales, flip),
+                                detector_kw={"device": "cpu", "score_threshold": 0.01, "batch_size": 1})
     out = {"run": run.name, "tta": setting, "label": res.label, "images": res.n_images,
            **{k: float(v) for k, v in res.ap.items()}, "faces": {k: int(v) for k, v in res.n_faces.items()},
            "pixel_cost": tta_cost(scales, flip), "eval_seconds": round(time.perf_counter() - t0, 1),
            "threads": torch.get_num_threads()}
+    out["halves"] = score_halves(preds)  # the sample's tuning and test photos apart
     runs.write_tta_metrics(run, setting, out)
     return out
 

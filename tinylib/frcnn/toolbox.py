@@ -57,8 +57,8 @@ from ..papers import SURVEY_CLAIMS
 from .compare import METRICS, outside_spread
 
 __all__ = ["TECHNIQUES", "RESULT_FILE", "RESULT_TABLE", "BASE_RECIPE", "START_RECIPE", "variant_recipe",
-           "tta_result_path", "sample_stats", "binned_share", "collect_toolbox", "toolbox_table", "verdict_table",
-           "fmt_gain", "gains_text", "load_toolbox"]
+           "tta_result_path", "sample_stats", "binned_share", "collect_toolbox", "headline_half", "toolbox_table",
+           "verdict_table", "fmt_gain", "gains_text", "load_toolbox"]
 
 #: the baseline recipe of every toolbox run (500 steps on from the start detector)
 BASE_RECIPE = "configs/toolbox_frcnn_cpu.yaml"
@@ -159,15 +159,24 @@ def _seconds_per_step(run: Path) -> float:
     return float(np.median(d)) if len(d) else float("nan")
 
 
-def _row(d: dict, **extra) -> dict:
-    return {**extra, "images": int(d["images"]), **{m: float(d[m]) for m in METRICS},
-            "seconds_per_image": float(d["eval_seconds"]) / int(d["images"])}
+def _rows(d: dict, **extra) -> list[dict]:
+    """A scoring's rows: the photos it was scored on (``half`` ``"all"``) and, when the file
+    has them, each half of the tuning/test split apart (``"tuning"``, ``"test"``)."""
+    per_image = float(d["eval_seconds"]) / int(d["images"])
+    out = [{**extra, "half": "all", "images": int(d["images"]), **{m: float(d[m]) for m in METRICS},
+            "seconds_per_image": per_image}]
+    for half, v in d.get("halves", {}).items():
+        out.append({**extra, "half": half, "images": int(v["images"]), **{m: float(v[m]) for m in METRICS},
+                    "seconds_per_image": per_image})
+    return out
 
 
 def collect_toolbox(out_dir) -> pd.DataFrame:
-    """One row per scoring in ``out_dir`` (``tools/train_toolbox.py``'s run folders
-    ``<technique>_s<seed>``): ``technique, seed, images, easy, medium, hard, le20,
-    seconds_per_image, seconds_per_step, reference`` -- ``reference`` names the baseline
+    """Rows per scoring in ``out_dir`` (``tools/train_toolbox.py``'s run folders
+    ``<technique>_s<seed>``): ``technique, seed, half, images, easy, medium, hard, le20,
+    seconds_per_image, seconds_per_step, reference`` -- ``half``: ``all`` (every photo scored:
+    the whole subset, or the test-time settings' evenly spread sample) and ``tuning`` /
+    ``test`` (those photos of each half of the split); ``reference`` names the baseline
     scoring it is compared with (``baseline``: the baseline's full scoring; ``tta_1x``: its
     plain pass on the test-time settings' images)."""
     rows = []
@@ -175,29 +184,44 @@ def collect_toolbox(out_dir) -> pd.DataFrame:
         tech, _, seed = m.parent.name.rpartition("_s")
         if not seed.isdigit() or (tech != "baseline" and tech not in TECHNIQUES):
             continue
-        rows.append(_row(read_metrics(m), technique=tech, seed=int(seed),
-                         seconds_per_step=_seconds_per_step(m.parent), reference="baseline"))
+        rows += _rows(read_metrics(m), technique=tech, seed=int(seed),
+                      seconds_per_step=_seconds_per_step(m.parent), reference="baseline")
     by_setting = {t["tta"]: name for name, t in TECHNIQUES.items() if t["kind"] == "test"}
     for f in sorted(Path(out_dir).glob("baseline_s*/tta_*.json")):
         d = read_metrics(f)
         tech = "tta_1x" if d["tta"] == "1x" else by_setting.get(d["tta"])
         if tech is None:
             continue
-        rows.append(_row(d, technique=tech, seed=int(f.parent.name.rpartition("_s")[2]),
-                         seconds_per_step=float("nan"), reference="tta_1x"))
-    cols = ["technique", "seed", "images", *METRICS, "seconds_per_image", "seconds_per_step", "reference"]
+        rows += _rows(d, technique=tech, seed=int(f.parent.name.rpartition("_s")[2]),
+                      seconds_per_step=float("nan"), reference="tta_1x")
+    cols = ["technique", "seed", "half", "images", *METRICS, "seconds_per_image", "seconds_per_step", "reference"]
     return pd.DataFrame(rows, columns=cols)
 
 
-def toolbox_table(runs: pd.DataFrame, metrics=METRICS) -> pd.DataFrame:
+def headline_half(runs) -> str | None:
+    """The half a runs table's verdicts are read on: ``"test"`` when it has test-half rows,
+    else ``None`` (a legacy table without the column: every row is on the whole subset)."""
+    runs = getattr(runs, "frame", runs)
+    if "half" in runs.columns and (runs["half"] == "test").any():
+        return "test"
+    return None
+
+
+def toolbox_table(runs: pd.DataFrame, metrics=METRICS, half: str | None = "headline") -> pd.DataFrame:
     """The chapter's table (module doc), one row per technique of :data:`TECHNIQUES` that has
     runs, in their order: ``technique, label, kind, seeds, <m>`` (mean over seeds),
     ``<m>_gain`` (minus the reference's mean over the same seeds), ``<m>_spread`` (the larger
     max - min over seeds of the two), ``<m>_outside`` (the gain lies outside it),
     ``<m>_verdict`` (``win`` / ``loss`` outside the spread, else ``inside the spread``),
     ``train_cost, test_cost, cost_ratio, images, survey``. ``runs`` may be the
-    :class:`tinylib.measured.Table` of :func:`load_toolbox` (its ``frame`` is used)."""
+    :class:`tinylib.measured.Table` of :func:`load_toolbox` (its ``frame`` is used). ``half``:
+    which rows of a table with a ``half`` column (``"headline"``: :func:`headline_half`, the
+    test half; ``"all"``, ``"tuning"``, ``"test"``); a legacy table has one row per scoring."""
     runs = getattr(runs, "frame", runs)
+    if half == "headline":
+        half = headline_half(runs)
+    if "half" in runs.columns:
+        runs = runs[runs["half"] == (half or "all")]
     if runs.empty:
         raise ValueError("no toolbox runs to tabulate")
     ref_rows = {name: runs[runs["technique"] == name].set_index("seed") for name in ("baseline", "tta_1x")}
