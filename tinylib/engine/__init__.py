@@ -11,11 +11,16 @@ Modules:
   and the command line every recipe trainer shares (:func:`~tinylib.engine.recipe.recipe_main`);
 * ``runs`` -- the run-folder format: its layout, the append-only rule
   (:func:`~tinylib.engine.runs.check_run_dir`, ``--resume`` / ``--overwrite``) and the readers
-  and writers of its files (history, metrics, predictions).
+  and writers of its files (history, metrics, predictions);
+* ``weights`` -- the one inference-checkpoint schema of every detector (``weights.pt``:
+  format, family, config, state dict, meta; fp16 on request), written atomically, and the
+  registry of per-family builders that :func:`~tinylib.engine.weights.load` dispatches on (the
+  detector packages register themselves; older layouts still load).
 
 The names of ``loop`` and ``runs`` that callers use are re-exported here
 (``from tinylib import engine; engine.train(...)``); the recipe's are imported from
-:mod:`tinylib.engine.recipe`.
+:mod:`tinylib.engine.recipe`, the weights' from :mod:`tinylib.engine.weights`
+(``weights.save``, ``weights.load``).
 """
 
 from .loop import (

@@ -14,7 +14,7 @@ weights, and evaluation through the same evaluators as the HR detector.
   with :func:`tinylib.eval.tinyperson.evaluate`.
 * :func:`save_weights` / :func:`load_detector` -- an fp16 inference checkpoint (config +
   state dict) written atomically, read back (also from :mod:`tinylib.engine` training
-  checkpoints), as :mod:`tinylib.hr.detect` does for the HR detector.
+  checkpoints): :mod:`tinylib.engine.weights`, family ``frcnn``, as for the HR detector.
 """
 
 from __future__ import annotations
@@ -32,12 +32,11 @@ from ..data.images import as_rgb_image
 from ..data.synthetic import quick_world
 from ..data.tinyperson import TinyPersonDataset, annotation_path
 from ..data.widerface import WiderFaceDataset, load_eval_gt
-from ..engine import load_checkpoint
+from ..engine import weights as engine_weights
 from ..eval import tinyperson as tp_eval
 from ..eval.tta import tta_detect
 from ..eval.widerface import SETTINGS, SIZE_SETTING, evaluate, spread, with_size_setting
 from ..hr.detect import to_wider
-from ..io import atomic_save
 from .model import MODEL_DEFAULTS, FasterRCNNFPN, build_frcnn
 
 log = logging.getLogger(__name__)
@@ -55,6 +54,8 @@ __all__ = [
     "throughput",
 ]
 
+#: the format string of the Faster R-CNN weights files before
+#: :data:`tinylib.engine.weights.FORMAT` (still read)
 WEIGHTS_FORMAT = "tinylib.frcnn/1"
 
 
@@ -201,34 +202,30 @@ def evaluate_tinyperson(model, root=None, split: str = "test", *, max_images: in
 
 # ------------------------------------------------------------------------------- weights
 def save_weights(model: FasterRCNNFPN, path, *, half: bool = True, meta: dict | None = None) -> Path:
-    """Write an inference checkpoint (model config + state dict, fp16 by default) atomically."""
-    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu()
-             for k, v in model.state_dict().items()}
-    obj = {"format": WEIGHTS_FORMAT, "config": dict(model.config), "model": state,
-           "meta": dict(meta or {})}
-    path = Path(path)
-    atomic_save(path, lambda tmp: torch.save(obj, tmp))
-    return path
+    """Write an inference checkpoint (model config + state dict, fp16 by default) atomically:
+    :func:`tinylib.engine.weights.save` with family ``frcnn``."""
+    return engine_weights.save(model, path, family="frcnn", half=half, meta=meta)
+
+
+def _build_from_config(cfg: dict) -> FasterRCNNFPN:
+    """The untrained detector a weights file's config describes (family ``frcnn``): the
+    backbone is built without its initial weights (they are in the state dict)."""
+    if "backbone" not in cfg or "anchor_sizes" not in cfg:
+        raise ValueError(f"checkpoint config is not a Faster R-CNN one (keys {sorted(cfg)[:8]})")
+    settings = {k: v for k, v in cfg.items() if k in MODEL_DEFAULTS and k != "backbone"}
+    settings.update(pretrained=False, backbone_weights=None, init_weights=None)
+    return build_frcnn(cfg["backbone"], **settings)
+
+
+engine_weights.register_family("frcnn", _build_from_config,
+                               recognise=lambda cfg: "backbone" in cfg and "anchor_sizes" in cfg,
+                               label="Faster R-CNN", saver="tinylib.frcnn.detect.save_weights")
 
 
 def load_detector(path, *, device=None) -> FasterRCNNFPN:
     """A :class:`~tinylib.frcnn.model.FasterRCNNFPN` (eval mode) from :func:`save_weights`
-    files or :mod:`tinylib.engine` training checkpoints (model config under
-    ``config['model']``). The backbone is rebuilt without its initial weights (they are in
+    files (and the older ``tinylib.frcnn/1`` ones) or :mod:`tinylib.engine` training
+    checkpoints (model config under ``config['model']``): :func:`tinylib.engine.weights.load`
+    with family ``frcnn``. The backbone is rebuilt without its initial weights (they are in
     the state dict)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Faster R-CNN weights not found: {path}")
-    obj = load_checkpoint(path)  # weights_only; a broken file raises naming it
-    if not isinstance(obj, dict) or "model" not in obj or "config" not in obj:
-        raise ValueError(f"{path}: not a tinylib Faster R-CNN checkpoint (needs 'model' and 'config')")
-    cfg = obj["config"] if obj.get("format") == WEIGHTS_FORMAT else obj["config"].get("model", {})
-    if "backbone" not in cfg or "anchor_sizes" not in cfg:
-        raise ValueError(f"{path}: checkpoint config is not a Faster R-CNN one (keys {sorted(cfg)[:8]})")
-    settings = {k: v for k, v in cfg.items() if k in MODEL_DEFAULTS and k != "backbone"}
-    settings.update(pretrained=False, backbone_weights=None, init_weights=None)
-    model = build_frcnn(cfg["backbone"], **settings)
-    state = {k[len("module."):] if k.startswith("module.") else k: (v.float() if v.is_floating_point() else v)
-             for k, v in obj["model"].items()}
-    model.load_state_dict(state)
-    return model.to(device or "cpu").eval()
+    return engine_weights.load(path, device=device, family="frcnn")

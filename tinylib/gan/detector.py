@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..engine import weights as engine_weights
 from . import losses as L
 from .crops import crop, decode, downsample, windows
 from .model import Discriminator, Generator, to_unit
@@ -220,32 +221,27 @@ def collate(batch, scale: int = 4):
                          "reg": torch.stack([b[2] for b in batch])}
 
 
-def save_weights(model: GANDetector, path, *, meta: dict | None = None) -> Path:
-    """Inference weights (fp16 tensors, the config, ``meta``), written atomically."""
-    from ..io import atomic_save
+def save_weights(model: GANDetector, path, *, half: bool = True, meta: dict | None = None) -> Path:
+    """Inference weights (the config, the state dict in fp16 unless ``half=False``, ``meta``),
+    written atomically: :func:`tinylib.engine.weights.save` with family ``gan``."""
+    return engine_weights.save(model, path, family="gan", half=half, meta=meta)
 
-    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    obj = {"config": model.config, "state_dict": state, "meta": dict(meta or {})}
-    return atomic_save(path, lambda tmp: torch.save(obj, tmp))
+
+def _build_from_config(cfg: dict) -> GANDetector:
+    """The untrained :class:`GANDetector` a weights file's config describes (family ``gan``),
+    its discriminator's trunk built without pretrained weights (they are in the state dict)."""
+    cfg = dict(cfg)
+    cfg["discriminator"] = dict(cfg.get("discriminator", {}), pretrained=False)
+    return GANDetector(cfg)
+
+
+engine_weights.register_family(
+    "gan", _build_from_config, recognise=lambda cfg: "generator" in cfg and "discriminator" in cfg,
+    label="GAN", saver="tinylib.gan.detector.save_weights")
 
 
 def load_gan(path: str | os.PathLike, *, device=None) -> GANDetector:
-    """A :class:`GANDetector` from :func:`save_weights` or a training checkpoint
-    (``last.pt``); errors name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"GAN weights not found: {path}")
-    from ..engine import load_checkpoint
-
-    obj = load_checkpoint(path)  # weights_only; a broken file raises naming it
-    if "state_dict" in obj:
-        cfg, state = obj["config"], obj["state_dict"]
-    elif "model" in obj and "config" in obj:  # an engine checkpoint
-        cfg, state = obj["config"].get("model", {}), obj["model"]
-    else:
-        raise ValueError(f"{path}: not GAN weights (no 'state_dict' or 'model')")
-    cfg = dict(cfg)
-    cfg["discriminator"] = dict(cfg.get("discriminator", {}), pretrained=False)
-    model = GANDetector(cfg)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    return model.to(device or "cpu").eval()
+    """A :class:`GANDetector` from :func:`save_weights` files (and the older ``state_dict``
+    ones) or a training checkpoint (``last.pt``): :func:`tinylib.engine.weights.load` with
+    family ``gan``; errors name the file."""
+    return engine_weights.load(path, device=device, family="gan")

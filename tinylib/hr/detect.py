@@ -53,6 +53,7 @@ from tqdm.auto import tqdm
 from ..boxes import box_convert
 from ..config import runtime
 from ..data.images import as_rgb_image, read_image
+from ..engine import weights as engine_weights
 from ..eval.widerface import write_predictions
 from ..io import atomic_save
 from . import targets as T
@@ -92,6 +93,8 @@ SYNTHETIC_WEIGHTS = PACKAGE_WEIGHTS_DIR / "hr_res18_synth.pt"
 #: the pyramid cap of the CLI: keeps the 2x level of images up to 2,100 px (WIDER's 1,024-px
 #: photos and the 2,048-px selfie)
 CLI_MAX_SIDE = 4200
+#: the format string of the HR weights files before :data:`tinylib.engine.weights.FORMAT`
+#: (still read: the shipped files keep it)
 WEIGHTS_FORMAT = "tinylib.hr/1"
 #: the sub-folder of ``--out`` that holds the drawings of ``tinylib-detect --draw``
 DRAWINGS = "drawings"
@@ -387,62 +390,36 @@ def to_wider(boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ weights
-def _atomic_save(obj, path: Path) -> None:
-    atomic_save(path, lambda tmp: torch.save(obj, tmp))
-
-
 def save_weights(model: HRDetector, path, *, half: bool = True, meta: dict | None = None) -> Path:
-    """Write an inference checkpoint (model config + state dict, fp16 by default) atomically."""
-    state = {k: (v.half() if half and v.is_floating_point() else v).cpu()
-             for k, v in model.state_dict().items()}
-    obj = {"format": WEIGHTS_FORMAT, "config": model.config, "model": state,
-           "meta": dict(meta or {})}
-    path = Path(path)
-    _atomic_save(obj, path)
-    return path
+    """Write an inference checkpoint (model config + state dict, fp16 by default) atomically:
+    :func:`tinylib.engine.weights.save` with family ``hr``."""
+    return engine_weights.save(model, path, family="hr", half=half, meta=meta)
 
+
+def _build_from_config(mcfg: dict) -> HRDetector:
+    """The untrained :class:`HRDetector` a weights file's config describes (family ``hr``)."""
+    if "templates" not in mcfg:
+        raise ValueError(f"checkpoint config has no templates (keys {sorted(mcfg)})")
+    return build_hr(mcfg["templates"], int(mcfg.get("depth", 18)),
+                    backbone=str(mcfg.get("backbone", "resnet")),
+                    caffe_style=bool(mcfg.get("caffe_style", False)), pretrained=False,
+                    use_res5=bool(mcfg.get("use_res5", False)),
+                    use_res4=bool(mcfg.get("use_res4", True)), freeze_bn=False,
+                    context=str(mcfg.get("context", "full")))
+
+
+engine_weights.register_family("hr", _build_from_config, recognise=lambda cfg: "templates" in cfg,
+                               label="HR", saver="tinylib.hr.detect.save_weights")
 
 #: what a weights file must be, for error messages
-WEIGHTS_EXPECTED = ("a PyTorch checkpoint written by torch.save (a zip file) holding a tinylib HR "
-                    "detector: weights from tinylib.hr.detect.save_weights (format "
-                    f"{WEIGHTS_FORMAT!r}, e.g. {DEFAULT_WEIGHTS.name}) or a tinylib.engine "
-                    "training checkpoint (last.pt)")
-
-
-def _read_checkpoint(path: Path) -> dict:
-    """``torch.load`` (weights only) with an error that names the file and what was expected
-    instead of pickle's or miniz's internals."""
-    if path.is_dir():
-        raise ValueError(f"{path} is a folder; expected {WEIGHTS_EXPECTED}")
-    with open(path, "rb") as fh:
-        head = fh.read(64)
-    if not head.startswith(b"PK\x03\x04") and not head.startswith(b"\x80"):
-        if not head:
-            found = "an empty file"
-        elif head.isascii():
-            found = f"a text file starting {head.decode().splitlines()[0][:40]!r}"
-        else:
-            found = f"a binary file starting {head[:8]!r}"
-        raise ValueError(f"{path}: not a PyTorch checkpoint ({found}); expected {WEIGHTS_EXPECTED}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt/truncated zip, foreign pickle: torch raises many kinds
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(
-            f"{path}: cannot read the checkpoint ({type(exc).__name__}: {first}); the file is "
-            f"truncated or corrupt, or not {WEIGHTS_EXPECTED}. Copy or re-export it"
-        ) from None
-    if not isinstance(obj, dict) or "model" not in obj or "config" not in obj:
-        keys = sorted(map(str, obj)) if isinstance(obj, dict) else type(obj).__name__
-        raise ValueError(f"{path}: not a tinylib HR checkpoint (needs 'model' and 'config', "
-                         f"found {keys}); expected {WEIGHTS_EXPECTED}")
-    return obj
+WEIGHTS_EXPECTED = engine_weights.expected("hr")
 
 
 def load_detector(path=None, *, device=None) -> HRDetector:
     """An :class:`HRDetector` (eval mode) from shipped weights (:data:`DEFAULT_WEIGHTS`
-    when ``path`` is None), :func:`save_weights` files or training checkpoints of
-    :mod:`tinylib.engine` (which hold the model config under ``config['model']``).
+    when ``path`` is None), :func:`save_weights` files (and the older ``tinylib.hr/1`` ones)
+    or training checkpoints of :mod:`tinylib.engine` (which hold the model config under
+    ``config['model']``): :func:`tinylib.engine.weights.load` with family ``hr``.
     A missing file raises ``FileNotFoundError``; anything else that is not such a
     checkpoint (text, a truncated file, another model) ``ValueError`` naming the file."""
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
@@ -451,30 +428,7 @@ def load_detector(path=None, *, device=None) -> HRDetector:
                 SYNTHETIC_WEIGHTS: " (made by tools/train_shipped_weights.sh)"}.get(path, "")
         raise FileNotFoundError(f"HR detector weights not found: {path}{hint}; check the path "
                                 f"(the shipped weights are in {PACKAGE_WEIGHTS_DIR})")
-    obj = _read_checkpoint(path)
-    cfg = obj["config"]
-    if not isinstance(cfg, dict):
-        raise ValueError(f"{path}: checkpoint config is a {type(cfg).__name__}, expected a dict")
-    mcfg = cfg.get("model", cfg) if obj.get("format") != WEIGHTS_FORMAT else cfg
-    if not isinstance(mcfg, dict) or "templates" not in mcfg:
-        found = sorted(mcfg) if isinstance(mcfg, dict) else type(mcfg).__name__
-        raise ValueError(f"{path}: checkpoint config has no templates (keys {found})")
-    model = build_hr(mcfg["templates"], int(mcfg.get("depth", 18)),
-                     backbone=str(mcfg.get("backbone", "resnet")),
-                     caffe_style=bool(mcfg.get("caffe_style", False)), pretrained=False,
-                     use_res5=bool(mcfg.get("use_res5", False)),
-                     use_res4=bool(mcfg.get("use_res4", True)), freeze_bn=False,
-                     context=str(mcfg.get("context", "full")))
-    state = {k: v.float() if v.is_floating_point() else v for k, v in obj["model"].items()}
-    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        lines = str(exc).strip().splitlines()
-        raise ValueError(f"{path}: the weights do not fit the model its config describes "
-                         f"({lines[0] if lines else exc}...); the file was edited or mixes two "
-                         "models") from None
-    return model.to(device or "cpu").eval()
+    return engine_weights.load(path, device=device, family="hr")
 
 
 # --------------------------------------------------------------------------------- CLI
