@@ -60,7 +60,7 @@ class Table:
 
     def images(self, name: str) -> int | None:
         entry = self.provenance.get("images", {}).get(name)
-        return None if entry is None else int(entry["n"])
+        return None if entry is None or entry.get("n") is None else int(entry["n"])
 
     def describe(self) -> str:
         return describe(self.provenance, self.name)
@@ -156,7 +156,7 @@ def read_table(name: str, directory: str | os.PathLike | None = None) -> Table:
 def describe(prov: Mapping, name: str = "") -> str:
     """One line: ``table NAME: N images (test) / M (tuning); commit C, DATE; `COMMAND```."""
     imgs = prov.get("images", {})
-    sets = ", ".join(f"{k} {v['n']} images" for k, v in imgs.items())
+    sets = ", ".join(f"{k} {v['n']} images" if v.get("n") is not None else k for k, v in imgs.items())
     date = str(prov.get("date", ""))[:10]
     head = f"table `{name}`" if name else "table"
     return (f"{head} ({sets}; commit {prov.get('commit', '?')}, {date}); "

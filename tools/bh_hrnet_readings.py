@@ -28,12 +28,14 @@ def main(argv=None) -> int:
     table = pd.concat([flops.hrnet_readings(n) for n in ("bh_hrnet32", "bh_hrnet18")], ignore_index=True)
     print(table.round(4).to_string())
     if args.ship:
-        measured.write_table("bh_hrnet_readings", table, measured.provenance(
+        prov = measured.provenance(
             ".venv/bin/python tools/bh_hrnet_readings.py --ship",
             notes="Readings of Table 4's BH-HRNet rows (deepest branch only): every split of stages 2-4 "
                   "into modules x blocks, shallower branches 1-4 blocks (never fewer towards higher "
                   "resolution), kept when within 0.005 M of Table 4's parameters; GFLOPs in mmcv's "
-                  "convention at 640x512. is_ours: the reading HRNET_SPECS uses."))
+                  "convention at 640x512. is_ours: the reading HRNET_SPECS uses.")
+        prov["images"] = {"no photos: layer shapes, counted at a 640x512 input on the meta device": {"n": None, "hash": None}}
+        measured.write_table("bh_hrnet_readings", table, prov)
     return 0
 
 

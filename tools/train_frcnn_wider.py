@@ -8,8 +8,8 @@ Tasks, for each of ResNet-50 and BH-ResNet50 (``configs/frcnn_<bb>_wider_cpu.yam
    scored on the whole WIDER val subset by ``tools/eval_frcnn_wider.py`` (``metrics.json``,
    ``ap_by_size.csv``, ``predictions.npz``);
 2. ``pretrain_<bb>``: tiny-image pre-training (``configs/pretrain_<bb>_cpu.yaml``), then
-   ``<bb>_pre_s<seed>``: the WIDER recipe from it, seeds ``--pre-seeds`` (0 and 1; the shipped
-   tables: 0 only, for time), scored like the runs from scratch;
+   ``<bb>_pre_s<seed>``: the WIDER recipe from it, seeds ``--pre-seeds`` (0 and 1, as the
+   shipped tables), scored like the runs from scratch;
 3. ``<bb>_tinyperson``: the TinyPerson protocol on the tiny-person world (``--no-tinyperson``: skipped).
 
 Each task runs as a subprocess with one thread; ``--workers`` of them at a time, each taking
