@@ -19,7 +19,7 @@ from tinylib.data.registry import Dataset, FileSpec
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TINYLIB_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(registry, "_mem_cache", {})
+    monkeypatch.setattr(registry.digests, "_mem_cache", {})
 
 
 @pytest.mark.realdata

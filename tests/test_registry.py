@@ -42,7 +42,7 @@ def _sha(b: bytes) -> str:
 def _private_cache(tmp_path, monkeypatch):
     """Each test gets its own verification cache (the on-disk JSON and the memory copy)."""
     monkeypatch.setenv("TINYLIB_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(registry, "_mem_cache", {})
+    monkeypatch.setattr(registry.digests, "_mem_cache", {})
 
 
 # --------------------------------------------------------------------------- the table
@@ -243,6 +243,21 @@ def test_a_dataset_listed_twice_is_an_error(tmp_path):
         registry.load_catalog(path)
 
 
+def test_the_package_keeps_the_module_names_and_its_patch_targets():
+    """registry is a package (issue #24); every name of the former module is still there,
+    and the private state tests patch lives only in the module that reads it, so a stale
+    ``monkeypatch.setattr(registry, "_mem_cache", ...)`` fails instead of silently missing."""
+    for name in [*registry.__all__, "dataset_status", "TABLE_PATH", "CATALOG_PATH"]:
+        assert hasattr(registry, name), name
+    assert registry.TABLE_PATH == REPO / "tinylib" / "data" / "registry_files.json"
+    assert registry.CATALOG_PATH == REPO / "tinylib" / "data" / "registry_catalog.toml"
+    assert registry.verify_file is registry.digests.verify_file
+    assert registry.DATASETS is registry.catalog.DATASETS  # one dict: setitem patches reach all
+    for private in ("_mem_cache", "atomic_write_text", "hashlib"):
+        assert not hasattr(registry, private), private
+    assert isinstance(registry.digests._mem_cache, dict)
+
+
 def test_unknown_dataset_lists_known_names():
     with pytest.raises(ValueError, match="widerface_annotations"):
         registry.get("nope")
@@ -313,9 +328,9 @@ def test_locate_verifies_the_real_bundle(real_data):
     # the verdicts are cached: a second pass does not hash anything
     cache = config.cache_dir("verified") / "digests.json"
     assert len(json.loads(cache.read_text())) >= 100
-    registry._mem_cache.clear()
+    registry.digests._mem_cache.clear()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(registry.hashlib, "new", lambda *a, **k: pytest.fail("re-hashed a cached file"))
+        mp.setattr(registry.digests.hashlib, "new", lambda *a, **k: pytest.fail("re-hashed a cached file"))
         assert len(registry.locate("fddb")) == 20
 
 
@@ -490,19 +505,19 @@ def test_image_set_without_a_good_manifest_is_unverified(tmp_path, monkeypatch):
 def test_image_digests_cached_and_written_once_per_pass(tmp_path, monkeypatch):
     root = _image_root(tmp_path, monkeypatch)
     writes = []
-    real_write = registry.atomic_write_text
-    monkeypatch.setattr(
-        registry, "atomic_write_text", lambda p, t: writes.append(p) or real_write(p, t)
+    real_write = registry.digests.atomic_write_text
+    monkeypatch.setattr(  # the digest cache writes through the name in registry.digests
+        registry.digests, "atomic_write_text", lambda p, t: writes.append(p) or real_write(p, t)
     )
     assert registry.dataset_status("widerface_val_images", root=root).state == registry.VERIFIED
     assert len(writes) == 2  # the manifest's digest, then all images at once
     cache = json.loads((config.cache_dir("verified") / "digests.json").read_text())
     entry = cache[str((root / VAL / "0--E" / "0_E_a.jpg").resolve())]
     assert entry["sha256"] == _sha(b"image a") and entry["size"] == 7 and "mtime_ns" in entry
-    registry._mem_cache.clear()  # a new process: read back from disk
+    registry.digests._mem_cache.clear()  # a new process: read back from disk
     writes.clear()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(registry.hashlib, "new", lambda *a, **k: pytest.fail("re-hashed a cached file"))
+        mp.setattr(registry.digests.hashlib, "new", lambda *a, **k: pytest.fail("re-hashed a cached file"))
         st = registry.dataset_status("widerface_val_images", root=root)
     assert st.state == registry.VERIFIED and writes == []
     # a changed file (new size and mtime) is hashed again
@@ -546,9 +561,9 @@ def test_real_image_sets_and_weights_verified(real_data):
         "weights_yunet",
     ):
         assert registry.dataset_status(name).state == registry.VERIFIED, name
-    registry._mem_cache.clear()
+    registry.digests._mem_cache.clear()
     with pytest.MonkeyPatch.context() as mp:  # second pass: from the cache, no hashing
-        mp.setattr(registry.hashlib, "new", lambda *a, **k: pytest.fail("re-hashed a cached file"))
+        mp.setattr(registry.digests.hashlib, "new", lambda *a, **k: pytest.fail("re-hashed a cached file"))
         assert registry.present_images("val") == keys
 
 

@@ -5,7 +5,8 @@ package loads nothing else.
 
 Modules:
 
-* ``registry`` -- every dataset file tinylib reads (size, checksum, source, terms, location);
+* ``registry`` -- every dataset file tinylib reads (size, checksum, source, terms, location;
+  a package: catalog, digests, locating, image sets, downloads, ...);
 * ``sources`` -- where a chapter's data comes from: real data root, synthetic world or a skip;
 * ``cli`` -- ``tinylib-data``: the state of the data root, downloads, dataset statistics;
 * ``stats`` -- per-split counts of every dataset tinylib can read;
