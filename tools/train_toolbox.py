@@ -31,14 +31,13 @@ from pathlib import Path
 import yaml
 from _schedule import exit_status, run_tasks  # tools/_schedule.py
 
-from tinylib.engine.recipe import load_config
 from tinylib import measured
 from tinylib.data import splits
+from tinylib.engine.recipe import load_config
 from tinylib.eval.tta import TTA_SETTINGS
 from tinylib.frcnn import toolbox as T
 from tinylib.frcnn.compare import WEIGHTS_DIR
 from tinylib.io import atomic_write_text
-
 
 COMMAND = "TINYLIB_DATA=../shared/data python tools/train_toolbox.py"
 NOTES = ("x0.25 Faster R-CNN-FPN, 500 CPU steps per run on from one trained detector (chapter 08's resnet50_pre_s0); "
