@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
 import time
@@ -378,6 +380,86 @@ def test_bad_arguments_are_named():
         syn.face_size_distribution("nope")
     with pytest.raises(ValueError, match="image_size"):
         syn.make_world(1, 1, image_size=(10, 10), root=os.devnull)
+
+
+# --------------------------------------------------------------------------- pixels pinned
+
+# The cached synthetic worlds are trained on, so the painter's pixels and its draws from the
+# generator are pinned: sha256 digests computed with the painter as it was before it was split
+# into steps (commit 5a11f83). A deliberate change of the pictures changes these digests and
+# must bump ``syn.worlds.GENERATOR_VERSION``; so may a new numpy / scipy / Pillow.
+PINNED_SCENES = {
+    ("0--Crowd", 0): "a9c27496523a232d9dee92929ddf334ebf7c0eb194e7f9513f9e9659ec531ac5",
+    ("0--Crowd", 5): "e63f716e4eca2adb096516565112d8bea0dd3b25e1f51b4d5d5aece9cb7b971a",  # cluster
+    ("1--Street", 1): "384fe8619753a1bde4f8fedba4774078b1c6a929374e6216280e12122e95bf1f",
+    ("2--Group", 2): "1ac7368255074646a838df6dae25955adae5ccdd440d5b5e24477b96f50609a9",
+    ("3--Meeting", 3): "d72147fd97610bbeea67f7589771553b5bc0c344d5e6ecaade2372f209633266",
+}
+PINNED_PERSONS = "4f546141741568763d28570293499c2330e63c541b63a64c1d031b723fd755c5"
+
+
+def _skip_without_every_background():
+    missing = [n for n in syn.BACKGROUND_SOURCES if syn.scene._background_image(n) is None]
+    if missing:
+        pytest.skip(f"background sources {missing} not installed: other pixels by design")
+
+
+def scene_digest(event: str, seed: int, width: int = 320, height: int = 240) -> str:
+    """sha256 of a rendered scene: image bytes, face and person tables, the next draw."""
+    rng = np.random.default_rng(seed)
+    image, faces, persons = syn.render_scene(rng, width, height, event=event, size_dist="quick")
+    d = hashlib.sha256()
+    d.update(image.tobytes())
+    d.update(faces[syn.FACE_COLUMNS + ["person"]].to_numpy(np.int64).tobytes())
+    d.update(persons[["x", "y", "w", "h"]].to_numpy(np.int64).tobytes())
+    d.update(persons[["ignore", "uncertain", "has_face"]].to_numpy(bool).tobytes())
+    d.update(np.int64(rng.integers(0, 2**62)).tobytes())
+    return d.hexdigest()
+
+
+def persons_digest(n_seeds: int = 6) -> str:
+    """sha256 of persons painted one by one over noise: with and without a face, of every
+    size from 3 px, cut by the border or entirely outside (None)."""
+    faces_lib, nonfaces_lib = syn.face_crop_library()
+    d = hashlib.sha256()
+    for seed in range(n_seeds):
+        rng = np.random.default_rng(100 + seed)
+        img = rng.uniform(0, 1, (120, 160, 3)).astype(np.float32)
+        label = np.zeros((120, 160), np.int32)
+        for j in range(6):
+            fh = int(rng.integers(3, 36))
+            fw = max(2, int(fh * rng.uniform(0.6, 1.0)))
+            fx, fy = int(rng.integers(0, 160 - fw)), int(rng.integers(0, 120 - fh))
+            if j == 5:
+                fx, fy = (200, 200) if seed % 2 else (0, 0)
+            person = syn.scene._Person(fx, fy, fw, fh, has_face=j % 3 != 2)
+            res = syn.scene._render_person(rng, img, label, person, j + 1, faces_lib, nonfaces_lib)
+            if res is None:
+                d.update(b"none")
+            else:
+                box, n_face, attrs = res
+                d.update(np.asarray(box, np.float64).tobytes())
+                d.update(repr((n_face, sorted(attrs.items()))).encode())
+        d.update(img.tobytes())
+        d.update(label.tobytes())
+        d.update(np.int64(rng.integers(0, 2**62)).tobytes())
+    return d.hexdigest()
+
+
+@pytest.mark.parametrize(("event", "seed"), list(PINNED_SCENES))
+def test_rendered_scenes_are_pinned(event, seed):
+    _skip_without_every_background()
+    assert scene_digest(event, seed) == PINNED_SCENES[(event, seed)]
+
+
+def test_rendered_persons_are_pinned():
+    assert persons_digest() == PINNED_PERSONS
+
+
+def test_person_style_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        syn.PERSON_STYLE.body_len = (1.0, 2.0)
+    assert syn.PERSON_STYLE == syn.PersonStyle()
 
 
 @pytest.mark.slow

@@ -13,7 +13,9 @@ What is in a scene (:func:`render_scene`)
   the pasted crop, in integer pixels, so ``x y w h`` are exact.
 * **Context**: every face sits on a person: hair (or a hat / bald head), neck, shoulders
   and a torso (sometimes legs) in clothes colours with soft texture. About 10 % of persons
-  are seen from the back (hair where the face would be): persons without a face.
+  are seen from the back (hair where the face would be): persons without a face. Their
+  proportions, colours and chances are the fields of :class:`PersonStyle`
+  (:data:`PERSON_STYLE`); :func:`_render_person` paints them in named steps.
 * **Hard negatives**: the 100 non-faces of ``lfw_subset`` colourised (half of them with
   skin ramps) and feathered like faces, plus skin-coloured blobs and textured clutter.
 * **Backgrounds**: crops / flips / colour jitter of images shipped with scikit-image
@@ -55,7 +57,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
 import numpy as np
@@ -77,6 +79,8 @@ __all__ = [
     "FACE_COLUMNS",
     "BACKGROUND_SOURCES",
     "SizeDistribution",
+    "PersonStyle",
+    "PERSON_STYLE",
     "face_size_distribution",
     "fit_wider_heights",
     "face_crop_library",
@@ -508,158 +512,359 @@ class _Person:
     cluster: bool = False
 
 
-def _render_person(rng, img, label, p: _Person, face_id: int, faces_lib, nonfaces_lib):
-    """Draw one person (body, neck, hair, head, face) onto ``img``; returns the person box
-    (x1, y1, x2, y2, clipped to the image), the face-ellipse pixel count and the attributes."""
-    H, W = img.shape[:2]
-    fx, fy, fw, fh = p.fx, p.fy, p.fw, p.fh
-    cx = fx + fw / 2.0
-    cy = fy + fh / 2.0
-    # blur: relative sigma class, then the recorded class from the effective sigma
-    cls = rng.choice(3, p=(0.55, 0.3, 0.15))
-    rel = (rng.uniform(0.0, 0.02), rng.uniform(0.04, 0.07), rng.uniform(0.10, 0.16))[cls]
-    sigma = rel * fh
-    eff = np.sqrt(sigma ** 2 + 0.35 ** 2) / fh
-    blur = 0 if eff < 0.035 else (1 if eff < 0.09 else 2)
-    extreme = rng.random() < 0.1
-    gain = (rng.uniform(0.3, 0.5) if rng.random() < 0.5 else rng.uniform(1.55, 1.9)) \
-        if extreme else rng.uniform(0.8, 1.15)
-    body_len = rng.uniform(2.2, 6.5) * fh
-    shoulder = rng.uniform(1.05, 1.6) * fw
-    margin = int(np.ceil(3 * sigma)) + 2
-    x0 = int(np.floor(cx - shoulder - margin))
-    x1 = int(np.ceil(cx + shoulder + margin))
-    y0 = int(np.floor(fy - 0.55 * fh - margin))
-    y1 = int(np.ceil(fy + fh + body_len + margin))
-    x0c, y0c, x1c, y1c = max(x0, 0), max(y0, 0), min(x1, W), min(y1, H)
-    if x1c <= x0c or y1c <= y0c:
-        return None
-    ch, cw = y1c - y0c, x1c - x0c
-    yy = (np.arange(y0c, y1c, dtype=np.float32) + 0.5)[:, None]
-    xx = (np.arange(x0c, x1c, dtype=np.float32) + 0.5)[None, :]
-    P = np.zeros((ch, cw, 3), np.float32)  # premultiplied colour
-    A = np.zeros((ch, cw), np.float32)
+@dataclass(frozen=True)
+class PersonStyle:
+    """The numbers a person is drawn with (:func:`_render_person`). Lengths are in units
+    of the face height ``fh`` or face width ``fw``; ``(lo, hi)`` pairs are uniform ranges;
+    chances are probabilities. Colours come from the palettes ``_SKIN_TONES`` / ``_HAIR`` and
+    :func:`_clothes_colour`. Changing a value changes every cached synthetic world: bump
+    ``worlds.GENERATOR_VERSION`` (``tests/test_synthetic.py`` pins rendered scenes)."""
 
-    def rows(ya, yb):
+    # camera: blur and exposure, recorded as WIDER attributes
+    blur_share: tuple = (0.55, 0.3, 0.15)  # chance of a sharp / blurred / very blurred person
+    blur_rel: tuple = ((0.0, 0.02), (0.04, 0.07), (0.10, 0.16))  # Gaussian sigma / fh, per class
+    camera_blur: float = 0.35  # px, always present; added in quadrature for the recorded class
+    blur_classes: tuple = (0.035, 0.09)  # effective sigma / fh: below -> blur 0, below -> 1, else 2
+    min_blur: float = 0.05  # px: sigma below which no filter is applied
+    blur_truncate: float = 3.0  # Gaussian filter truncation (sigmas); the canvas margin reaches it
+    extreme_share: float = 0.1  # chance of an extreme exposure (illumination = 1)
+    dark_share: float = 0.5  # of the extreme ones, the share too dark (the rest too bright)
+    dark_gain: tuple = (0.3, 0.5)
+    bright_gain: tuple = (1.55, 1.9)
+    gain: tuple = (0.8, 1.15)  # normal exposure
+    # proportions
+    body_len: tuple = (2.2, 6.5)  # fh, chin gap to feet (or to the image bottom)
+    shoulder: tuple = (1.05, 1.6)  # fw, half the shoulder width
+    hair_reach: float = 0.55  # fh above the face box: where the hair may start
+    edge: tuple = (0.6, 0.02)  # soft edge width in px: a + b * fh
+    neck_len: float = 0.22  # fh from chin to the top of the shoulders
+    dome: float = 0.45  # fh over which the shoulders round into the torso
+    taper: float = 0.12  # the torso narrows by this share towards the bottom
+    torso_len: float = 2.8  # fh; a longer body gets legs below the torso
+    # clothes
+    cloth_texture: float = 0.18  # amplitude of the smooth fabric noise
+    cloth_cells: int = 4  # noise grid cells over the canvas
+    pattern_share: float = 0.4  # chance of stripes (or checks) on the clothes
+    pattern_period: tuple = (0.15, 0.5)  # fh, plus 2 px
+    checks_share: float = 0.5  # of the patterned ones, the share with checks
+    pattern_contrast: float = 0.15
+    side_shade: float = 0.25  # torso darkened by this share at the shoulders' edge
+    pants_shade: float = 0.7  # trousers darker than a clothes colour
+    leg_half: float = 0.42  # of the shoulder half-width
+    leg_offset: float = 0.5  # leg centres, share of the shoulder half-width off the middle
+    # neck
+    neck_from: float = 0.7  # fh below the face top
+    neck_into: float = 0.2  # fh into the torso
+    neck_half: float = 0.24  # fw
+    neck_shade: float = 0.8  # the neck is in the head's shadow
+    # hair and head
+    hair_share: float = 0.8  # chance of hair on a person with a face; then a hat up to ...
+    hat_share: float = 0.9  # ... this, bald above
+    hair_gain: tuple = (0.85, 1.15)  # brightness jitter of the hair palette colour
+    bald_shade: float = 0.9  # a bald head: the skin tone, darker
+    head_half_w: tuple = (0.5, 0.62)  # fw, head ellipse semi-axis
+    head_half_h: tuple = (0.55, 0.68)  # fh, head ellipse semi-axis
+    head_shift: tuple = (-0.1, 0.04)  # fh, head centre off the face centre
+    head_below: float = 1.2  # fh below the face top: where the head rows end
+    hair_lift: tuple = (0.12, 0.22)  # fh, hair ellipse raised above the head
+    hair_widen: tuple = (0.03, 0.1)  # fw, hair ellipse wider than the head
+    hair_texture: float = 0.15
+    hair_cells: int = 6
+    back_shade: tuple = (0.75, 0.5)  # back of the head: hair * (a + b * non-face luminance)
+    # the face
+    face_contrast: tuple = (0.11, 0.17)  # luminance contrast of the pasted face
+    mirror_share: float = 0.5  # chance of a mirrored face
+    border_cols: int = 3  # face columns whose median luminance gives the head's skin
+    feather: tuple = (0.3, 1.5)  # face alpha feather: a + b / min(fw, fh)
+    face_extent: float = 1.05  # face alpha reaches 0 at this radius of the box ellipse
+    # the annotation
+    box_above: float = 0.3  # fh above the face top: the person box's top
+
+
+#: The style every synthetic person is drawn with.
+PERSON_STYLE = PersonStyle()
+
+
+@dataclass(frozen=True)
+class _Camera:
+    sigma: float  # Gaussian blur, px
+    blur: int  # WIDER blur class
+    extreme: bool  # WIDER illumination
+    gain: float
+
+
+@dataclass(frozen=True)
+class _Figure:
+    """A person's geometry in scene pixels (face box, centre, body)."""
+
+    fx: int
+    fy: int
+    fw: int
+    fh: int
+    cx: float
+    cy: float
+    body_len: float
+    shoulder: float  # half-width
+    soft: float  # edge width, px
+    top: float  # top of the shoulders
+    torso_end: float
+
+
+@dataclass(frozen=True)
+class _Head:
+    ax: float
+    ay: float
+    cy: float
+    rows: slice  # canvas rows of the head and hair
+    yy: np.ndarray  # their y coordinates
+
+
+class _Canvas:
+    """A person's own premultiplied RGBA canvas: the scene window ``[x0, x1) x [y0, y1)``."""
+
+    def __init__(self, x0: int, y0: int, x1: int, y1: int):
+        self.x0, self.y0, self.x1, self.y1 = x0, y0, x1, y1
+        self.h, self.w = y1 - y0, x1 - x0
+        self.yy = (np.arange(y0, y1, dtype=np.float32) + 0.5)[:, None]
+        self.xx = (np.arange(x0, x1, dtype=np.float32) + 0.5)[None, :]
+        self.P = np.zeros((self.h, self.w, 3), np.float32)  # premultiplied colour
+        self.A = np.zeros((self.h, self.w), np.float32)
+
+    def rows(self, ya, yb) -> slice:
         """Canvas row slice covering scene rows [ya, yb)."""
-        return slice(int(np.clip(np.floor(ya) - y0c, 0, ch)), int(np.clip(np.ceil(yb) - y0c, 0, ch)))
+        return slice(int(np.clip(np.floor(ya) - self.y0, 0, self.h)),
+                     int(np.clip(np.ceil(yb) - self.y0, 0, self.h)))
 
-    def over(colour, alpha, rs):
+    def over(self, colour, alpha, rs: slice) -> None:
         """Composite a layer over the canvas rows ``rs`` (alpha is computed on those rows)."""
         if rs.stop <= rs.start:
             return
-        p, a = P[rs], A[rs]
+        p, a = self.P[rs], self.A[rs]
         p *= 1.0 - alpha[..., None]
         p += colour * alpha[..., None]
         a *= 1.0 - alpha
         a += alpha
 
-    soft = 0.6 + 0.02 * fh
-    # body: dome-shaped shoulders then a torso; legs below for long bodies
-    top = fy + fh + 0.22 * fh
-    torso_end = top + min(body_len, 2.8 * fh)
-    rb = rows(top - 2, top + body_len + 2)
-    yb = yy[rb]
-    t = np.clip((yb - top) / (0.45 * fh), 0, 1)
-    half = shoulder * np.sqrt(t) * (1 - 0.12 * np.clip((yb - top) / body_len, 0, 1))
-    body_a = np.clip((half - np.abs(xx - cx)) / soft + 0.5, 0, 1) * (yb >= top)
-    body_a = body_a * np.clip((torso_end - yb) / soft + 0.5, 0, 1)
-    cloth = _clothes_colour(rng)
-    tex = 1.0 + 0.18 * _smooth_noise(rng, max(1, rb.stop - rb.start), cw, 4)[..., None]
-    if rng.random() < 0.4:  # stripes / checks on clothes
-        period = rng.uniform(0.15, 0.5) * fh + 2
-        pat = np.sin(2 * np.pi * yb / period) + (np.sin(2 * np.pi * xx / period)
-                                                  if rng.random() < 0.5 else 0.0)
-        tex = tex * (1.0 + 0.15 * np.sign(pat)[..., None])
-    shade = 1.0 - 0.25 * np.clip(np.abs(xx - cx) / max(shoulder, 1), 0, 1)[..., None]
-    over(cloth * tex * shade, body_a.astype(np.float32), rb)
-    if body_len > 2.8 * fh:
-        pants = _clothes_colour(rng) * 0.7
-        leg_w = 0.42 * shoulder
-        rl = rows(torso_end - 2, top + body_len + 2)
-        yl = yy[rl]
-        tl = tex[rl.start - rb.start:rl.stop - rb.start]
-        for side in (-1, 1):
-            lx = cx + side * 0.5 * shoulder
-            la = np.clip((leg_w - np.abs(xx - lx)) / soft + 0.5, 0, 1) * (yl >= torso_end - 1)
-            la = la * np.clip((top + body_len - yl) / soft + 0.5, 0, 1)
-            over(pants * tl, la.astype(np.float32), rl)
+
+def _render_person(rng, img, label, p: _Person, face_id: int, faces_lib, nonfaces_lib,
+                   style: PersonStyle = PERSON_STYLE):
+    """Draw one person (body, neck, hair, head, face) onto ``img``; returns the person box
+    (x1, y1, x2, y2, clipped to the image), the face-ellipse pixel count and the attributes,
+    or None when the person lies outside the image. The steps below draw from ``rng`` in
+    this order (the cached worlds depend on it)."""
+    H, W = img.shape[:2]
+    cam = _person_camera(rng, p.fh, style)
+    fig = _person_figure(rng, p, style)
+    cv = _person_canvas(fig, cam.sigma, H, W, style)
+    if cv is None:
+        return None
+    tex, rb = _paint_torso(rng, cv, fig, style)
+    if fig.body_len > style.torso_len * fig.fh:
+        _paint_legs(rng, cv, fig, tex, rb, style)
     tone = _skin_tone(rng)
-    # neck
-    rn = rows(fy + 0.7 * fh, top + 0.2 * fh + 1)
-    yn = yy[rn]
-    neck_a = np.clip((0.24 * fw - np.abs(xx - cx)) / soft + 0.5, 0, 1) \
-        * (yn >= fy + 0.7 * fh) * (yn <= top + 0.2 * fh)
-    over(tone * 0.8, neck_a.astype(np.float32), rn)
-    # hair / hat / bald, head
-    head_tone = None
-    style = rng.random()
-    if not p.has_face or style < 0.8:
-        hair_col = _HAIR[rng.integers(0, len(_HAIR))] * rng.uniform(0.85, 1.15)
-    elif style < 0.9:
-        hair_col = _clothes_colour(rng)  # hat
-    else:
-        hair_col = tone * 0.9  # bald
-    # head geometry varies so that no boundary sits exactly on the face box
-    hax, hay = rng.uniform(0.5, 0.62) * fw, rng.uniform(0.55, 0.68) * fh
-    hcy = cy + rng.uniform(-0.1, 0.04) * fh
-    rh = rows(fy - 0.55 * fh - 2, fy + 1.2 * fh + 2)
-    yh = yy[rh]
-    hair_a = _ellipse_alpha(xx, yh, cx, hcy - rng.uniform(0.12, 0.22) * fh,
-                            hax + rng.uniform(0.03, 0.1) * fw, hay, soft)
-    hair_tex = 1.0 + 0.15 * _smooth_noise(rng, max(1, rh.stop - rh.start), cw, 6)[..., None]
-    over(hair_col * hair_tex, hair_a, rh)
-    face_lum = None
+    _paint_neck(cv, fig, tone, style)
+    hair_col = _hair_colour(rng, p.has_face, tone, style)
+    head = _head_shape(rng, cv, fig, style)
+    _paint_hair(rng, cv, fig, head, hair_col, style)
     if p.has_face:
-        k = int(rng.integers(0, len(faces_lib)))
-        face_lum = _normalise_lum(rng, faces_lib[k], (0.11, 0.17))
-        if rng.random() < 0.5:
-            face_lum = face_lum[:, ::-1]
-        border = np.concatenate([face_lum[:, :3].ravel(), face_lum[:, -3:].ravel()])
-        head_tone = _face_pixels(np.array([[float(np.median(border))]], np.float32), tone)[0, 0]
-        head_a = _ellipse_alpha(xx, yh, cx, hcy, hax, hay, soft)
-        over(head_tone, head_a, rh)
-        # the face texture, stretched to the box, with a feathered elliptical alpha
-        ftex = _face_pixels(_resize(face_lum, fw, fh), tone)
-        fyy, fxx = np.ogrid[0:fh, 0:fw]
-        r = np.sqrt(((fxx + 0.5 - fw / 2) / (fw / 2)) ** 2 + ((fyy + 0.5 - fh / 2) / (fh / 2)) ** 2)
-        feather = 0.3 + 1.5 / min(fw, fh)
-        fa = np.clip((1.05 - r) / feather, 0, 1).astype(np.float32)
-        oy, ox = fy - y0c, fx - x0c
-        sub_p = P[oy:oy + fh, ox:ox + fw]
-        sub_a = A[oy:oy + fh, ox:ox + fw]
-        sub_p *= 1.0 - fa[..., None]
-        sub_p += ftex * fa[..., None]
-        sub_a *= 1.0 - fa
-        sub_a += fa
-        face_mask = np.zeros((ch, cw), bool)
-        face_mask[oy:oy + fh, ox:ox + fw] = r < 1.0
+        face_mask = _paint_face(rng, cv, fig, head, tone, faces_lib, style)
     else:
-        # seen from the back: hair over the whole head, textured by a non-face patch
-        k = int(rng.integers(0, len(nonfaces_lib)))
-        lum = _resize(_normalise_lum(rng, nonfaces_lib[k]), cw, max(1, rh.stop - rh.start))
-        head_a = _ellipse_alpha(xx, yh, cx, hcy, hax, hay, soft)
-        over(hair_col * (0.75 + 0.5 * lum[..., None]), head_a, rh)
+        _paint_back_of_head(rng, cv, fig, head, hair_col, nonfaces_lib, style)
         face_mask = None
-    P *= gain
-    if sigma > 0.05:
-        P = gaussian_filter(P, sigma=(sigma, sigma, 0), mode="constant", truncate=3.0)
-        A = gaussian_filter(A, sigma=sigma, mode="constant", truncate=3.0)
-    _composite(img, None, P, A, x0c, y0c, 0, premultiplied=True)
-    lab = label[y0c:y1c, x0c:x1c]
+    n_face = _composite_person(img, label, cv, cam, face_mask, face_id, style)
+    attrs = {"blur": int(cam.blur), "illumination": int(cam.extreme),
+             "blur_sigma": float(cam.sigma), "gain": float(cam.gain)}
+    return _person_box(fig, H, W, style), n_face, attrs
+
+
+def _person_camera(rng, fh: int, s: PersonStyle) -> _Camera:
+    """Blur (a relative sigma class, recorded from the effective sigma) and exposure."""
+    cls = rng.choice(len(s.blur_share), p=s.blur_share)
+    rel = tuple(rng.uniform(lo, hi) for lo, hi in s.blur_rel)[cls]  # all drawn, one kept
+    sigma = rel * fh
+    eff = np.sqrt(sigma ** 2 + s.camera_blur ** 2) / fh
+    blur = 0 if eff < s.blur_classes[0] else (1 if eff < s.blur_classes[1] else 2)
+    extreme = rng.random() < s.extreme_share
+    if extreme:
+        gain = (rng.uniform(*s.dark_gain) if rng.random() < s.dark_share
+                else rng.uniform(*s.bright_gain))
+    else:
+        gain = rng.uniform(*s.gain)
+    return _Camera(sigma, blur, extreme, gain)
+
+
+def _person_figure(rng, p: _Person, s: PersonStyle) -> _Figure:
+    fx, fy, fw, fh = p.fx, p.fy, p.fw, p.fh
+    body_len = rng.uniform(*s.body_len) * fh
+    shoulder = rng.uniform(*s.shoulder) * fw
+    top = fy + fh + s.neck_len * fh
+    return _Figure(fx, fy, fw, fh, cx=fx + fw / 2.0, cy=fy + fh / 2.0, body_len=body_len,
+                   shoulder=shoulder, soft=s.edge[0] + s.edge[1] * fh, top=top,
+                   torso_end=top + min(body_len, s.torso_len * fh))
+
+
+def _person_canvas(fig: _Figure, sigma: float, H: int, W: int, s: PersonStyle):
+    """The canvas around the whole person plus the blur's reach, clipped to the image
+    (None when nothing is left)."""
+    margin = int(np.ceil(s.blur_truncate * sigma)) + 2
+    x0 = int(np.floor(fig.cx - fig.shoulder - margin))
+    x1 = int(np.ceil(fig.cx + fig.shoulder + margin))
+    y0 = int(np.floor(fig.fy - s.hair_reach * fig.fh - margin))
+    y1 = int(np.ceil(fig.fy + fig.fh + fig.body_len + margin))
+    x0c, y0c, x1c, y1c = max(x0, 0), max(y0, 0), min(x1, W), min(y1, H)
+    if x1c <= x0c or y1c <= y0c:
+        return None
+    return _Canvas(x0c, y0c, x1c, y1c)
+
+
+def _paint_torso(rng, cv: _Canvas, fig: _Figure, s: PersonStyle):
+    """Dome-shaped shoulders then a tapering torso in a textured clothes colour; returns
+    the texture and its rows (the legs reuse them)."""
+    top, fh, cx = fig.top, fig.fh, fig.cx
+    rb = cv.rows(top - 2, top + fig.body_len + 2)
+    yb = cv.yy[rb]
+    t = np.clip((yb - top) / (s.dome * fh), 0, 1)
+    half = fig.shoulder * np.sqrt(t) * (1 - s.taper * np.clip((yb - top) / fig.body_len, 0, 1))
+    body_a = np.clip((half - np.abs(cv.xx - cx)) / fig.soft + 0.5, 0, 1) * (yb >= top)
+    body_a = body_a * np.clip((fig.torso_end - yb) / fig.soft + 0.5, 0, 1)
+    cloth = _clothes_colour(rng)
+    tex = _clothes_texture(rng, cv, yb, fh, rb, s)
+    shade = 1.0 - s.side_shade * np.clip(np.abs(cv.xx - cx) / max(fig.shoulder, 1),
+                                         0, 1)[..., None]
+    cv.over(cloth * tex * shade, body_a.astype(np.float32), rb)
+    return tex, rb
+
+
+def _clothes_texture(rng, cv: _Canvas, yb, fh: int, rb: slice, s: PersonStyle):
+    """Smooth fabric noise, sometimes with stripes or checks."""
+    tex = 1.0 + s.cloth_texture * _smooth_noise(rng, max(1, rb.stop - rb.start), cv.w,
+                                                s.cloth_cells)[..., None]
+    if rng.random() < s.pattern_share:
+        period = rng.uniform(*s.pattern_period) * fh + 2
+        pat = np.sin(2 * np.pi * yb / period) + (np.sin(2 * np.pi * cv.xx / period)
+                                                  if rng.random() < s.checks_share else 0.0)
+        tex = tex * (1.0 + s.pattern_contrast * np.sign(pat)[..., None])
+    return tex
+
+
+def _paint_legs(rng, cv: _Canvas, fig: _Figure, tex, rb: slice, s: PersonStyle) -> None:
+    """Two trouser legs below the torso, in the torso's texture."""
+    pants = _clothes_colour(rng) * s.pants_shade
+    leg_w = s.leg_half * fig.shoulder
+    bottom = fig.top + fig.body_len
+    rl = cv.rows(fig.torso_end - 2, bottom + 2)
+    yl = cv.yy[rl]
+    tl = tex[rl.start - rb.start:rl.stop - rb.start]
+    for side in (-1, 1):
+        lx = fig.cx + side * s.leg_offset * fig.shoulder
+        la = np.clip((leg_w - np.abs(cv.xx - lx)) / fig.soft + 0.5, 0, 1) \
+            * (yl >= fig.torso_end - 1)
+        la = la * np.clip((bottom - yl) / fig.soft + 0.5, 0, 1)
+        cv.over(pants * tl, la.astype(np.float32), rl)
+
+
+def _paint_neck(cv: _Canvas, fig: _Figure, tone, s: PersonStyle) -> None:
+    start, end = fig.fy + s.neck_from * fig.fh, fig.top + s.neck_into * fig.fh
+    rn = cv.rows(start, end + 1)
+    yn = cv.yy[rn]
+    neck_a = np.clip((s.neck_half * fig.fw - np.abs(cv.xx - fig.cx)) / fig.soft + 0.5, 0, 1) \
+        * (yn >= start) * (yn <= end)
+    cv.over(tone * s.neck_shade, neck_a.astype(np.float32), rn)
+
+
+def _hair_colour(rng, has_face: bool, tone, s: PersonStyle):
+    """Hair from the palette (always when seen from the back), else a hat or a bald head."""
+    style = rng.random()
+    if not has_face or style < s.hair_share:
+        return _HAIR[rng.integers(0, len(_HAIR))] * rng.uniform(*s.hair_gain)
+    if style < s.hat_share:
+        return _clothes_colour(rng)  # hat
+    return tone * s.bald_shade  # bald
+
+
+def _head_shape(rng, cv: _Canvas, fig: _Figure, s: PersonStyle) -> _Head:
+    """The head ellipse; its geometry varies so that no boundary sits exactly on the face box."""
+    ax, ay = rng.uniform(*s.head_half_w) * fig.fw, rng.uniform(*s.head_half_h) * fig.fh
+    cy = fig.cy + rng.uniform(*s.head_shift) * fig.fh
+    rows = cv.rows(fig.fy - s.hair_reach * fig.fh - 2, fig.fy + s.head_below * fig.fh + 2)
+    return _Head(ax, ay, cy, rows, cv.yy[rows])
+
+
+def _paint_hair(rng, cv: _Canvas, fig: _Figure, head: _Head, hair_col, s: PersonStyle) -> None:
+    """A textured ellipse a little above and wider than the head (hair, hat or bald top)."""
+    hair_a = _ellipse_alpha(cv.xx, head.yy, fig.cx, head.cy - rng.uniform(*s.hair_lift) * fig.fh,
+                            head.ax + rng.uniform(*s.hair_widen) * fig.fw, head.ay, fig.soft)
+    hair_tex = 1.0 + s.hair_texture * _smooth_noise(
+        rng, max(1, head.rows.stop - head.rows.start), cv.w, s.hair_cells)[..., None]
+    cv.over(hair_col * hair_tex, hair_a, head.rows)
+
+
+def _paint_face(rng, cv: _Canvas, fig: _Figure, head: _Head, tone, faces_lib,
+                s: PersonStyle) -> np.ndarray:
+    """A skin-coloured head, then a real face crop stretched to the face box with a
+    feathered elliptical alpha; returns the face-ellipse mask on the canvas."""
+    k = int(rng.integers(0, len(faces_lib)))
+    face_lum = _normalise_lum(rng, faces_lib[k], s.face_contrast)
+    if rng.random() < s.mirror_share:
+        face_lum = face_lum[:, ::-1]
+    n = s.border_cols
+    border = np.concatenate([face_lum[:, :n].ravel(), face_lum[:, -n:].ravel()])
+    head_tone = _face_pixels(np.array([[float(np.median(border))]], np.float32), tone)[0, 0]
+    head_a = _ellipse_alpha(cv.xx, head.yy, fig.cx, head.cy, head.ax, head.ay, fig.soft)
+    cv.over(head_tone, head_a, head.rows)
+    fw, fh = fig.fw, fig.fh
+    ftex = _face_pixels(_resize(face_lum, fw, fh), tone)
+    fyy, fxx = np.ogrid[0:fh, 0:fw]
+    r = np.sqrt(((fxx + 0.5 - fw / 2) / (fw / 2)) ** 2 + ((fyy + 0.5 - fh / 2) / (fh / 2)) ** 2)
+    feather = s.feather[0] + s.feather[1] / min(fw, fh)
+    fa = np.clip((s.face_extent - r) / feather, 0, 1).astype(np.float32)
+    oy, ox = fig.fy - cv.y0, fig.fx - cv.x0
+    sub_p = cv.P[oy:oy + fh, ox:ox + fw]
+    sub_a = cv.A[oy:oy + fh, ox:ox + fw]
+    sub_p *= 1.0 - fa[..., None]
+    sub_p += ftex * fa[..., None]
+    sub_a *= 1.0 - fa
+    sub_a += fa
+    face_mask = np.zeros((cv.h, cv.w), bool)
+    face_mask[oy:oy + fh, ox:ox + fw] = r < 1.0
+    return face_mask
+
+
+def _paint_back_of_head(rng, cv: _Canvas, fig: _Figure, head: _Head, hair_col, nonfaces_lib,
+                        s: PersonStyle) -> None:
+    """Seen from the back: hair over the whole head, textured by a non-face patch."""
+    k = int(rng.integers(0, len(nonfaces_lib)))
+    lum = _resize(_normalise_lum(rng, nonfaces_lib[k]), cv.w,
+                  max(1, head.rows.stop - head.rows.start))
+    head_a = _ellipse_alpha(cv.xx, head.yy, fig.cx, head.cy, head.ax, head.ay, fig.soft)
+    cv.over(hair_col * (s.back_shade[0] + s.back_shade[1] * lum[..., None]), head_a, head.rows)
+
+
+def _composite_person(img, label, cv: _Canvas, cam: _Camera, face_mask, face_id: int,
+                      s: PersonStyle) -> int:
+    """Expose and blur the canvas, paste it into the scene, label its pixels (-2 person,
+    ``face_id`` the face ellipse); returns the face-ellipse pixel count."""
+    P, A = cv.P, cv.A
+    P *= cam.gain
+    if cam.sigma > s.min_blur:
+        sigma, trunc = cam.sigma, s.blur_truncate
+        P = gaussian_filter(P, sigma=(sigma, sigma, 0), mode="constant", truncate=trunc)
+        A = gaussian_filter(A, sigma=sigma, mode="constant", truncate=trunc)
+    _composite(img, None, P, A, cv.x0, cv.y0, 0, premultiplied=True)
+    lab = label[cv.y0:cv.y1, cv.x0:cv.x1]
     lab[A > 0.5] = -2
-    n_face = 0
-    if face_mask is not None:
-        lab[face_mask] = face_id
-        n_face = int(face_mask.sum())
-    # person box: hair top .. body bottom, shoulders; clipped to the image
-    px1, px2 = cx - shoulder, cx + shoulder
-    py1, py2 = fy - 0.3 * fh, fy + fh + 0.22 * fh + body_len
-    box = np.array([max(0, np.floor(px1)), max(0, np.floor(py1)),
-                    min(W, np.ceil(px2)), min(H, np.ceil(py2))])
-    attrs = {"blur": int(blur), "illumination": int(extreme), "blur_sigma": float(sigma),
-             "gain": float(gain)}
-    return box, n_face, attrs
+    if face_mask is None:
+        return 0
+    lab[face_mask] = face_id
+    return int(face_mask.sum())
+
+
+def _person_box(fig: _Figure, H: int, W: int, s: PersonStyle) -> np.ndarray:
+    """Person box: hair top .. body bottom, shoulders; clipped to the image."""
+    px1, px2 = fig.cx - fig.shoulder, fig.cx + fig.shoulder
+    py1, py2 = fig.fy - s.box_above * fig.fh, fig.top + fig.body_len
+    return np.array([max(0, np.floor(px1)), max(0, np.floor(py1)),
+                     min(W, np.ceil(px2)), min(H, np.ceil(py2))])
 
 
 def _paste_negative(rng, img, label, nonfaces_lib, fw, fh, x, y):
@@ -735,6 +940,22 @@ def _overlaps(placed, fx, fy, fw, fh, pad=0.1):
     return False
 
 
+@dataclass
+class _SceneLayers:
+    """What :func:`render_scene` builds up: the image, its label map (0 background, -2
+    person, -3 occluder, -4 hard negative, ``k`` the ellipse of face ``k``), the face and
+    person rows so far, their face-ellipse pixel counts and the face boxes placed."""
+
+    img: np.ndarray
+    label: np.ndarray
+    faces_lib: np.ndarray
+    nonfaces_lib: np.ndarray
+    persons: list = field(default_factory=list)
+    faces: list = field(default_factory=list)
+    face_pixels: list = field(default_factory=list)
+    placed: list = field(default_factory=list)
+
+
 def render_scene(rng: np.random.Generator, width: int, height: int, *, event: str = "1--Street",
                  size_dist=None, n_persons: int | None = None, min_face: int = 3,
                  noise: tuple[float, float] = (2.0, 6.0)):
@@ -758,79 +979,103 @@ def render_scene(rng: np.random.Generator, width: int, height: int, *, event: st
     spec = EVENT_SPEC[event]
     faces_lib, nonfaces_lib = face_crop_library()
     area_scale = width * height / _REF_AREA
-    img = render_background(rng, width, height)
-    label = np.zeros((height, width), np.int32)
-
-    persons: list[dict] = []
-    faces: list[dict] = []
-    face_pixels: list[int] = []
-    placed: list[tuple] = []
-
+    scene = _SceneLayers(render_background(rng, width, height),
+                         np.zeros((height, width), np.int32), faces_lib, nonfaces_lib)
     # 1. a dense, far-away cluster (faces invalid=1, one ignore region in TinyPerson)
     if rng.random() < spec["cluster"]:
-        cw = int(rng.uniform(0.1, 0.22) * width)
-        chh = int(rng.uniform(0.05, 0.1) * height)
-        cx0 = int(rng.integers(0, width - cw))
-        cy0 = int(rng.integers(int(0.05 * height), int(0.4 * height)))
-        members = []
-        fh0 = max(3, int(round(rng.uniform(3, 6) * max(1.0, width / 512))))
-        step_x, step_y = int(fh0 * 1.8) + 1, int(fh0 * 1.5) + 1
-        for gy in range(cy0, cy0 + chh, step_y):
-            for gx in range(cx0, cx0 + cw, step_x):
-                fh = int(max(3, fh0 + rng.integers(-1, 2)))
-                fw = max(2, int(round(fh * 0.8)))
-                fx = int(np.clip(gx + rng.integers(0, 3), 0, width - fw))
-                fy = int(np.clip(gy + rng.integers(0, 3), 0, height - fh))
-                if _overlaps(placed, fx, fy, fw, fh, pad=0.0):
-                    continue
-                placed.append((fx, fy, fw, fh))
-                members.append(_Person(fx, fy, fw, fh, has_face=rng.random() > 0.15,
-                                       cluster=True))
-        boxes = _draw_persons(rng, img, label, members, faces, face_pixels, persons,
-                              faces_lib, nonfaces_lib, invalid=1)
-        if boxes:
-            b = np.array(boxes)
-            persons.append({"x1": b[:, 0].min(), "y1": b[:, 1].min(), "x2": b[:, 2].max(),
-                            "y2": b[:, 3].max(), "ignore": True, "uncertain": False,
-                            "has_face": False, "kind": "ignore_region"})
-
-    # 2. the persons of the scene
+        _add_cluster(rng, scene)
+    # 2. the persons of the scene, with hard negatives between them
     lo, hi = spec["persons"]
     n = n_persons if n_persons is not None else int(
         round(rng.integers(lo, hi + 1) * area_scale))
     if n > 0:
-        heights = dist.sample(rng, n, width)
-        heights = np.clip(heights, min_face, max(min_face, 0.4 * height))
-        boxes = _place_faces(rng, heights, width, height, spec["perspective"], placed)
-        # far (higher in the image) first: nearer people are drawn over them
-        boxes.sort(key=lambda b: b[1] + b[3])
-        members = [_Person(*b, has_face=rng.random() > 0.1) for b in boxes]
-        # hard negatives between the persons, sized like faces
-        for _ in range(int(rng.integers(3, 9) * max(1.0, area_scale))):
-            fh = int(np.clip(dist.sample(rng, 1, width)[0], min_face + 2, 0.3 * height))
-            fw = max(2, int(fh * rng.uniform(0.7, 1.1)))
-            _paste_negative(rng, img, label, nonfaces_lib, fw, fh,
-                            int(rng.integers(0, width - fw + 1)),
-                            int(rng.integers(0, height - fh + 1)))
-        _draw_persons(rng, img, label, members, faces, face_pixels, persons,
-                      faces_lib, nonfaces_lib, invalid=0)
-
+        _add_persons(rng, scene, n, dist, spec["perspective"], min_face, area_scale)
     # 3. foreground occluders over some faces
-    for f in faces:
-        if f["invalid"] == 0 and rng.random() < 0.12:
-            _paste_occluder(rng, img, label, f["x"], f["y"], f["w"], f["h"])
-
+    _add_occluders(rng, scene)
     # 4. global illumination, sensor noise
+    image = _expose(rng, scene.img, noise)
+    keep_faces = _measure_occlusion(scene)
+    return _scene_tables(image, keep_faces, scene.persons)
+
+
+def _add_cluster(rng, scene: _SceneLayers) -> None:
+    """A grid of tiny persons far away (faces ``invalid = 1``); the persons table gets one
+    ignore region around them instead of one row each."""
+    height, width = scene.label.shape
+    cw = int(rng.uniform(0.1, 0.22) * width)
+    chh = int(rng.uniform(0.05, 0.1) * height)
+    cx0 = int(rng.integers(0, width - cw))
+    cy0 = int(rng.integers(int(0.05 * height), int(0.4 * height)))
+    members = []
+    fh0 = max(3, int(round(rng.uniform(3, 6) * max(1.0, width / 512))))
+    step_x, step_y = int(fh0 * 1.8) + 1, int(fh0 * 1.5) + 1
+    for gy in range(cy0, cy0 + chh, step_y):
+        for gx in range(cx0, cx0 + cw, step_x):
+            fh = int(max(3, fh0 + rng.integers(-1, 2)))
+            fw = max(2, int(round(fh * 0.8)))
+            fx = int(np.clip(gx + rng.integers(0, 3), 0, width - fw))
+            fy = int(np.clip(gy + rng.integers(0, 3), 0, height - fh))
+            if _overlaps(scene.placed, fx, fy, fw, fh, pad=0.0):
+                continue
+            scene.placed.append((fx, fy, fw, fh))
+            members.append(_Person(fx, fy, fw, fh, has_face=rng.random() > 0.15, cluster=True))
+    boxes = _draw_persons(rng, scene, members, invalid=1)
+    if boxes:
+        b = np.array(boxes)
+        scene.persons.append({"x1": b[:, 0].min(), "y1": b[:, 1].min(), "x2": b[:, 2].max(),
+                              "y2": b[:, 3].max(), "ignore": True, "uncertain": False,
+                              "has_face": False, "kind": "ignore_region"})
+
+
+def _add_persons(rng, scene: _SceneLayers, n: int, dist: SizeDistribution, perspective: bool,
+                 min_face: int, area_scale: float) -> None:
+    """``n`` persons with face heights from ``dist``, far ones first, and face-sized hard
+    negatives pasted before them."""
+    height, width = scene.label.shape
+    heights = dist.sample(rng, n, width)
+    heights = np.clip(heights, min_face, max(min_face, 0.4 * height))
+    boxes = _place_faces(rng, heights, width, height, perspective, scene.placed)
+    # far (higher in the image) first: nearer people are drawn over them
+    boxes.sort(key=lambda b: b[1] + b[3])
+    members = [_Person(*b, has_face=rng.random() > 0.1) for b in boxes]
+    _add_negatives(rng, scene, dist, min_face, area_scale)
+    _draw_persons(rng, scene, members, invalid=0)
+
+
+def _add_negatives(rng, scene: _SceneLayers, dist: SizeDistribution, min_face: int,
+                   area_scale: float) -> None:
+    """Hard negatives between the persons, sized like faces."""
+    height, width = scene.label.shape
+    for _ in range(int(rng.integers(3, 9) * max(1.0, area_scale))):
+        fh = int(np.clip(dist.sample(rng, 1, width)[0], min_face + 2, 0.3 * height))
+        fw = max(2, int(fh * rng.uniform(0.7, 1.1)))
+        _paste_negative(rng, scene.img, scene.label, scene.nonfaces_lib, fw, fh,
+                        int(rng.integers(0, width - fw + 1)),
+                        int(rng.integers(0, height - fh + 1)))
+
+
+def _add_occluders(rng, scene: _SceneLayers) -> None:
+    for f in scene.faces:
+        if f["invalid"] == 0 and rng.random() < 0.12:
+            _paste_occluder(rng, scene.img, scene.label, f["x"], f["y"], f["w"], f["h"])
+
+
+def _expose(rng, img: np.ndarray, noise: tuple[float, float]) -> np.ndarray:
+    """Global illumination gain and Gaussian sensor noise (in place), then ``uint8``."""
     img *= rng.uniform(0.8, 1.15)
     img += rng.standard_normal(img.shape, dtype=np.float32) * (rng.uniform(*noise) / 255.0)
-    image = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
 
-    # occlusion from the final label map
+
+def _measure_occlusion(scene: _SceneLayers) -> list[dict]:
+    """Occlusion of every face from the final label map; flags its person ``ignore`` (heavy
+    occlusion) or ``uncertain`` (small and very blurred). Returns the faces to annotate."""
+    label, persons = scene.label, scene.persons
     keep_faces = []
-    for i, f in enumerate(faces):
+    for i, f in enumerate(scene.faces):
         seen = int(np.count_nonzero(label[f["y"]:f["y"] + f["h"], f["x"]:f["x"] + f["w"]]
                                     == f["_id"]))
-        frac = 1.0 - seen / max(face_pixels[i], 1)
+        frac = 1.0 - seen / max(scene.face_pixels[i], 1)
         f["occluded_fraction"] = float(frac)
         f["occlusion"] = 0 if frac < 0.02 else (1 if frac <= 0.33 else 2)
         if frac < 0.9:  # a face hidden by more than 90 % is not annotated
@@ -840,8 +1085,13 @@ def render_scene(rng: np.random.Generator, width: int, height: int, *, event: st
             pr["ignore"] = True
         if f["blur"] == 2 and f["h"] < 10:  # too blurred and small to be sure
             pr["uncertain"] = True
-    face_df = pd.DataFrame(keep_faces, columns=[*FACE_COLUMNS, "person", "occluded_fraction",
-                                                "blur_sigma", "gain"])
+    return keep_faces
+
+
+def _scene_tables(image: np.ndarray, faces: list[dict], persons: list[dict]):
+    """``(image, faces, persons)`` as :func:`render_scene` returns them."""
+    face_df = pd.DataFrame(faces, columns=[*FACE_COLUMNS, "person", "occluded_fraction",
+                                           "blur_sigma", "gain"])
     face_df = face_df.astype({c: np.int64 for c in [*FACE_COLUMNS, "person"]})
     pdf = pd.DataFrame(persons, columns=["x1", "y1", "x2", "y2", "ignore", "uncertain",
                                          "has_face", "kind"])
@@ -854,12 +1104,15 @@ def render_scene(rng: np.random.Generator, width: int, height: int, *, event: st
     return image, face_df.reset_index(drop=True), person_df
 
 
-def _draw_persons(rng, img, label, members, faces, face_pixels, persons, faces_lib,
-                  nonfaces_lib, invalid):
+def _draw_persons(rng, scene: _SceneLayers, members: list[_Person], invalid: int) -> list:
+    """Render ``members`` in order; append their person rows (not for cluster members) and
+    face rows to ``scene``. Returns the person boxes drawn."""
     boxes = []
+    faces, persons = scene.faces, scene.persons
     for p in members:
         face_id = len(faces) + 1
-        res = _render_person(rng, img, label, p, face_id, faces_lib, nonfaces_lib)
+        res = _render_person(rng, scene.img, scene.label, p, face_id, scene.faces_lib,
+                             scene.nonfaces_lib)
         if res is None:
             continue
         box, n_face, attrs = res
@@ -878,5 +1131,5 @@ def _draw_persons(rng, img, label, members, faces, face_pixels, persons, faces_l
                           "person": -1 if person_index is None else person_index,
                           "blur_sigma": attrs["blur_sigma"], "gain": attrs["gain"],
                           "_id": face_id})
-            face_pixels.append(n_face)
+            scene.face_pixels.append(n_face)
     return boxes
