@@ -35,6 +35,20 @@ def test_regression_target_is_faster_rcnn_delta():
     assert torch.allclose(reg[0, :, 1, 1], expect, atol=1e-6)
 
 
+def test_degenerate_faces_are_dropped_and_ignore_must_match_the_faces():
+    sizes = torch.tensor([[16.0, 16.0], [8.0, 10.0]])
+    face = torch.tensor([[4.0, 4, 20, 20]])
+    flat = torch.tensor([[4.0, 4, 20, 20], [30.0, 4, 30, 20], [8.0, 9, 40, 9]])  # + no w, no h
+    lab, reg = T.assign_targets(sizes, face, 4, 4, 8, match_best=0.3)
+    lab2, reg2 = T.assign_targets(sizes, flat, 4, 4, 8, match_best=0.3,
+                                  ignore=torch.tensor([False, True, False]))
+    assert torch.equal(lab, lab2) and torch.equal(reg, reg2)
+    empty, _ = T.assign_targets(sizes, torch.zeros((0, 4)), 4, 4, 8, match_best=0.3)
+    assert not (empty == T.POSITIVE).any() and (empty == T.NEGATIVE).any()
+    with pytest.raises(ValueError, match="ignore has 2 entries for 3 boxes"):
+        T.assign_targets(sizes, flat, 4, 4, 8, ignore=torch.tensor([False, True]))
+
+
 def test_padding_counts_as_border_and_ignored_faces():
     sizes = torch.tensor([[16.0, 16.0]])
     face = torch.tensor([[4.0, 4, 20, 20]])

@@ -37,6 +37,7 @@ images with ~1,000 faces cheap.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 
@@ -170,7 +171,31 @@ def assign_targets(
     tiny templates see a positive only for faces that happen to sit on the grid.
     """
     sizes_wh = torch.as_tensor(sizes_wh, dtype=torch.float32)
-    device = sizes_wh.device
+    boxes, ignore = _usable_faces(boxes, ignore, sizes_wh.device)
+    windows = template_windows(sizes_wh, height, width, stride, offset)  # (T, H, W, 4)
+    if ignore_border:
+        outside = _outside(windows, valid, float(width * stride), float(height * stride))
+    else:
+        outside = torch.zeros(windows.shape[:3], dtype=torch.bool, device=windows.device)
+    m = _match_windows(sizes_wh, windows, boxes, ignore, outside, neg_iou,
+                       track_faces=match_best is not None)
+    labels = torch.full(windows.shape[:3], IGNORE, dtype=torch.int8, device=windows.device)
+    labels[m.best_iou < neg_iou] = NEGATIVE
+    labels[m.best_iou > pos_iou] = POSITIVE
+    labels[(labels == NEGATIVE) & (m.ign_iou >= neg_iou)] = IGNORE
+    labels[outside] = IGNORE
+    if match_best is not None:
+        _force_best_windows(labels, m, match_best)
+    reg = torch.zeros((*windows.shape[:3], 4), device=windows.device)
+    pos = labels == POSITIVE
+    if pos.any():
+        reg[pos] = encode_deltas(boxes[m.best_idx[pos]], windows[pos])
+    return labels, reg.permute(0, 3, 1, 2).contiguous()
+
+
+def _usable_faces(boxes, ignore, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``boxes`` ``(N, 4)`` float32 and ``ignore`` ``(N,)`` bool on ``device``, degenerate
+    boxes (no width or no height) dropped."""
     boxes = torch.as_tensor(boxes, dtype=torch.float32, device=device).reshape(-1, 4)
     if ignore is None:
         ignore = torch.zeros(len(boxes), dtype=torch.bool, device=device)
@@ -180,66 +205,74 @@ def assign_targets(
             raise ValueError(f"ignore has {len(ignore)} entries for {len(boxes)} boxes")
     degenerate = ((boxes[:, 2] - boxes[:, 0]) <= 0) | ((boxes[:, 3] - boxes[:, 1]) <= 0)
     keep = ~degenerate
-    boxes, ignore = boxes[keep], ignore[keep]
+    return boxes[keep], ignore[keep]
 
-    T = len(sizes_wh)
-    windows = template_windows(sizes_wh, height, width, stride, offset)  # (T, H, W, 4)
+
+def _outside(windows: torch.Tensor, valid, input_w: float, input_h: float) -> torch.Tensor:
+    """``(T, H, W)`` bool: windows leaving ``valid`` (default: the whole input)."""
+    if valid is None:
+        vx1, vy1, vx2, vy2 = 0.0, 0.0, input_w, input_h
+    else:
+        vx1, vy1, vx2, vy2 = (float(v) for v in valid)
+    eps = 1e-4
+    return ((windows[..., 0] < vx1 - eps) | (windows[..., 1] < vy1 - eps)
+            | (windows[..., 2] > vx2 + eps) | (windows[..., 3] > vy2 + eps))
+
+
+class _Matches(NamedTuple):
+    best_iou: torch.Tensor  # (T, H, W) best IoU with a real face
+    best_idx: torch.Tensor  # (T, H, W) that face
+    ign_iou: torch.Tensor  # (T, H, W) best IoU with an ignored face
+    face_iou: torch.Tensor  # (N,) each real face's best IoU with a window inside ``valid``
+    face_at: torch.Tensor  # (N,) that window's flat index (-1: none)
+
+
+def _match_windows(sizes_wh, windows, boxes, ignore, outside, neg_iou: float, *,
+                   track_faces: bool) -> _Matches:
+    """Best face of every window, template by template (only the faces whose shape can reach
+    ``neg_iou`` with the template); with ``track_faces``, also each face's best window."""
+    T, height, width = windows.shape[:3]
+    device = windows.device
     best_iou = torch.zeros((T, height, width), device=device)
     best_idx = torch.zeros((T, height, width), dtype=torch.long, device=device)
     ign_iou = torch.zeros((T, height, width), device=device)
-    face_iou = torch.zeros(len(boxes), device=device)  # each face's best window (match_best)
+    face_iou = torch.zeros(len(boxes), device=device)
     face_at = torch.full((len(boxes),), -1, dtype=torch.long, device=device)
-    if ignore_border:
-        if valid is None:
-            vx1, vy1, vx2, vy2 = 0.0, 0.0, float(width * stride), float(height * stride)
-        else:
-            vx1, vy1, vx2, vy2 = (float(v) for v in valid)
-        eps = 1e-4
-        outside = ((windows[..., 0] < vx1 - eps) | (windows[..., 1] < vy1 - eps)
-                   | (windows[..., 2] > vx2 + eps) | (windows[..., 3] > vy2 + eps))
-    else:
-        outside = torch.zeros((T, height, width), dtype=torch.bool, device=device)
-    if len(boxes):
-        # Only faces whose shape can reach neg_iou with a template can change its labels.
-        reach = _shape_jaccard(sizes_wh, boxes) >= neg_iou  # (T, N)
-        for t in range(T):
-            cand = torch.nonzero(reach[t], as_tuple=False).flatten()
-            if cand.numel() == 0:
-                continue
-            iou = _window_iou(windows[t], boxes[cand])  # (M, H, W)
-            real = ~ignore[cand]
-            if real.any():
-                r_iou = iou[real]
-                r_best, r_arg = r_iou.max(dim=0)
-                best_iou[t] = r_best
-                best_idx[t] = cand[real][r_arg]
-                if match_best is not None:
-                    inside = r_iou.masked_fill(outside[t][None], -1.0).flatten(1)
-                    f_best, f_loc = inside.max(dim=1)
-                    faces = cand[real]
-                    better = f_best > face_iou[faces]
-                    face_iou[faces[better]] = f_best[better]
-                    face_at[faces[better]] = t * height * width + f_loc[better]
-            if (~real).any():
-                ign_iou[t] = iou[~real].max(dim=0).values
+    if not len(boxes):
+        return _Matches(best_iou, best_idx, ign_iou, face_iou, face_at)
+    # Only faces whose shape can reach neg_iou with a template can change its labels.
+    reach = _shape_jaccard(sizes_wh, boxes) >= neg_iou  # (T, N)
+    for t in range(T):
+        cand = torch.nonzero(reach[t], as_tuple=False).flatten()
+        if cand.numel() == 0:
+            continue
+        iou = _window_iou(windows[t], boxes[cand])  # (M, H, W)
+        real = ~ignore[cand]
+        if real.any():
+            r_iou = iou[real]
+            r_best, r_arg = r_iou.max(dim=0)
+            best_iou[t] = r_best
+            best_idx[t] = cand[real][r_arg]
+            if track_faces:
+                inside = r_iou.masked_fill(outside[t][None], -1.0).flatten(1)
+                f_best, f_loc = inside.max(dim=1)
+                faces = cand[real]
+                better = f_best > face_iou[faces]
+                face_iou[faces[better]] = f_best[better]
+                face_at[faces[better]] = t * height * width + f_loc[better]
+        if (~real).any():
+            ign_iou[t] = iou[~real].max(dim=0).values
+    return _Matches(best_iou, best_idx, ign_iou, face_iou, face_at)
 
-    labels = torch.full((T, height, width), IGNORE, dtype=torch.int8, device=device)
-    labels[best_iou < neg_iou] = NEGATIVE
-    labels[best_iou > pos_iou] = POSITIVE
-    labels[(labels == NEGATIVE) & (ign_iou >= neg_iou)] = IGNORE
-    labels[outside] = IGNORE
-    if match_best is not None:
-        chosen = (face_at >= 0) & (face_iou >= match_best)
-        if chosen.any():
-            at = face_at[chosen]
-            labels.view(-1)[at] = POSITIVE
-            best_idx.view(-1)[at] = torch.nonzero(chosen, as_tuple=False).flatten()
 
-    reg = torch.zeros((T, height, width, 4), device=device)
-    pos = labels == POSITIVE
-    if pos.any():
-        reg[pos] = encode_deltas(boxes[best_idx[pos]], windows[pos])
-    return labels, reg.permute(0, 3, 1, 2).contiguous()
+def _force_best_windows(labels: torch.Tensor, m: _Matches, match_best: float) -> None:
+    """The RPN rule, in place: each face's best window inside ``valid`` becomes positive
+    (matched to that face) when its IoU is at least ``match_best``."""
+    chosen = (m.face_at >= 0) & (m.face_iou >= match_best)
+    if chosen.any():
+        at = m.face_at[chosen]
+        labels.view(-1)[at] = POSITIVE
+        m.best_idx.view(-1)[at] = torch.nonzero(chosen, as_tuple=False).flatten()
 
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
