@@ -17,7 +17,19 @@ run() {  # name config [--set ...]
 run mse configs/gan_wider_cpu_mse.yaml
 run gan configs/gan_wider_cpu.yaml --set init=$OUT/mse/weights.pt
 mkdir -p tinylib/weights && cp "$OUT/gan/weights.pt" tinylib/weights/gan_wider.pt
-$PY -c "import sys, pandas as pd; from tinylib.gan.train import history_summary as h; h(pd.read_csv(sys.argv[1])).to_csv(sys.argv[2], index=False, float_format='%.5g')" "$OUT/gan/history.csv" tinylib/weights/gan_wider_history.csv
+$PY - "$OUT/gan/history.csv" <<'PYEOF'
+import sys
+
+import pandas as pd
+
+from tinylib import measured
+from tinylib.gan.train import history_summary
+
+prov = measured.provenance("TINYLIB_DATA=../shared/data tools/train_gan_wider.sh", weights=["tinylib/weights/gan_wider.pt"],
+                           notes="Losses of the training run (stage 2), means over blocks of 20 steps.")
+prov["images"] = {"no val photos: the losses on the training crops": {"n": None, "hash": None}}
+measured.write_table("gan_wider_history", history_summary(pd.read_csv(sys.argv[1])).round(6), prov)
+PYEOF
 if [[ $ABL == 1 ]]; then  # Table 2/3 ablations at a shorter budget (2 x 250 steps), beside "ours" at it
   short=(--set init=$OUT/mse/weights.pt --set train.epochs=2 --set train.max_steps_per_epoch=250)
   run short configs/gan_wider_cpu.yaml "${short[@]}"
