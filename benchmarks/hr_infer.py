@@ -39,8 +39,8 @@ def _images(n: int) -> tuple[list[np.ndarray], str]:
     src = sources.choose(("widerface/WIDER_val/images",) + sources.WIDER_EVAL,
                          what="WIDER val photos", fallback=None)
     if src.available:
+        from tinylib.compare.wider_subset import subset_images
         from tinylib.data.widerface import load_eval_gt
-        from tinylib.eval.compare import subset_images
 
         paths = subset_images(load_eval_gt(src.root), src.root, n=n)
         return [read_image(p) for p in paths.values()], f"{n} real WIDER val photos"

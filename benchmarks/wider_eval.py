@@ -22,6 +22,7 @@ import numpy as np
 
 from tinylib.boxes import box_convert
 from tinylib.eval import widerface as W
+from tinylib.eval.pitfalls import jittered_predictions
 from tinylib.eval.pr import voc_ap
 
 
@@ -101,7 +102,7 @@ def main(argv=None) -> int:
         source = "official WIDER val ground truth"
     except (FileNotFoundError, ImportError) as exc:
         raise SystemExit(f"needs the WIDER val ground truth under TINYLIB_DATA: {exc}") from None
-    preds = W.jittered_predictions(gt, seed=args.seed)
+    preds = jittered_predictions(gt, seed=args.seed)
     n_det = sum(len(v) for v in preds.values())
     print(f"{source}: {len(gt.images)} images, {n_det} made-up detections")
 

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import torch
 
+from tinylib.compare import bottom_heavy as C
 from tinylib.data import scale_match as SM
 from tinylib.data import tinycrops as TC
 from tinylib.eval import widerface as W
-from tinylib.frcnn import compare as C
 from tinylib.frcnn import pretrain as P
 from tinylib.frcnn.model import build_frcnn
 

@@ -13,7 +13,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from tinylib import papers, viz  # noqa: E402
-from tinylib.eval import compare as C  # noqa: E402
+from tinylib.compare import wider_subset as C  # noqa: E402
 from tinylib.eval import widerface as W  # noqa: E402
 from tinylib.hr.detect import Detector, RawDetections  # noqa: E402
 from tinylib.hr.model import build_hr  # noqa: E402

@@ -102,12 +102,14 @@ def test_plot_roc_true_positive_rate_against_false_positive_count():
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
+    from tinylib import viz
+
     ann = {"a": CIRCLE[None], "b": CIRCLE[None], "c": CIRCLE[None]}
     box = [30.0, 30.0, 40.0, 40.0]
     good = F.evaluate({"a": np.array([box + [0.9]]), "b": np.array([box + [0.4], [0, 0, 5, 5, 0.95]])}, ann)
     exact = F.evaluate({"a": np.array([box + [0.9]])}, ann)  # one TP, no false positive at all
     ax = Figure().subplots()
-    F.plot_roc(ax, {"two": good, "one": exact}, kind="discrete")
+    viz.plot_roc(ax, {"two": good, "one": exact}, kind="discrete")
     step = ax.lines[0]  # the ROC starts at (0, 0), then one step per threshold
     np.testing.assert_allclose(step.get_xdata(), [0, 1, 1, 1])
     np.testing.assert_allclose(step.get_ydata(), [0, 0, 1 / 3, 2 / 3])
@@ -118,7 +120,7 @@ def test_plot_roc_true_positive_rate_against_false_positive_count():
     assert ax.get_xlabel() == "false positives (count)" and "discrete" in ax.get_ylabel()
     assert ax.get_xlim()[0] < 0 < 1 < ax.get_xlim()[1]  # a curve at 0 FP is not on the spine
     cont = Figure().subplots()
-    F.plot_roc(cont, {"two": good}, kind="continuous", max_fp=0)
+    viz.plot_roc(cont, {"two": good}, kind="continuous", max_fp=0)
     assert cont.lines[0].get_ydata()[-1] == pytest.approx(good.tpr_continuous[0])
     with pytest.raises(ValueError, match="kind"):
-        F.plot_roc(cont, {"two": good}, kind="roc")
+        viz.plot_roc(cont, {"two": good}, kind="roc")

@@ -9,6 +9,7 @@ import logging
 import numpy as np
 import pytest
 
+from tinylib.eval import pitfalls as P
 from tinylib.eval import widerface as W
 from tinylib.eval.pr import voc_ap, wider_thresholds
 
@@ -398,9 +399,9 @@ def test_file_order_port_agrees_when_sorted_and_breaks_when_shuffled():
     gt, preds = _random_world(rng, n_images=15)
     ours = W.evaluate(preds, gt).ap
     sorted_preds = {k: v[np.argsort(-v[:, 4], kind="stable")] for k, v in preds.items()}
-    assert W.evaluate_file_order(sorted_preds, gt) == pytest.approx(ours, abs=1e-12)
+    assert P.evaluate_file_order(sorted_preds, gt) == pytest.approx(ours, abs=1e-12)
     shuffled = {k: v[rng.permutation(len(v))] for k, v in preds.items()}
-    bad = W.evaluate_file_order(shuffled, gt)
+    bad = P.evaluate_file_order(shuffled, gt)
     assert any(abs(bad[s] - ours[s]) > 1e-3 for s in W.SETTINGS)
 
 
@@ -414,7 +415,7 @@ def test_real_ceilings_and_order_on_val(real_data):
     # 21_Festival_Festival_21_604 cannot be recalled
     assert out["unreachable"] == {"easy": 0, "medium": 0, "hard": 2}
     assert 0.9999 < out["ap"]["hard"] < 1.0
-    preds = W.jittered_predictions(gt, seed=0)
+    preds = P.jittered_predictions(gt, seed=0)
     shuffled = {k: v[::-1] for k, v in preds.items()}
     assert W.evaluate(preds, gt).ap == W.evaluate(shuffled, gt).ap
 
@@ -448,12 +449,14 @@ def test_plot_curves_legends_readable_outside_and_labelled():
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
+    from tinylib import viz
+
     gt, preds = _no_easy_faces()
     only_b = W.evaluate(preds, gt, subset=["e/b"])
     fig = Figure(figsize=(12, 5), layout="constrained")
     axes = fig.subplots(1, 3)
     published = {s: (np.array([1.0, 0.5]), np.array([0.2, 0.8])) for s in W.SETTINGS}
-    W.plot_curves(axes, {"paper: full val": published, "ours: 1 image": only_b},
+    viz.plot_curves(axes, {"paper: full val": published, "ours: 1 image": only_b},
                   eval_set="ours: 1 image; paper: full val")
     fig.canvas.draw()
     for ax, s in zip(axes, W.SETTINGS):
@@ -467,7 +470,7 @@ def test_plot_curves_legends_readable_outside_and_labelled():
         assert ax.get_title().endswith(s) and ax.get_title().startswith("ours: 1 image; paper")
     assert len(axes[0].lines) == 2 and len(axes[0].lines[1].get_xdata()) == 0  # no easy curve
     inside = Figure().subplots()
-    W.plot_curves([inside], {"x": published}, settings=("hard",), legend="inside")
+    viz.plot_curves([inside], {"x": published}, settings=("hard",), legend="inside")
     assert inside.get_legend().get_window_extent().y0 >= inside.get_window_extent().y0 - 1
     with pytest.raises(ValueError, match="legend"):
-        W.plot_curves([inside], {"x": published}, legend="right")
+        viz.plot_curves([inside], {"x": published}, legend="right")

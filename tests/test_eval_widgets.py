@@ -240,13 +240,13 @@ def test_unticking_b_changes_the_count_on_a_synthetic_photo():
     from tinylib.boxes import box_convert
     from tinylib.data.images import read_image
     from tinylib.data.synthetic import make_world
-    from tinylib.data.widerface import load_eval_gt
+    from tinylib.data.widerface import load_eval_gt, val_image_paths
     from tinylib.hr.detect import SYNTHETIC_WEIGHTS, Detector, load_detector
 
     world = make_world(0, 2, seed=1, image_size=(320, 240))
     gt = load_eval_gt(world)
     key = max(gt.images, key=lambda k: len(gt.boxes[k]))
-    image = read_image(W.val_image_paths(world, [key])[key])
+    image = read_image(val_image_paths(world, [key])[key])
     faces_xyxy = box_convert(gt.boxes[key], "xywh", "xyxy")
     crop, faces, _ = widgets.crowded_crop(image, faces_xyxy, size=(192, 256))
     raw = Detector(load_detector(SYNTHETIC_WEIGHTS), max_side=2 * max(crop.shape[:2])).raw(crop)
@@ -316,7 +316,7 @@ def test_photo_explorer_runs_the_detector_on_an_upload():
 
 
 def test_hr_explorer_opens_at_the_shipped_operating_point_for_its_weights():
-    from tinylib.eval import compare as C
+    from tinylib.compare import wider_subset as C
     from tinylib.hr.detect import DEFAULT_WEIGHTS, SYNTHETIC_WEIGHTS
 
     value, why = C.explorer_threshold(DEFAULT_WEIGHTS)  # the table measured these weights

@@ -482,7 +482,7 @@ def test_train_crops_cache_roundtrip(tmp_path, monkeypatch):
 def test_claims_of_the_shipped_gan_tables():
     import pandas as pd
 
-    from tinylib.gan import evaluate as E
+    from tinylib.compare import gan_rescoring as E
 
     rows = []
     for row, hard in (("proposals (HR detector)", 0.5), ("GAN: rescored", 0.40),

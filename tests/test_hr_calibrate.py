@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tinylib.eval import compare as C
+from tinylib.compare import wider_subset as C
 from tinylib.hr import calibrate as K
 from tinylib.hr.detect import Detector, RawDetections, main, save_weights
 from tinylib.hr.model import build_hr

@@ -160,8 +160,8 @@ def _table_claims() -> dict[str, frozenset[str]]:
     """The keys a notebook records as ``record(**row, table=T)`` from a shipped table, which
     the static scan cannot read: made here by the same claim functions on the same tables."""
     from tinylib import measured, studies
-    from tinylib.eval import compare as C
-    from tinylib.gan import evaluate as G
+    from tinylib.compare import gan_rescoring as G
+    from tinylib.compare import wider_subset as C
 
     def keys(rows):
         return {r["key"] for r in rows}

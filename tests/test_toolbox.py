@@ -14,11 +14,11 @@ import pytest
 import torch
 
 from tinylib.boxes import sqrt_area
+from tinylib.compare import bottom_heavy as C
+from tinylib.compare import toolbox as T
 from tinylib.data import augment as A
 from tinylib.data import scale_match as SM
-from tinylib.frcnn import compare as C
 from tinylib.frcnn import detect as D
-from tinylib.frcnn import toolbox as T
 from tinylib.frcnn import train as TR
 from tinylib.papers import SURVEY_CLAIMS
 

@@ -1,4 +1,4 @@
-"""Test-time pyramid and flip (tinylib.eval.tta): boxes come back in the original image's
+"""Test-time pyramid and flip (tinylib.engine.tta): boxes come back in the original image's
 pixels from every scale and from the mirror image, and duplicates merge by NMS."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinylib.eval.tta import TTA_SETTINGS, tta_cost, tta_detect
+from tinylib.engine.tta import TTA_SETTINGS, tta_cost, tta_detect
 
 
 def _bright_box_detector(image):

@@ -215,7 +215,7 @@ def test_plain_detections_are_not_drawn_as_outcomes():
 def test_recall_by_size_draws_each_half_and_stage():
     import pandas as pd
 
-    from tinylib.eval import compare as C
+    from tinylib.compare import wider_subset as C
 
     rows = [{"half": h, "stage": st, "bin": b, "faces": n, "recall": r}
             for h in ("tuning", "test") for st in ("before NMS", "after NMS")

@@ -286,7 +286,7 @@ BAI_TABLES = {"mbfcn (Table 2)": (0.932, 0.922, 0.858), "gan (Table 2)": (0.944,
 
 # --- 10 the survey's small-object toolbox: qualitative claims --------------------------------
 SURVEY = "Survey, Common Deep Learning Methods for Small Object Detection (papers/003)"
-#: technique (tinylib.frcnn.toolbox.TECHNIQUES) -> (the survey's section, what it claims)
+#: technique (tinylib.compare.toolbox.TECHNIQUES) -> (the survey's section, what it claims)
 SURVEY_CLAIMS = {
     "copy_paste": ("Simple and Effective Data Augmentation",
                    "oversampling images with small objects, and pasting small objects elsewhere in "

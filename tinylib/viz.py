@@ -19,23 +19,32 @@
   GAN chapter's loss curves (live during training), block drawing and super-resolution grid.
 * :func:`toolbox_gain_cost` -- the toolbox chapter's AP gain vs cost figure.
 * :func:`recall_by_size` -- recall per face-size bin before and after NMS, test and tuning
-  half (the table ``hr_recall_by_size`` as :func:`tinylib.eval.compare.recall_table` lays it out).
+  half (the table ``hr_recall_by_size`` as :func:`tinylib.compare.wider_subset.recall_table` lays it out).
+* :func:`plot_curves` -- WIDER FACE precision-recall curves (results of
+  :func:`tinylib.eval.widerface.evaluate` or published curves), one axis per setting, VOC AP in
+  the legend;
+* :func:`plot_roc` -- FDDB's ROC (true positive rate against the number of false positives) of
+  :func:`tinylib.eval.fddb.evaluate` results.
 """
 
 from __future__ import annotations
 
+import textwrap
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from .boxes import box_convert
+from .eval import fddb as FD
 from .eval import widerface as W
+from .eval.pr import voc_ap
 
 __all__ = ["training_history", "Outcome", "outcome", "draw_outcome", "draw_boxes_xyxy",
            "draw_detections", "draw_positive_windows", "OUTCOME_KINDS", "OUTCOME_COLOURS", "OUTCOME_COLORS",
            "OUTCOME_LABELS", "outcome_legend", "SAMPLE_COLORS", "draw_sample", "samples_figure", "figure_image",
            "GAN_LOSSES", "gan_losses", "LiveLosses", "gan_architecture", "sr_grid", "toolbox_gain_cost",
-           "DETECTION_COLOUR", "recall_by_size"]
+           "DETECTION_COLOUR", "recall_by_size", "plot_curves", "plot_roc"]
 
 #: the four outcomes of a detection drawing, in legend order
 OUTCOME_KINDS = ("tp", "fp", "missed", "ignored")
@@ -419,7 +428,7 @@ def sr_grid(examples: dict, n: int = 12, *, size: float = 1.15, titles=None):
 # ------------------------------------------------------------------------- toolbox chapter
 def toolbox_gain_cost(table, metrics=("hard", "le20"), axes=None):
     """The toolbox chapter's figure: per technique (rows of
-    :func:`tinylib.frcnn.toolbox.toolbox_table`), the AP gain over the baseline against
+    :func:`tinylib.compare.toolbox.toolbox_table`), the AP gain over the baseline against
     ``cost_ratio`` (log scale), one panel per metric. Whiskers: the seed spread; a filled
     marker: the gain lies outside it, a hollow one: inside (no win). Returns the axes."""
     import matplotlib.pyplot as plt
@@ -451,7 +460,7 @@ def toolbox_gain_cost(table, metrics=("hard", "le20"), axes=None):
 
 
 def recall_by_size(table, ax=None, *, title: str = "recall by face size"):
-    """Recall per face-size bin (``table``: :func:`tinylib.eval.compare.recall_table`, rows
+    """Recall per face-size bin (``table``: :func:`tinylib.compare.wider_subset.recall_table`, rows
     the bins, columns ``(half, "faces")`` and ``(half, stage)``): one colour per stage (before
     / after NMS), the test half solid, the tuning half dashed; the number of test-half faces
     per bin under the axis labels. Returns the axes."""
@@ -477,4 +486,76 @@ def recall_by_size(table, ax=None, *, title: str = "recall by face size"):
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
+    return ax
+
+
+def plot_curves(axes, curves: Mapping[str, Mapping[str, tuple] | W.WiderResult],
+                settings: Sequence[str] = W.SETTINGS, styles: Mapping[str, dict] | None = None,
+                eval_set: str = "WIDER val", legend: str = "below", fontsize: float = 8):
+    """Draw PR curves, one axis per setting: ``curves[label]`` is a :class:`~tinylib.eval.widerface.WiderResult`
+    or ``{setting: (precision, recall)}``. The legend shows each curve's VOC AP (a result
+    without kept faces in a setting: :data:`~tinylib.eval.widerface.NO_FACES`, no curve), in ``fontsize`` points,
+    ``legend="below"`` each axis (outside: it never hides a curve; a figure with
+    ``layout="constrained"`` or the notebook's inline display makes room) or ``"inside"``.
+    Titles: ``eval_set`` (pass :func:`~tinylib.eval.widerface.subset_label` for a subset; when curves from different
+    image sets share an axis, put the set into each label). Returns ``axes``."""
+    if legend not in ("below", "inside"):
+        raise ValueError(f"legend must be 'below' or 'inside', got {legend!r}")
+    styles = styles or {}
+    for ax, s in zip(np.atleast_1d(axes), settings):
+        for label, per in curves.items():
+            style = styles.get(label, {"lw": 1})
+            if isinstance(per, W.WiderResult):
+                if s not in per.ap:
+                    continue
+                if not per.n_faces[s]:
+                    ax.plot([], [], label=f"{label}: {W.NO_FACES}", **style)
+                    continue
+                p, r = per.precision[s], per.recall[s]
+            elif s in per:
+                p, r = per[s]
+            else:
+                continue
+            ax.plot(r, p, label=f"{label} ({voc_ap(r, p):.3f})", **style)
+        ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall", ylabel="precision")
+        ax.set_title(textwrap.fill(f"{eval_set} — {s}", 70), fontsize=max(fontsize + 1, 9))
+        ax.grid(alpha=0.3)
+        if legend == "below":
+            ax.legend(fontsize=fontsize, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+                      frameon=False)
+        else:
+            ax.legend(fontsize=fontsize, loc="lower left")
+    return axes
+
+
+def plot_roc(ax, results: Mapping[str, FD.FDDBResult], kind: str = "discrete",
+             styles: Mapping[str, dict] | None = None, max_fp: float | None = None,
+             fontsize: float = 8):
+    """FDDB's ROC on ``ax``, the benchmark's convention: true positive rate (``kind``
+    ``"discrete"`` or ``"continuous"``) against the *number* of false positives, one step
+    per score threshold, for each labelled result. The legend gives each curve's last point
+    (TPR at its largest FP count, or at ``max_fp``, which also limits the x axis). Returns
+    ``ax``."""
+    if kind not in ("discrete", "continuous"):
+        raise ValueError(f"kind must be 'discrete' or 'continuous', got {kind!r}")
+    styles = styles or {}
+    right = 0.0
+    for label, res in results.items():
+        tpr = res.tpr_discrete if kind == "discrete" else res.tpr_continuous
+        fp = np.asarray(res.fp, dtype=np.float64)
+        if max_fp is not None:
+            keep = fp <= max_fp
+            fp, tpr = fp[keep], tpr[keep]
+        x, y = np.r_[0.0, fp], np.r_[0.0, tpr]  # from the strictest threshold: nothing kept
+        end = f"TPR {y[-1]:.3f} at {int(x[-1])} FP" if fp.size else "no detection"
+        (line,) = ax.step(x, y, where="post", label=f"{label} ({end})",
+                          **styles.get(label, {"lw": 1.5}))
+        ax.plot(x[-1:], y[-1:], "o", ms=4, color=line.get_color())  # visible even at 0 FP
+        right = max(right, float(x[-1]))
+    span = max(float(max_fp) if max_fp is not None else right * 1.05, 1.0)
+    ax.set(xlim=(-0.02 * span, span), ylim=(0, 1.02), xlabel="false positives (count)",
+           ylabel=f"true positive rate ({kind})")
+    ax.set_title(f"FDDB ROC, {kind} score", fontsize=max(fontsize + 1, 9))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=fontsize, loc="lower right")
     return ax

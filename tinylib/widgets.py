@@ -411,11 +411,11 @@ def hr_explorer(image, raw, *, gt=None, figsize=(9, 6), dpi: int = 80,
 
     ``score``: the starting threshold; by default, for the detector's ``weights`` (its
     file), the one chosen on the tuning half of the WIDER val subset when the shipped table
-    was measured with them (:func:`tinylib.eval.compare.explorer_threshold`), else 0.5; the
+    was measured with them (:func:`tinylib.compare.wider_subset.explorer_threshold`), else 0.5; the
     line under the view says which."""
     import ipywidgets as widgets  # optional UI dependency, only for the interactive explorer
 
-    from .eval.compare import explorer_threshold
+    from .compare.wider_subset import explorer_threshold
 
     start, why = (score, "given") if score is not None else explorer_threshold(weights)
     score = widgets.FloatSlider(value=start, min=0.05, max=1.0, step=0.001, readout_format=".3f",

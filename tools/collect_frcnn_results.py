@@ -5,7 +5,7 @@
 Reads the run folders of ``tools/train_frcnn_wider.py`` (``metrics.json``, ``ap_by_size.csv``,
 ``history.csv``, ``pretrain_*/result.json``) and writes ``bh_wider_runs.csv``,
 ``bh_wider_ap_by_size.csv``, ``bh_pretrain.csv`` and ``bh_tinyperson.csv``
-(:data:`tinylib.frcnn.compare.RESULT_FILES`) with their provenance (``--command``: what re-makes
+(:data:`tinylib.compare.bottom_heavy.RESULT_FILES`) with their provenance (``--command``: what re-makes
 the runs), then prints the summary and the deltas. A table with nothing new under ``OUT`` keeps
 the shipped one, and the runs tables are written only when each backbone has a scored run from
 scratch and one from pre-training.
@@ -17,8 +17,8 @@ import argparse
 from pathlib import Path
 
 from tinylib import measured
+from tinylib.compare import bottom_heavy as C
 from tinylib.data import splits
-from tinylib.frcnn import compare as C
 
 COMMAND = "TINYLIB_DATA=../shared/data python tools/train_frcnn_wider.py"
 NOTES = {

@@ -12,7 +12,7 @@ and on each half of the split: column ``half``) and the detections
 (``RUN_DIR/predictions.npz``, keys ``event|stem``: re-scoring on a subset needs no re-run;
 ``--n N`` scores an evenly spread N of the images; for a run already scored on all of
 them it re-scores the saved detections on those N into ``metrics_n<N>.json``, so the two
-pair up). ``--tta SETTING`` (a name of :data:`tinylib.eval.tta.TTA_SETTINGS`, e.g.
+pair up). ``--tta SETTING`` (a name of :data:`tinylib.engine.tta.TTA_SETTINGS`, e.g.
 ``0.5x/1x/2x+flip``) runs the test-time pyramid/flip instead and writes
 ``RUN_DIR/tta_<setting>.json`` (with ``--n``: on those N images), timed, with its pixel cost.
 ``metrics.json`` also holds ``halves``: the same scores on the tuning and the test half of
@@ -36,8 +36,8 @@ from tinylib.config import data_root
 from tinylib.data import splits
 from tinylib.data.widerface import WiderFaceDataset, image_key, load_eval_gt
 from tinylib.engine import runs
+from tinylib.engine.tta import TTA_SETTINGS, tta_cost
 from tinylib.eval import widerface as W
-from tinylib.eval.tta import TTA_SETTINGS, tta_cost
 from tinylib.frcnn.detect import evaluate_wider, load_detector
 from tinylib.io import atomic_write_text
 

@@ -28,10 +28,10 @@ import pandas as pd
 import torch
 
 from tinylib import measured
+from tinylib.compare import wider_subset as C
 from tinylib.config import data_root
 from tinylib.data import splits
 from tinylib.data.widerface import WiderFaceDataset
-from tinylib.eval import compare as C
 from tinylib.eval import widerface as W
 from tinylib.gan.detector import load_gan
 from tinylib.gan.evaluate import detection_table, held_apart_faces, ranking_by_size, sr_quality

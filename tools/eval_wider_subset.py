@@ -58,9 +58,9 @@ import pandas as pd
 import torch
 
 from tinylib import measured, peers
+from tinylib.compare import wider_subset as C
 from tinylib.config import data_root
 from tinylib.data import splits
-from tinylib.eval import compare as C
 from tinylib.eval import widerface as W
 from tinylib.hr import calibrate
 from tinylib.hr.detect import (

@@ -30,9 +30,9 @@ import pandas as pd
 import torch
 
 from tinylib import measured
+from tinylib.compare import wider_subset as C
 from tinylib.config import REPO_DIR, data_root
 from tinylib.data import splits
-from tinylib.eval import compare as C
 from tinylib.eval import widerface as W
 from tinylib.hr import train as hr_train
 from tinylib.hr.detect import Detector, load_detector

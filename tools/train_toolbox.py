@@ -3,7 +3,7 @@
     TINYLIB_DATA=../shared/data .venv/bin/python tools/train_toolbox.py [--out runs/toolbox] \
         [--workers 2] [--seeds 0,1] [--to tinylib/weights]
 
-Tasks (:mod:`tinylib.frcnn.toolbox`):
+Tasks (:mod:`tinylib.compare.toolbox`):
 
 1. ``pretrain_resnet50``: the WIDER-32 tiny-image pre-training of the backbone
    (``configs/pretrain_resnet50_cpu.yaml``), then ``base``: the start detector, 2,500 steps of
@@ -32,11 +32,11 @@ import yaml
 from _schedule import exit_status, run_tasks  # tools/_schedule.py
 
 from tinylib import measured
+from tinylib.compare import toolbox as T
+from tinylib.compare.bottom_heavy import WEIGHTS_DIR
 from tinylib.data import splits
 from tinylib.engine.recipe import load_config
-from tinylib.eval.tta import TTA_SETTINGS
-from tinylib.frcnn import toolbox as T
-from tinylib.frcnn.compare import WEIGHTS_DIR
+from tinylib.engine.tta import TTA_SETTINGS
 from tinylib.io import atomic_write_text
 
 COMMAND = "TINYLIB_DATA=../shared/data python tools/train_toolbox.py"

@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +44,7 @@ import pandas as pd
 import torch.utils.data
 
 from ..boxes import box_convert
-from ..config import dataset_dir
+from ..config import DataRootError, dataset_dir
 from ..io import atomic_write_bytes
 from ._parse import (
     AnnotationError,
@@ -75,6 +76,8 @@ __all__ = [
     "load_eval_gt",
     "image_key",
     "image_path",
+    "val_image_paths",
+    "sample_images",
 ]
 
 ATTRIBUTES = ("blur", "expression", "illumination", "invalid", "occlusion", "pose")
@@ -519,6 +522,35 @@ def image_path(image: str, split: str, root=None) -> Path | None:
         if c.is_file():
             return c
     return None
+
+
+def val_image_paths(root, keys: Iterable[str] | None = None, gt: WiderEvalGT | None = None) -> dict[str, Path]:
+    """Paths ``<root>/widerface/WIDER_val/images/<key>.jpg`` (e.g. of a synthetic world)."""
+    base = Path(root) / "widerface" / "WIDER_val" / "images"
+    keys = list(keys) if keys is not None else list(gt.images if gt is not None else [])
+    out = {}
+    for k in keys:
+        p = base / f"{k}.jpg"
+        if not p.is_file():
+            raise FileNotFoundError(f"val image not found: {p}")
+        out[k] = p
+    return out
+
+
+def sample_images(root=None, gt: WiderEvalGT | None = None) -> dict[str, Path]:
+    """The real WIDER val images shipped in the data root (``widerface/sample_images``),
+    keyed ``"event/stem"`` as in the val ground truth (looked up in ``gt`` when given, else
+    the event is read off the file name, right for the shipped ``0--Parade`` images)."""
+    d = dataset_dir("widerface", root) / "sample_images"
+    if not d.is_dir():
+        raise DataRootError(f"widerface/sample_images not found under {d.parent.parent}. See "
+                            "`tinylib-data status` for where to obtain it and where to put it.")
+    by_stem = {k.rsplit("/", 1)[-1]: k for k in gt.images} if gt is not None else {}
+    out = {}
+    for p in sorted(Path(d).glob("*.jpg")):
+        num, word = (p.stem.split("_") + [""])[:2]
+        out[by_stem.get(p.stem, f"{num}--{word}/{p.stem}")] = p
+    return out
 
 
 class WiderFaceDataset(torch.utils.data.Dataset):

@@ -1,4 +1,4 @@
-"""The one training loop of tinylib and what every detector's training shares.
+"""The one training loop of tinylib and what every detector shares, in training and inference.
 
 Modules:
 
@@ -15,12 +15,15 @@ Modules:
 * ``weights`` -- the one inference-checkpoint schema of every detector (``weights.pt``:
   format, family, config, state dict, meta; fp16 on request), written atomically, and the
   registry of per-family builders that :func:`~tinylib.engine.weights.load` dispatches on (the
-  detector packages register themselves; older layouts still load).
+  detector packages register themselves; older layouts still load);
+* ``tta`` -- test-time augmentation around any detector's ``detect(image)`` function: an image
+  pyramid and horizontal flipping merged by NMS (:func:`~tinylib.engine.tta.tta_detect`), its
+  pixel cost and the toolbox's settings (the ``tta_<setting>.json`` scorings of ``runs``).
 
 The names of ``loop`` and ``runs`` that callers use are re-exported here
 (``from tinylib import engine; engine.train(...)``); the recipe's are imported from
 :mod:`tinylib.engine.recipe`, the weights' from :mod:`tinylib.engine.weights`
-(``weights.save``, ``weights.load``).
+(``weights.save``, ``weights.load``), test-time augmentation's from :mod:`tinylib.engine.tta`.
 """
 
 from .loop import (

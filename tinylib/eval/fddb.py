@@ -21,6 +21,8 @@ centre ``(x_c, y_c)`` and size ``w x h``, targets ``t_x = (x_c* - x_c)/w``,
 ``t_y = (y_c* - y_c)/h``, ``t_a = log(r_a* / (h/2))``, ``t_b = log(r_b* / (w/2))``,
 ``t_θ = cot(θ*)``, learned by linear least squares offline; the paper fits it with 10-fold
 cross validation (fit on 9 folds, apply to the held-out one): :func:`cross_validated_ellipses`.
+
+The ROC drawing is :func:`tinylib.viz.plot_roc`.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["FDDBResult", "overlap_matrix", "match", "evaluate", "evaluate_file", "read_detections",
            "EllipseRegressor", "training_pairs", "cross_validated_ellipses", "ellipses_from_faces",
-           "detector_like_boxes", "plot_roc"]
+           "detector_like_boxes"]
 
 
 # ----------------------------------------------------------------------------- regions
@@ -388,36 +390,3 @@ def detector_like_boxes(annotations: Mapping[str, np.ndarray], seed: int = 0, sc
         y = cy - nh / 2 + noise * nh * rng.normal(size=len(E))
         out[img] = np.stack([x, y, nw * jit[:, 2], nh * jit[:, 3], rng.uniform(0.5, 1, len(E))], axis=1)
     return out
-
-
-def plot_roc(ax, results: Mapping[str, FDDBResult], kind: str = "discrete",
-             styles: Mapping[str, dict] | None = None, max_fp: float | None = None,
-             fontsize: float = 8):
-    """FDDB's ROC on ``ax``, the benchmark's convention: true positive rate (``kind``
-    ``"discrete"`` or ``"continuous"``) against the *number* of false positives, one step
-    per score threshold, for each labelled result. The legend gives each curve's last point
-    (TPR at its largest FP count, or at ``max_fp``, which also limits the x axis). Returns
-    ``ax``."""
-    if kind not in ("discrete", "continuous"):
-        raise ValueError(f"kind must be 'discrete' or 'continuous', got {kind!r}")
-    styles = styles or {}
-    right = 0.0
-    for label, res in results.items():
-        tpr = res.tpr_discrete if kind == "discrete" else res.tpr_continuous
-        fp = np.asarray(res.fp, dtype=np.float64)
-        if max_fp is not None:
-            keep = fp <= max_fp
-            fp, tpr = fp[keep], tpr[keep]
-        x, y = np.r_[0.0, fp], np.r_[0.0, tpr]  # from the strictest threshold: nothing kept
-        end = f"TPR {y[-1]:.3f} at {int(x[-1])} FP" if fp.size else "no detection"
-        (line,) = ax.step(x, y, where="post", label=f"{label} ({end})",
-                          **styles.get(label, {"lw": 1.5}))
-        ax.plot(x[-1:], y[-1:], "o", ms=4, color=line.get_color())  # visible even at 0 FP
-        right = max(right, float(x[-1]))
-    span = max(float(max_fp) if max_fp is not None else right * 1.05, 1.0)
-    ax.set(xlim=(-0.02 * span, span), ylim=(0, 1.02), xlabel="false positives (count)",
-           ylabel=f"true positive rate ({kind})")
-    ax.set_title(f"FDDB ROC, {kind} score", fontsize=max(fontsize + 1, 9))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=fontsize, loc="lower right")
-    return ax

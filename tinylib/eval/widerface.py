@@ -43,13 +43,18 @@ normalisation either). The result is then labelled ``"WIDER val subset (N images
 Box convention: everywhere else in tinylib boxes are xyxy without ``+1``. Only this module
 applies the benchmark's ``+1`` (``plus_one=True``, the default, as the benchmark does);
 notebook 06 shows how much it moves AP.
+
+This module is the protocol only. Elsewhere: the PR-curve drawing
+(:func:`tinylib.viz.plot_curves`), the paths of the val photos and samples
+(:func:`tinylib.data.widerface.val_image_paths`, :func:`~tinylib.data.widerface.sample_images`),
+the file-order port's pitfall and the made-up detections chapter 06 shows it on
+(:mod:`tinylib.eval.pitfalls`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +64,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..boxes import box_convert, box_iou
-from ..config import DataRootError, data_file, dataset_dir
+from ..config import data_file
 from ..io import atomic_save, atomic_write_text
 from .pr import count_at_least, voc_ap, wider_thresholds
 
@@ -96,7 +101,6 @@ __all__ = [
     "NO_FACES",
     "format_ap",
     "ap_table",
-    "plot_curves",
 ]
 
 SETTINGS = ("easy", "medium", "hard")
@@ -950,113 +954,7 @@ def published_ap(method: str = "hr_res101", settings=SETTINGS, **kw) -> dict[str
     return out
 
 
-# ----------------------------------------------------------------------------- pitfalls
-
-
-def evaluate_file_order(
-    predictions: Mapping[str, np.ndarray],
-    gt: EvalGT,
-    settings: Sequence[str] = SETTINGS,
-    subset: Iterable[str] | None = None,
-    plus_one: bool = True,
-    thresh_num: int = 1000,
-) -> dict[str, float]:
-    """AP as computed by a port that **trusts the line order** of the files (the widely
-    copied Python port does not sort): at threshold ``t`` it takes the *last line* whose
-    score is ``>= t`` and counts every line before it. Correct only for files already
-    sorted by score; kept here (vectorised) to show the pitfall in notebook 06."""
-    keys = list(gt.images) if subset is None else [_key_from_name(k) for k in subset]
-    preds = _validated(predictions)
-    allp = [preds[k][:, 4] for k in keys if k in preds and len(preds[k])]
-    norm_all = normalize_scores(np.concatenate(allp)) if allp else np.zeros(0)
-    thresholds = wider_thresholds(thresh_num)
-    per_image, pos = [], 0
-    for k in keys:  # normalise with the global min-max, keep file order
-        p = preds.get(k)
-        if p is None or not len(p):
-            continue
-        per_image.append((k, p, norm_all[pos : pos + len(p)]))
-        pos += len(p)
-    out = {}
-    for s in settings:
-        props = np.zeros(thresh_num)
-        recs = np.zeros(thresh_num)
-        count = sum(len(gt.keep[s].get(k, ())) for k in keys)
-        for k, p, sc in per_image:
-            g = np.asarray(gt.boxes[k], dtype=np.float64).reshape(-1, 4)
-            if not len(g):
-                continue
-            hit = match_image(p, g, plus_one=plus_one)
-            kept = np.zeros(len(g), dtype=bool)
-            kept[np.asarray(gt.keep[s].get(k, ()), dtype=np.int64)] = True
-            hk = (hit >= 0) & kept[np.maximum(hit, 0)]
-            ignored = (hit >= 0) & ~hk
-            cum_prop = np.cumsum(~ignored)
-            first = np.zeros(len(p), dtype=bool)  # first line (file order) hitting each face
-            if hk.any():
-                _, idx = np.unique(hit[hk], return_index=True)
-                first[np.flatnonzero(hk)[idx]] = True
-            cum_rec = np.cumsum(first)
-            suffix_max = np.maximum.accumulate(np.nan_to_num(sc, nan=-np.inf)[::-1])[::-1]
-            n_ge = suffix_max.size - np.searchsorted(suffix_max[::-1], thresholds, side="left")
-            ok = n_ge > 0
-            props[ok] += cum_prop[n_ge[ok] - 1]
-            recs[ok] += cum_rec[n_ge[ok] - 1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[s] = voc_ap(recs / count if count else np.zeros(thresh_num), recs / props)
-    return out
-
-
-def sample_images(root=None, gt: EvalGT | None = None) -> dict[str, Path]:
-    """The real WIDER val images shipped in the data root (``widerface/sample_images``),
-    keyed ``"event/stem"`` as in the val ground truth (looked up in ``gt`` when given, else
-    the event is read off the file name, right for the shipped ``0--Parade`` images)."""
-    d = dataset_dir("widerface", root) / "sample_images"
-    if not d.is_dir():
-        raise DataRootError(f"widerface/sample_images not found under {d.parent.parent}. See "
-                            "`tinylib-data status` for where to obtain it and where to put it.")
-    by_stem = {k.rsplit("/", 1)[-1]: k for k in gt.images} if gt is not None else {}
-    out = {}
-    for p in sorted(Path(d).glob("*.jpg")):
-        num, word = (p.stem.split("_") + [""])[:2]
-        out[by_stem.get(p.stem, f"{num}--{word}/{p.stem}")] = p
-    return out
-
-
-def val_image_paths(root, keys: Iterable[str] | None = None, gt: EvalGT | None = None) -> dict[str, Path]:
-    """Paths ``<root>/widerface/WIDER_val/images/<key>.jpg`` (e.g. of a synthetic world)."""
-    base = Path(root) / "widerface" / "WIDER_val" / "images"
-    keys = list(keys) if keys is not None else list(gt.images if gt is not None else [])
-    out = {}
-    for k in keys:
-        p = base / f"{k}.jpg"
-        if not p.is_file():
-            raise FileNotFoundError(f"val image not found: {p}")
-        out[k] = p
-    return out
-
-
-def jittered_predictions(gt: EvalGT, per_image_fp: int = 25, recall: float = 0.8,
-                         jitter: float = 0.08, seed: int = 0) -> dict[str, np.ndarray]:
-    """Made-up detections for demonstrations and benchmarks: each face found with
-    probability ``recall``, its box jittered by ``jitter`` x its size, plus about
-    ``per_image_fp`` random false positives per image; true hits score higher on average
-    (Beta(5, 2) vs Beta(2, 5)). Rows come face hits first, then false positives (not
-    sorted by score)."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for key in gt.images:
-        g = np.asarray(gt.boxes[key], dtype=np.float64).reshape(-1, 4)
-        g = g[(g[:, 2] > 0) & (g[:, 3] > 0)]
-        hit = g[rng.random(len(g)) < recall]
-        hit = hit + rng.normal(0, jitter, hit.shape) * np.repeat(hit[:, 2:], 2, axis=1)
-        hit[:, 2:] = np.abs(hit[:, 2:])
-        k = int(rng.integers(per_image_fp // 2, per_image_fp * 3 // 2 + 1))
-        fp = np.hstack([rng.uniform(0, 1000, (k, 2)), rng.uniform(4, 120, (k, 2))])
-        boxes = np.vstack([hit, fp]).round(1)
-        scores = np.concatenate([rng.beta(5, 2, len(hit)), rng.beta(2, 5, k)])
-        out[key] = np.hstack([boxes, scores[:, None]])
-    return out
+# ----------------------------------------------------------------------------- display
 
 
 def format_ap(ap: float, n_faces: int, digits: int = 3) -> str:
@@ -1076,42 +974,3 @@ def ap_table(results: Mapping[str, WiderResult], digits: int = 3, detections: bo
         if detections:
             rows[label]["detections"] = r.n_detections
     return pd.DataFrame.from_dict(rows, orient="index")
-
-
-def plot_curves(axes, curves: Mapping[str, Mapping[str, tuple] | WiderResult],
-                settings: Sequence[str] = SETTINGS, styles: Mapping[str, dict] | None = None,
-                eval_set: str = "WIDER val", legend: str = "below", fontsize: float = 8):
-    """Draw PR curves, one axis per setting: ``curves[label]`` is a :class:`WiderResult`
-    or ``{setting: (precision, recall)}``. The legend shows each curve's VOC AP (a result
-    without kept faces in a setting: :data:`NO_FACES`, no curve), in ``fontsize`` points,
-    ``legend="below"`` each axis (outside: it never hides a curve; a figure with
-    ``layout="constrained"`` or the notebook's inline display makes room) or ``"inside"``.
-    Titles: ``eval_set`` (pass :func:`subset_label` for a subset; when curves from different
-    image sets share an axis, put the set into each label). Returns ``axes``."""
-    if legend not in ("below", "inside"):
-        raise ValueError(f"legend must be 'below' or 'inside', got {legend!r}")
-    styles = styles or {}
-    for ax, s in zip(np.atleast_1d(axes), settings):
-        for label, per in curves.items():
-            style = styles.get(label, {"lw": 1})
-            if isinstance(per, WiderResult):
-                if s not in per.ap:
-                    continue
-                if not per.n_faces[s]:
-                    ax.plot([], [], label=f"{label}: {NO_FACES}", **style)
-                    continue
-                p, r = per.precision[s], per.recall[s]
-            elif s in per:
-                p, r = per[s]
-            else:
-                continue
-            ax.plot(r, p, label=f"{label} ({voc_ap(r, p):.3f})", **style)
-        ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall", ylabel="precision")
-        ax.set_title(textwrap.fill(f"{eval_set} — {s}", 70), fontsize=max(fontsize + 1, 9))
-        ax.grid(alpha=0.3)
-        if legend == "below":
-            ax.legend(fontsize=fontsize, loc="upper center", bbox_to_anchor=(0.5, -0.16),
-                      frameon=False)
-        else:
-            ax.legend(fontsize=fontsize, loc="lower left")
-    return axes

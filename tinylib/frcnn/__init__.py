@@ -10,11 +10,10 @@ One package, one job each, beside :mod:`tinylib.hr`:
 * :mod:`tinylib.frcnn.train` -- YAML recipes -> :func:`tinylib.engine.train`
   (``python -m tinylib.frcnn.train CONFIG``);
 * :mod:`tinylib.frcnn.pretrain` -- tiny-image pre-training of a backbone (BH Table 5: CIFAR-100,
-  ImageNet32 or the WIDER-32 stand-in), whose weights the detector starts from;
-* :mod:`tinylib.frcnn.compare` -- the bottom-heavy comparison's tables: the shipped
-  ``bh_*.csv`` read back, seed spreads, backbone deltas, the pre-training gain;
-* :mod:`tinylib.frcnn.toolbox` -- the survey's small-object toolbox, measured (chapter 10):
-  each technique switched on alone against one baseline detector.
+  ImageNet32 or the WIDER-32 stand-in), whose weights the detector starts from.
+
+The comparisons made with it (the bottom-heavy tables of chapter 08, the toolbox of chapter 10)
+are a layer above the detectors: :mod:`tinylib.compare.bottom_heavy`, :mod:`tinylib.compare.toolbox`.
 
 Import what you need from the submodules; importing the package loads nothing heavy.
 """

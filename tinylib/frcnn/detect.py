@@ -33,8 +33,8 @@ from ..data.synthetic import quick_world
 from ..data.tinyperson import TinyPersonDataset, annotation_path
 from ..data.widerface import WiderFaceDataset, load_eval_gt
 from ..engine import weights as engine_weights
+from ..engine.tta import tta_detect
 from ..eval import tinyperson as tp_eval
-from ..eval.tta import tta_detect
 from ..eval.widerface import SETTINGS, SIZE_SETTING, evaluate, spread, with_size_setting
 from ..hr.detect import to_wider
 from .model import MODEL_DEFAULTS, FasterRCNNFPN, build_frcnn
@@ -140,7 +140,7 @@ def predict_wider(model, root=None, split: str = "val", *, max_images: int | Non
     """WIDER-submission rows ``key -> (N, 5)`` ``x y w h score`` for the ``split`` images
     present under ``root`` (default: the synthetic world); ``max_images`` takes that many
     spread evenly over the split's file order. ``tta=(scales, flip)``: each image through
-    :func:`tinylib.eval.tta.tta_detect` (a pyramid of ``scales``, mirrored too when ``flip``,
+    :func:`tinylib.engine.tta.tta_detect` (a pyramid of ``scales``, mirrored too when ``flip``,
     merged by NMS at the model's ``box_nms`` IoU, so ``((1.0,), False)`` is one plain pass)
     instead of one pass."""
     ds = WiderFaceDataset(root or quick_world(), split)

@@ -11,7 +11,7 @@ One package, one job each:
 * :mod:`tinylib.hr.soup` -- weight averaging of checkpoints of one run (the shipped
   real-photo weights are the average of two training stages);
 * :mod:`tinylib.hr.cache` -- the pre-NMS candidates per image, cached on disk (the ablations'
-  and the GAN's proposal stage's input; re-exported by :mod:`tinylib.eval.compare`);
+  and the GAN's proposal stage's input; re-exported by :mod:`tinylib.compare.wider_subset`);
 * :mod:`tinylib.hr.calibrate` -- score calibration across templates and pyramid levels
   (per-template and per-level biases fitted on the tuning half, :class:`Calibration`).
 

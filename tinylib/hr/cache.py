@@ -1,7 +1,7 @@
 """The HR detector's pre-NMS candidates per image, cached on disk (``cache_dir("hr_raw")``)
 by weights, pyramid settings and image file identity -- so ablations and the GAN's proposal
 stage re-select candidates instead of re-running the network. Also re-exported by
-:mod:`tinylib.eval.compare`."""
+:mod:`tinylib.compare.wider_subset`."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ inference).
 
 :func:`toolbox_table` is the chapter's table: per technique, mean AP over seeds, the gain over
 the baseline and whether it lies outside the seed spread (the rule of
-:func:`tinylib.frcnn.compare.outside_spread`), the costs and the survey's claim;
+:func:`tinylib.compare.bottom_heavy.outside_spread`), the costs and the survey's claim;
 :func:`verdict_table` puts it in words, one line per technique. The measured table ships as
 ``tinylib/weights/toolbox_runs.csv`` (``tools/train_toolbox.py`` writes it) beside its
 provenance, and :func:`load_toolbox` reads both through :mod:`tinylib.measured`. It is
@@ -54,7 +54,7 @@ from .. import measured
 from ..boxes import sqrt_area
 from ..engine.runs import read_metrics, tta_result_path
 from ..papers import SURVEY_CLAIMS
-from .compare import METRICS, outside_spread
+from .bottom_heavy import METRICS, outside_spread
 
 __all__ = ["TECHNIQUES", "RESULT_FILE", "RESULT_TABLE", "BASE_RECIPE", "START_RECIPE", "variant_recipe",
            "tta_result_path", "sample_stats", "binned_share", "collect_toolbox", "headline_half", "toolbox_table",
@@ -72,7 +72,7 @@ RESULT_TABLE = RESULT_FILE.removesuffix(".csv")
 TTA_IMAGES = 100
 
 #: technique -> label, kind (train | model | test), recipe overrides (train/model) or test-time
-#: setting (a :data:`tinylib.eval.tta.TTA_SETTINGS` name) and the issue's item; the survey's
+#: setting (a :data:`tinylib.engine.tta.TTA_SETTINGS` name) and the issue's item; the survey's
 #: claim for each is :data:`tinylib.papers.SURVEY_CLAIMS` (scorecard keys ``toolbox.<technique>.*``)
 TECHNIQUES: dict[str, dict] = {
     "copy_paste": {

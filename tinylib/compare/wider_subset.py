@@ -36,10 +36,10 @@ import pandas as pd
 
 from .. import papers, peers
 from ..config import dataset_dir
+from ..eval import widerface as W
+from ..eval.widerface import spread  # re-exported: compare's sample of the val images
 from ..hr.cache import hr_raw, weights_id  # re-exported: the cache is the HR detector's
 from ..hr.detect import RawDetections, to_wider
-from . import widerface as W
-from .widerface import spread  # re-exported: compare's sample of the val images
 
 log = logging.getLogger(__name__)
 

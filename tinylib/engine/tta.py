@@ -7,6 +7,10 @@ to the original pixels (the library's xyxy convention: a mirror maps ``x1, x2`` 
 ``W - x2, W - x1``), and merges everything with NMS at ``iou``. :func:`tta_cost` is the pixel cost
 relative to one pass at 1x (``sum s^2``, doubled by flipping), the x-axis of the toolbox's
 gain-vs-cost figure. :data:`TTA_SETTINGS` are the chapter's settings.
+
+Model-agnostic like the rest of :mod:`tinylib.engine` (below the detectors, which use it:
+:func:`tinylib.frcnn.detect.predict_wider`'s ``tta=``; the toolbox's ``tta_<setting>.json`` scorings are
+:mod:`tinylib.engine.runs` files).
 """
 
 from __future__ import annotations
