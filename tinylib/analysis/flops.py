@@ -24,10 +24,8 @@ rounding, ResNet50 / BH-ResNet50 26.90 / 27.12 and our BH-HRNet18 reading 21.69 
 (An earlier version of :func:`complexity_by_stage` dropped HRNet's transition convolutions,
 which put HRNet18/32 5-6% below Table 4.) The BH-HRNet rows show only the deepest branch;
 :func:`hrnet_readings` enumerates the splits into modules x blocks per branch that fit a row's
-parameters. For BH-HRNet32 exactly one fits both numbers (our reading in ``HRNET_SPECS``; an
-earlier reading with four blocks on every branch of stage 3 was 6% short in parameters and
-7.5% in GFLOPs, all of it in stages 2-3); for BH-HRNet18 none in that family does, and ours
-fits the GFLOPs with 1.7% fewer parameters.
+parameters (shipped table ``bh_hrnet_readings``; chapter 08 renders what it shows: which
+reading fits both of BH-HRNet32's numbers, and that none of the family fits BH-HRNet18's).
 
 FLOPs are counted on the ``meta`` device: no memory, no arithmetic, same numbers.
 """
