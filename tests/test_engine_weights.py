@@ -128,8 +128,26 @@ def _old_state(path: Path) -> tuple[str, dict]:
     return family, {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
 
 
-LEGACY = [SHIPPED / "hr_mnet025_wider.pt", SHIPPED / "hr_res18_synth.pt", SHIPPED / "gan_wider.pt",
-          *FRCNN_RUNS]
+LEGACY = [SHIPPED / "hr_mnet025_wider.pt", SHIPPED / "hr_res18_synth.pt", *FRCNN_RUNS]
+
+
+def test_the_older_gan_layout_loads_unchanged(models, tmp_path):
+    """The first shipped GAN file's layout, ``{config, state_dict, meta}`` (fp16, no format):
+    re-made from a small model, since the shipped gan_wider.pt is now in the one schema."""
+    model = models["gan"]
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    path = tmp_path / "old_gan.pt"
+    torch.save({"config": dict(model.config), "state_dict": state, "meta": {}}, path)
+    family, want = _old_state(path)
+    assert family == "gan" and W.read(path).family == "gan" and W.read(path).layout != W.FORMAT
+    for loaded in (W.load(path), gan_detector.load_gan(path)):
+        _assert_same_state(loaded.state_dict(), want)
+
+
+def test_the_shipped_gan_is_in_the_one_schema():
+    rec = W.read(SHIPPED / "gan_wider.pt")
+    assert rec.family == "gan" and rec.layout == W.FORMAT
+    assert gan_detector.load_gan(SHIPPED / "gan_wider.pt").config["generator"]["skip"] is True
 
 
 @pytest.mark.parametrize("path", LEGACY, ids=lambda p: "/".join(p.parts[-2:]))
