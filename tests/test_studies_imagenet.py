@@ -84,6 +84,7 @@ def _params(mod):
 
 
 def test_imagenet_init_is_fine_tuned_as_configured_and_scratch_trains_everything():
+    torch.manual_seed(0)  # random init and input: unseeded, a draw could leave s4 without gradient (flaky)
     net = TrunkStudyNet(("s2", "s3", "s4"), init="imagenet", pretrained=False)
     assert net.trainable() == {"s1": False, "s2": False, "s3": True, "s4": True, "head": True}
     groups = {g["name"]: g["lr_mult"] for g in net.param_groups()}
